@@ -1,0 +1,410 @@
+#!/usr/bin/env bash
+# Start/stop the throwaway PostgreSQL and Redis servers the tests use.
+#
+#   scripts/test-services.sh start    fresh servers on free 127.0.0.1 ports,
+#                                     writes $COUPLE_TEST_DIR/env
+#   scripts/test-services.sh stop     stop both, delete all their state
+#   scripts/test-services.sh status   print whether each is running
+#                                     (exit 0 only if both are running)
+#
+# All state lives in $COUPLE_TEST_DIR (default: <repo>/.tmp/test-services).
+# After `start`, load the connection URLs with:
+#
+#   . "$COUPLE_TEST_DIR/env"   # TEST_DATABASE_URL, TEST_REDIS_URL
+#
+# `start` always gives a clean slate: if servers from an earlier `start` are
+# still running in the same directory they are stopped and their data
+# deleted first (same as `stop`), so tests never see leftovers of a previous
+# run. Running `start` twice is therefore safe, it just restarts.
+#
+# Nothing is ever killed by name: PostgreSQL is stopped with `pg_ctl stop`
+# on its own data dir, Redis by the pid in its own pid file.
+#
+# Environment knobs:
+#   COUPLE_TEST_DIR        state directory (see above)
+#   COUPLE_TEST_TIMEOUT    seconds to wait for each server (default 30)
+#   PG_BINDIR              PostgreSQL server bin dir (default: newest
+#                          /usr/lib/postgresql/*/bin, else pg_config --bindir)
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+state=${COUPLE_TEST_DIR:-${repo}/.tmp/test-services}
+# Absolute path: it ends up in server configs and in the env file.
+[[ ${state} == /* ]] || state="${PWD}/${state}"
+timeout_s=${COUPLE_TEST_TIMEOUT:-30}
+
+# The marker tells us a directory was created by this script; `stop` and
+# `start` refuse to delete a directory that does not have it, so a mistyped
+# COUPLE_TEST_DIR can never wipe unrelated files.
+marker="${state}/.couple-test-services"
+pg_dir="${state}/pg"        # dir (or symlink, see pg_base) owned by the pg user
+redis_dir="${state}/redis"
+env_file="${state}/env"
+
+pg_superuser=couple
+
+log() { printf 'test-services: %s\n' "$*"; }
+die() { printf 'test-services: error: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- postgres
+
+# PostgreSQL refuses to run as root, so as root we run its tools as the
+# `postgres` system user (created by the Debian package). As a normal user
+# they simply run as that user.
+if [[ ${EUID} -eq 0 ]]; then
+    pg_user=postgres
+else
+    pg_user=$(id -un)
+fi
+
+as_pg() {
+    if [[ ${EUID} -ne 0 ]]; then
+        "$@"
+    elif command -v runuser >/dev/null 2>&1; then
+        # cd /: the pg tools complain if they cannot access the cwd (/root).
+        (cd / && runuser -u postgres -- "$@")
+    else
+        (cd / && su postgres -s /bin/sh -c "$(printf '%q ' "$@")")
+    fi
+}
+
+pg_bindir() {
+    if [[ -n ${PG_BINDIR:-} ]]; then
+        printf '%s\n' "${PG_BINDIR}"
+        return
+    fi
+    # Newest Debian server version (sort -V so 15 beats 9).
+    local d best=""
+    while IFS= read -r d; do
+        [[ -x ${d}/initdb ]] && best=${d}
+    done < <(compgen -G '/usr/lib/postgresql/*/bin' | sort -V)
+    if [[ -z ${best} ]] && command -v pg_config >/dev/null 2>&1; then
+        d=$(pg_config --bindir)
+        [[ -x ${d}/initdb ]] && best=${d}
+    fi
+    [[ -n ${best} ]] || die "no PostgreSQL server binaries (initdb) found; run scripts/deps.sh"
+    printf '%s\n' "${best}"
+}
+
+# Directory holding data/, sock/ and the server log, writable by the pg user.
+# Normally ${state}/pg. If the pg user cannot reach ${state} (e.g. the repo
+# is under /root, mode 0700) or the path is too long for a unix socket
+# (~107 bytes), use a private dir under /tmp instead and leave a symlink at
+# ${state}/pg so `stop` finds and deletes it.
+pg_make_base() {
+    mkdir -p "${pg_dir}"
+    chown "${pg_user}:" "${pg_dir}"
+    chmod 0700 "${pg_dir}"
+    # 20 = length of "/sock/.s.PGSQL.65535"; the kernel limit is 107.
+    if (( ${#pg_dir} + 20 <= 100 )) && as_pg test -w "${pg_dir}"; then
+        return
+    fi
+    rmdir "${pg_dir}"
+    local tmp
+    tmp=$(mktemp -d /tmp/couple-test-pg.XXXXXXXX)
+    chown "${pg_user}:" "${tmp}"
+    ln -s "${tmp}" "${pg_dir}"
+    log "postgres state in ${tmp} (${state} not usable by ${pg_user} or path too long)"
+}
+
+pg_real_dir() { readlink -f "${pg_dir}"; }
+
+pg_pid() { head -n1 "${pg_dir}/data/postmaster.pid" 2>/dev/null || true; }
+
+# Like `pg_ctl status`, but a crashed (zombie) or recycled pid from a stale
+# postmaster.pid does not count as running.
+pg_running() {
+    local pid
+    pid=$(pg_pid)
+    pid_is "${pid}" postgres
+}
+
+pg_start() {
+    local port=$1 bindir base
+    bindir=$(pg_bindir)
+    id "${pg_user}" >/dev/null 2>&1 || die "user ${pg_user} does not exist; run scripts/deps.sh"
+    pg_make_base
+    base=$(pg_real_dir)
+    as_pg mkdir -p "${base}/sock"
+
+    # The bootstrap superuser is `couple` directly (-U), so no createuser.
+    # --no-sync: this cluster is disposable.
+    if ! as_pg "${bindir}/initdb" -D "${base}/data" -U "${pg_superuser}" \
+            -A trust -E UTF8 --locale=C --no-sync >"${state}/initdb.log" 2>&1; then
+        tail -n 30 "${state}/initdb.log" >&2
+        die "initdb failed (log: ${state}/initdb.log)"
+    fi
+
+    # Throwaway test cluster: durability off for speed, loopback only.
+    local sockdir=${base}/sock
+    cat >>"${base}/data/postgresql.conf" <<EOF
+
+# --- added by scripts/test-services.sh (disposable test cluster) ---
+listen_addresses = '127.0.0.1'
+port = ${port}
+unix_socket_directories = '${sockdir//\'/\'\'}'
+max_connections = 300
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+EOF
+    # Trust is fine: only loopback and a private socket dir (mode 0700).
+    cat >"${base}/data/pg_hba.conf" <<'EOF'
+# TYPE  DATABASE  USER  ADDRESS       METHOD
+local   all       all                 trust
+host    all       all   127.0.0.1/32  trust
+EOF
+
+    if ! as_pg "${bindir}/pg_ctl" start -D "${base}/data" -l "${base}/postgres.log" \
+            -w -t "${timeout_s}" >/dev/null; then
+        fail_with_log "postgres did not start" "${base}/postgres.log"
+    fi
+
+    local i
+    for ((i = 0; i < timeout_s * 5; i++)); do
+        if "${bindir}/pg_isready" -q -h 127.0.0.1 -p "${port}" \
+                -U "${pg_superuser}" -d postgres -t 1; then
+            log "postgres running (pid $(pg_pid), 127.0.0.1:${port})"
+            return
+        fi
+        sleep 0.2
+    done
+    fail_with_log "postgres not accepting connections on 127.0.0.1:${port} after ${timeout_s}s" \
+        "${base}/postgres.log"
+}
+
+pg_stop() {
+    [[ -e ${pg_dir} ]] || return 0
+    if pg_running; then
+        local bindir data pid
+        bindir=$(pg_bindir)
+        data="$(pg_real_dir)/data"
+        pid=$(pg_pid)
+        # fast = roll back open sessions and shut down cleanly; if even that
+        # hangs, immediate (no checkpoint, fine since we delete the data).
+        if ! as_pg "${bindir}/pg_ctl" stop -D "${data}" -m fast -w -t "${timeout_s}" >/dev/null \
+                && pg_running; then
+            as_pg "${bindir}/pg_ctl" stop -D "${data}" -m immediate -w -t "${timeout_s}" >/dev/null \
+                || ! pg_running || die "could not stop postgres (pid ${pid})"
+        fi
+        log "postgres stopped (pid ${pid})"
+    fi
+}
+
+# ------------------------------------------------------------------- redis
+
+redis_pidfile="${redis_dir}/redis.pid"
+
+redis_pid() {
+    local pid
+    pid=$(cat "${redis_pidfile}" 2>/dev/null || true)
+    pid_is "${pid}" redis-server || return 1
+    printf '%s\n' "${pid}"
+}
+
+redis_start() {
+    local port=$1
+    command -v redis-server >/dev/null 2>&1 || die "redis-server not found; run scripts/deps.sh"
+    mkdir -p "${redis_dir}"
+    # No persistence at all; --dir keeps any stray file inside the state dir.
+    if ! redis-server --port "${port}" --bind 127.0.0.1 \
+            --save "" --appendonly no \
+            --dir "${redis_dir}" \
+            --daemonize yes \
+            --pidfile "${redis_pidfile}" \
+            --logfile "${redis_dir}/redis.log" >/dev/null; then
+        fail_with_log "redis-server did not start" "${redis_dir}/redis.log"
+    fi
+
+    local i
+    for ((i = 0; i < timeout_s * 5; i++)); do
+        if [[ "$(redis-cli -h 127.0.0.1 -p "${port}" ping 2>/dev/null || true)" == PONG ]] \
+                && redis_pid >/dev/null; then
+            log "redis running (pid $(redis_pid), 127.0.0.1:${port})"
+            return
+        fi
+        sleep 0.2
+    done
+    fail_with_log "redis not answering PING on 127.0.0.1:${port} after ${timeout_s}s" \
+        "${redis_dir}/redis.log"
+}
+
+redis_stop() {
+    local pid i
+    pid=$(redis_pid) || return 0
+    kill -TERM "${pid}" 2>/dev/null || true
+    for ((i = 0; i < timeout_s * 10; i++)); do
+        pid_is "${pid}" redis-server || break
+        sleep 0.1
+    done
+    if pid_is "${pid}" redis-server; then
+        kill -KILL "${pid}" 2>/dev/null || true
+        sleep 0.2
+    fi
+    if pid_is "${pid}" redis-server; then
+        die "could not stop redis (pid ${pid})"
+    fi
+    log "redis stopped (pid ${pid})"
+}
+
+# ----------------------------------------------------------------- helpers
+
+# pid_is PID PATTERN: PID is a live (not zombie) process whose command line
+# contains PATTERN. Guards against stale pid files whose pid was recycled,
+# and against zombies (kill -0 succeeds on those; in containers whose init
+# is slow to reap they can linger).
+pid_is() {
+    local pid=$1 pattern=$2 st cmd
+    [[ ${pid} =~ ^[0-9]+$ ]] || return 1
+    st=$(grep -m1 '^State:' "/proc/${pid}/status" 2>/dev/null) || return 1
+    [[ ${st} =~ ^State:[[:space:]]+[ZX] ]] && return 1
+    cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/${pid}/cmdline") || return 1
+    [[ ${cmd} == *"${pattern}"* ]]
+}
+
+fail_with_log() {
+    local msg=$1 logfile=$2
+    {
+        printf 'test-services: error: %s\n' "${msg}"
+        if [[ -f ${logfile} ]]; then
+            printf -- '--- last lines of %s ---\n' "${logfile}"
+            tail -n 30 "${logfile}"
+            printf -- '---\n'
+        fi
+    } >&2
+    exit 1
+}
+
+# Print N distinct free TCP ports on 127.0.0.1. python3 asks the kernel
+# (bind to port 0) while holding all sockets, so the ports are distinct;
+# plain bash is the fallback on machines without python3. There is an
+# unavoidable small race between picking and the server binding.
+pick_ports() {
+    local n=$1
+    if command -v python3 >/dev/null 2>&1 && python3 - "${n}" 2>/dev/null <<'PY'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+PY
+    then
+        return
+    fi
+    # Fallback: random ports below the Linux ephemeral range (32768+), so
+    # outgoing connections do not grab them; skip ports something listens on.
+    local picked=() p tries=0
+    while ((${#picked[@]} < n)); do
+        ((++tries < 1000)) || die "could not find free ports"
+        p=$((20000 + RANDOM % 12000))
+        [[ " ${picked[*]} " == *" ${p} "* ]] && continue
+        if (: <"/dev/tcp/127.0.0.1/${p}") 2>/dev/null; then
+            continue # something is listening
+        fi
+        picked+=("${p}")
+    done
+    printf '%s\n' "${picked[*]}"
+}
+
+# Stop everything recorded in ${state} and delete it. Only touches a
+# directory carrying our marker.
+teardown() {
+    if [[ ! -e ${state} ]]; then
+        return 0
+    fi
+    [[ -f ${marker} ]] || die "${state} exists but was not created by this script (no $(basename "${marker}")); not touching it"
+    pg_stop
+    redis_stop
+    local pg_tmp=""
+    if [[ -L ${pg_dir} ]]; then
+        pg_tmp=$(readlink "${pg_dir}")
+    fi
+    # Only ever delete our own /tmp fallback dir.
+    if [[ ${pg_tmp} == /tmp/couple-test-pg.* ]]; then
+        rm -rf -- "${pg_tmp}"
+    fi
+    rm -rf -- "${state}"
+}
+
+# -------------------------------------------------------------- subcommands
+
+cmd_start() {
+    if [[ -e ${state} ]]; then
+        if [[ -f ${marker} ]]; then
+            log "stopping/removing previous test services in ${state}"
+            teardown
+        elif [[ -n "$(ls -A "${state}" 2>/dev/null)" ]]; then
+            die "${state} is not empty and was not created by this script; refusing to use it"
+        fi
+    fi
+    mkdir -p "${state}"
+    : >"${marker}"
+
+    # If anything below fails, do not leave half-started servers behind.
+    # The state dir (with logs) stays for inspection; the next start/stop
+    # cleans it up.
+    trap 'rc=$?; if ((rc != 0)); then pg_stop || true; redis_stop || true; fi' EXIT
+
+    local ports pg_port redis_port
+    ports=$(pick_ports 2)
+    read -r pg_port redis_port <<<"${ports}"
+    printf '%s\n' "${pg_port}" >"${state}/pg.port"
+    printf '%s\n' "${redis_port}" >"${state}/redis.port"
+
+    pg_start "${pg_port}"
+    redis_start "${redis_port}"
+
+    # Write atomically so a concurrent reader never sees half a file.
+    cat >"${env_file}.tmp" <<EOF
+# Written by scripts/test-services.sh start; source this file.
+export TEST_DATABASE_URL=postgres://${pg_superuser}@127.0.0.1:${pg_port}/postgres
+export TEST_REDIS_URL=redis://127.0.0.1:${redis_port}
+EOF
+    mv "${env_file}.tmp" "${env_file}"
+    trap - EXIT
+    printf '%s\n' "${env_file}"
+}
+
+cmd_stop() {
+    if [[ ! -e ${state} ]]; then
+        log "nothing to stop (${state} does not exist)"
+        return 0
+    fi
+    teardown
+    log "removed ${state}"
+}
+
+cmd_status() {
+    local ok=0 port
+    if pg_running; then
+        port=$(cat "${state}/pg.port" 2>/dev/null || echo '?')
+        log "postgres: running (pid $(pg_pid), 127.0.0.1:${port})"
+    else
+        log "postgres: not running"
+        ok=1
+    fi
+    local pid
+    if pid=$(redis_pid); then
+        port=$(cat "${state}/redis.port" 2>/dev/null || echo '?')
+        log "redis: running (pid ${pid}, 127.0.0.1:${port})"
+    else
+        log "redis: not running"
+        ok=1
+    fi
+    if [[ -f ${env_file} ]]; then
+        log "env: ${env_file}"
+    fi
+    return "${ok}"
+}
+
+case ${1:-} in
+    start) cmd_start ;;
+    stop) cmd_stop ;;
+    status) cmd_status ;;
+    *)
+        printf 'usage: %s start|stop|status\n' "$0" >&2
+        exit 2
+        ;;
+esac

@@ -1,0 +1,55 @@
+//! Helpers for tests (feature `test-util`): throwaway PostgreSQL databases on the server that
+//! `make test` starts, the matching Redis URL, and a fixed signing secret.
+
+use uuid::Uuid;
+
+use crate::config::SharedConfig;
+
+/// The signing secret test services share.
+pub const TEST_JWT_SECRET: &str = "test-secret-0123456789abcdef-0123456789";
+
+/// Shared configuration with [`TEST_JWT_SECRET`] and an internal token.
+pub fn shared_config() -> SharedConfig {
+    let mut config = SharedConfig::with_secret(TEST_JWT_SECRET);
+    config.internal_token = Some("test-internal-token-0123456789abcdef".to_string().into());
+    config
+}
+
+fn required_env(name: &str) -> String {
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is not set: run the tests with `make test`, which starts PostgreSQL and Redis and sets it"))
+}
+
+/// The admin URL of the test PostgreSQL server (`TEST_DATABASE_URL`).
+pub fn postgres_admin_url() -> String {
+    required_env("TEST_DATABASE_URL")
+}
+
+/// The test Redis server (`TEST_REDIS_URL`).
+pub fn redis_url() -> String {
+    required_env("TEST_REDIS_URL")
+}
+
+/// Creates a fresh, empty database on the test server and returns its URL.
+pub async fn postgres_database() -> String {
+    use sqlx::Connection;
+    let admin = postgres_admin_url();
+    let name = format!("t_{}", Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect to the test PostgreSQL server");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create a test database");
+    conn.close().await.ok();
+    let (base, _) = admin.rsplit_once('/').expect("TEST_DATABASE_URL ends with a database name");
+    format!("{base}/{name}")
+}
+
+/// A SQLite URL for a fresh file in a new temporary directory (kept until the process exits).
+pub fn sqlite_database() -> String {
+    let dir = std::env::temp_dir().join(format!("couple-test-{}", Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("create a temporary directory");
+    format!("sqlite://{}", dir.join("test.db").display())
+}
+
+/// A Redis key prefix unique to one test, so tests sharing a server never see each other's keys.
+pub fn redis_prefix() -> String {
+    format!("test:{}:", Uuid::new_v4().simple())
+}
