@@ -68,7 +68,11 @@ impl<T: Serialize> IntoResponse for ApiResponse<T> {
     }
 }
 
+/// No payload: serialises as `null`.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct Empty;
+
 /// A response with no payload (`data: null`), for acknowledgements such as logout.
-pub fn done(message: &str) -> ApiResponse<()> {
-    ApiResponse::ok(()).message(message)
+pub fn done(message: &str) -> ApiResponse<Empty> {
+    ApiResponse::ok(Empty).message(message)
 }

@@ -1,0 +1,89 @@
+//! `/api/couples/*`: matching, the couple, its members and its home screen.
+
+use axum::{
+    Router,
+    extract::State,
+    routing::{get, post},
+};
+use couple_common::{
+    ApiResponse, Identity, Json,
+    envelope::{Empty, done},
+};
+
+use super::AppState;
+use crate::{error::Result, model::*};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/couples/match", post(create_match_code))
+        .route("/api/couples/match/accept", post(accept_match))
+        .route("/api/couples/me", get(my_couple).put(update_couple).delete(break_up))
+        .route("/api/couples/members", get(members))
+        .route("/api/couples/home", get(home))
+}
+
+/// Create a 6-digit match code for the partner to accept (replaces any outstanding one).
+#[utoipa::path(post, path = "/api/couples/match", tag = "couples", request_body = MatchRequest, security(("bearer" = [])),
+    responses((status = 200, body = ApiResponse<MatchCodeResponse>), (status = 409, description = "already in a couple", body = couple_common::error::ErrorEnvelope)))]
+pub async fn create_match_code(
+    State(s): State<AppState>,
+    identity: Identity,
+    Json(req): Json<MatchRequest>,
+) -> Result<ApiResponse<MatchCodeResponse>> {
+    Ok(ApiResponse::ok(s.service.create_match_code(&identity, req).await?).message("match code created"))
+}
+
+/// Accept a partner's code: the couple and tokens that carry it.
+#[utoipa::path(post, path = "/api/couples/match/accept", tag = "couples", request_body = AcceptMatchRequest, security(("bearer" = [])),
+    responses((status = 200, body = ApiResponse<AcceptMatchResponse>),
+        (status = 404, description = "unknown or expired code", body = couple_common::error::ErrorEnvelope),
+        (status = 409, description = "either side already in a couple", body = couple_common::error::ErrorEnvelope),
+        (status = 422, description = "own code", body = couple_common::error::ErrorEnvelope),
+        (status = 429, description = "too many wrong codes", body = couple_common::error::ErrorEnvelope)))]
+pub async fn accept_match(
+    State(s): State<AppState>,
+    identity: Identity,
+    Json(req): Json<AcceptMatchRequest>,
+) -> Result<ApiResponse<AcceptMatchResponse>> {
+    Ok(ApiResponse::ok(s.service.accept_match(&identity, req).await?).message("matched"))
+}
+
+/// The caller's couple.
+#[utoipa::path(get, path = "/api/couples/me", tag = "couples", security(("bearer" = [])),
+    responses((status = 200, body = ApiResponse<Couple>), (status = 404, description = "not in a couple", body = couple_common::error::ErrorEnvelope)))]
+pub async fn my_couple(State(s): State<AppState>, identity: Identity) -> Result<ApiResponse<Couple>> {
+    Ok(ApiResponse::ok(s.service.my_couple(&identity).await?))
+}
+
+/// Rename or re-date the couple.
+#[utoipa::path(put, path = "/api/couples/me", tag = "couples", request_body = UpdateCoupleRequest, security(("bearer" = [])),
+    responses((status = 200, body = ApiResponse<Couple>), (status = 404, body = couple_common::error::ErrorEnvelope), (status = 422, body = couple_common::error::ErrorEnvelope)))]
+pub async fn update_couple(
+    State(s): State<AppState>,
+    identity: Identity,
+    Json(req): Json<UpdateCoupleRequest>,
+) -> Result<ApiResponse<Couple>> {
+    Ok(ApiResponse::ok(s.service.update_couple(&identity, req).await?).message("updated"))
+}
+
+/// Break up: both leave the couple and both users' access tokens are revoked.
+#[utoipa::path(delete, path = "/api/couples/me", tag = "couples", security(("bearer" = [])),
+    responses((status = 200, body = ApiResponse<Empty>), (status = 404, body = couple_common::error::ErrorEnvelope)))]
+pub async fn break_up(State(s): State<AppState>, identity: Identity) -> Result<ApiResponse<Empty>> {
+    s.service.break_up(&identity).await?;
+    Ok(done("the couple has ended"))
+}
+
+/// The members of the caller's couple.
+#[utoipa::path(get, path = "/api/couples/members", tag = "couples", security(("bearer" = [])),
+    responses((status = 200, body = ApiResponse<Vec<Member>>), (status = 404, body = couple_common::error::ErrorEnvelope)))]
+pub async fn members(State(s): State<AppState>, identity: Identity) -> Result<ApiResponse<Vec<Member>>> {
+    Ok(ApiResponse::ok(s.service.members(&identity).await?))
+}
+
+/// The couple's home screen.
+#[utoipa::path(get, path = "/api/couples/home", tag = "couples", security(("bearer" = [])),
+    responses((status = 200, body = ApiResponse<CoupleHome>), (status = 404, body = couple_common::error::ErrorEnvelope)))]
+pub async fn home(State(s): State<AppState>, identity: Identity) -> Result<ApiResponse<CoupleHome>> {
+    Ok(ApiResponse::ok(s.service.home(&identity).await?))
+}

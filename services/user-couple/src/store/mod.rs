@@ -1,0 +1,227 @@
+//! Persistence behind one trait, with a PostgreSQL and a SQLite backend chosen by the database
+//! URL. Both backends share the SQL (written to run on both) and keep their own migrations.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use uuid::Uuid;
+
+mod sql;
+
+pub use sql::{PgStore, SqliteStore};
+
+/// A stored user, including what never leaves the service (the password hash).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRecord {
+    /// User id.
+    pub id: Uuid,
+    /// Email as typed.
+    pub email: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// Display name.
+    pub name: String,
+    /// `M` or `F`.
+    pub gender: String,
+    /// Birth date.
+    pub birth: NaiveDate,
+    /// Push registration token.
+    pub fcm_code: Option<String>,
+    /// When the daily question is pushed, `HH:MM`.
+    pub send_time: Option<String>,
+    /// `user` or `admin`.
+    pub role: String,
+    /// Current couple.
+    pub couple_id: Option<Uuid>,
+    /// Current token version.
+    pub token_version: i64,
+    /// Sign-up time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A new account.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// User id (v7).
+    pub id: Uuid,
+    /// Email as typed.
+    pub email: String,
+    /// Lower-cased email.
+    pub email_key: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// Display name.
+    pub name: String,
+    /// `M` or `F`.
+    pub gender: &'static str,
+    /// Birth date.
+    pub birth: NaiveDate,
+    /// Push registration token.
+    pub fcm_code: Option<String>,
+    /// `HH:MM`.
+    pub send_time: Option<String>,
+    /// `user` or `admin`.
+    pub role: &'static str,
+    /// Creation time.
+    pub now: DateTime<Utc>,
+}
+
+/// Changes to a profile; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileUpdate {
+    /// New display name.
+    pub name: Option<String>,
+    /// New push token.
+    pub fcm_code: Option<String>,
+    /// New push time.
+    pub send_time: Option<String>,
+}
+
+/// A stored couple.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CoupleRecord {
+    /// Couple id.
+    pub id: Uuid,
+    /// Couple name.
+    pub name: String,
+    /// The day they count from.
+    pub start_date: NaiveDate,
+    /// Matching time.
+    pub created_at: DateTime<Utc>,
+    /// Break-up time; an ended couple is kept but has no members.
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+/// A current member of a couple, with what the members list shows.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MemberRecord {
+    /// User id.
+    pub id: Uuid,
+    /// Display name.
+    pub name: String,
+    /// `M` or `F`.
+    pub gender: String,
+    /// Birth date.
+    pub birth: NaiveDate,
+}
+
+/// A refresh token to store (only its hash).
+#[derive(Debug, Clone)]
+pub struct NewRefreshToken {
+    /// Token id.
+    pub id: Uuid,
+    /// The session family.
+    pub family_id: Uuid,
+    /// Owner.
+    pub user_id: Uuid,
+    /// SHA-256 of the token, hex.
+    pub token_hash: String,
+    /// Creation time.
+    pub now: DateTime<Utc>,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What presenting a refresh token led to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// The token was live; it is now spent and the new one stored in the same family.
+    Rotated {
+        /// The owner.
+        user_id: Uuid,
+    },
+    /// The token had been spent before: the family has been revoked.
+    Reused,
+    /// Unknown, revoked or expired.
+    Invalid,
+}
+
+/// A storage failure, already classified for the error mapping.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was hit (for example the email is taken).
+    #[error("conflict")]
+    Conflict,
+    /// The database did not answer.
+    #[error("database unavailable: {0}")]
+    Unavailable(sqlx::Error),
+    /// Anything else: a bug or a broken database.
+    #[error("database error: {0}")]
+    Other(sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict,
+            e if couple_common::db::is_unavailable(e) => Self::Unavailable(err),
+            _ => Self::Other(err),
+        }
+    }
+}
+
+/// Store result.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Everything the service persists.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies the backend's migrations.
+    async fn migrate(&self) -> StoreResult<()>;
+    /// Checks the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// Creates an account; [`StoreError::Conflict`] when the email is taken.
+    async fn create_user(&self, user: NewUser) -> StoreResult<UserRecord>;
+    /// A user by id.
+    async fn user_by_id(&self, id: Uuid) -> StoreResult<Option<UserRecord>>;
+    /// A user by lower-cased email.
+    async fn user_by_email(&self, email_key: &str) -> StoreResult<Option<UserRecord>>;
+    /// Applies a profile update and returns the user.
+    async fn update_profile(&self, id: Uuid, update: ProfileUpdate, now: DateTime<Utc>) -> StoreResult<Option<UserRecord>>;
+    /// Replaces the password hash and bumps the token version; returns the new version.
+    async fn set_password(&self, id: Uuid, password_hash: &str, now: DateTime<Utc>) -> StoreResult<i64>;
+    /// Bumps the token version, revoking outstanding access tokens; returns the new version.
+    async fn bump_token_version(&self, id: Uuid) -> StoreResult<i64>;
+    /// Deletes the account, breaking its couple first. Returns the partner left behind and
+    /// their new token version, if there was one.
+    async fn delete_user(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<Option<(Uuid, i64)>>;
+
+    /// Pairs two users; [`StoreError::Conflict`] when either already has a couple.
+    async fn create_couple(&self, couple: CoupleRecord, creator: Uuid, acceptor: Uuid) -> StoreResult<()>;
+    /// A couple by id.
+    async fn couple_by_id(&self, id: Uuid) -> StoreResult<Option<CoupleRecord>>;
+    /// The current members of a couple.
+    async fn couple_members(&self, id: Uuid) -> StoreResult<Vec<MemberRecord>>;
+    /// Renames or re-dates a couple.
+    async fn update_couple(&self, id: Uuid, name: Option<String>, start_date: Option<NaiveDate>) -> StoreResult<Option<CoupleRecord>>;
+    /// Ends a couple: members leave it and their token versions are bumped. Returns each former
+    /// member with their new version.
+    async fn break_up(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<Vec<(Uuid, i64)>>;
+
+    /// Stores a new refresh token.
+    async fn insert_refresh_token(&self, token: NewRefreshToken) -> StoreResult<()>;
+    /// Spends the token with `old_hash` and stores the token hashed as `next_hash` in the same
+    /// family, detecting reuse of an already spent token.
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        next_hash: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<Rotation>;
+    /// Revokes the family of the token with `token_hash`, if it belongs to `user_id`.
+    async fn revoke_session(&self, user_id: Uuid, token_hash: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Revokes every session of a user.
+    async fn revoke_all_sessions(&self, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<()>;
+}
+
+/// Opens the store the URL names (`postgres://...` or `sqlite:...`).
+pub async fn connect(url: &str, settings: couple_common::db::PoolSettings) -> Result<Arc<dyn Store>, sqlx::Error> {
+    use couple_common::db::{Backend, postgres_pool, sqlite_pool};
+    Ok(match Backend::of(url)? {
+        Backend::Postgres => Arc::new(PgStore::new(postgres_pool(url, settings)?)),
+        Backend::Sqlite => Arc::new(SqliteStore::new(sqlite_pool(url, settings).await?)),
+    })
+}

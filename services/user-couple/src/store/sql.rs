@@ -1,0 +1,295 @@
+//! The SQL both backends run. The statements are written to the common subset of PostgreSQL and
+//! SQLite (`$n` parameters, `RETURNING`, no server-side clock), so one macro implements [`Store`]
+//! for each pool type and the two backends cannot drift apart.
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use uuid::Uuid;
+
+use super::{CoupleRecord, MemberRecord, NewRefreshToken, NewUser, ProfileUpdate, Rotation, Store, StoreResult, UserRecord};
+
+const USER_COLUMNS: &str = "id, email, password_hash, name, gender, birth, fcm_code, send_time, role, couple_id, token_version, created_at";
+
+macro_rules! sql_store {
+    ($(#[$doc:meta])* $store:ident, $pool:ty, $migrations:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $store {
+            pool: $pool,
+        }
+
+        impl $store {
+            /// A store over `pool`.
+            pub fn new(pool: $pool) -> Self {
+                Self { pool }
+            }
+
+            /// The underlying pool.
+            pub fn pool(&self) -> &$pool {
+                &self.pool
+            }
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            async fn migrate(&self) -> StoreResult<()> {
+                sqlx::migrate!($migrations).run(&self.pool).await.map_err(|e| sqlx::Error::Migrate(Box::new(e)))?;
+                Ok(())
+            }
+
+            async fn ping(&self) -> StoreResult<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn create_user(&self, u: NewUser) -> StoreResult<UserRecord> {
+                let sql = format!(
+                    "INSERT INTO users (id, email, email_key, password_hash, name, gender, birth, fcm_code, send_time, role, token_version, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $11) RETURNING {USER_COLUMNS}"
+                );
+                Ok(sqlx::query_as(&sql)
+                    .bind(u.id)
+                    .bind(&u.email)
+                    .bind(&u.email_key)
+                    .bind(&u.password_hash)
+                    .bind(&u.name)
+                    .bind(u.gender)
+                    .bind(u.birth)
+                    .bind(&u.fcm_code)
+                    .bind(&u.send_time)
+                    .bind(u.role)
+                    .bind(u.now)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
+            async fn user_by_id(&self, id: Uuid) -> StoreResult<Option<UserRecord>> {
+                let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+                Ok(sqlx::query_as(&sql).bind(id).fetch_optional(&self.pool).await?)
+            }
+
+            async fn user_by_email(&self, email_key: &str) -> StoreResult<Option<UserRecord>> {
+                let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email_key = $1");
+                Ok(sqlx::query_as(&sql).bind(email_key).fetch_optional(&self.pool).await?)
+            }
+
+            async fn update_profile(&self, id: Uuid, update: ProfileUpdate, now: DateTime<Utc>) -> StoreResult<Option<UserRecord>> {
+                let sql = format!(
+                    "UPDATE users SET name = COALESCE($2, name), fcm_code = COALESCE($3, fcm_code), send_time = COALESCE($4, send_time), \
+                     updated_at = $5 WHERE id = $1 RETURNING {USER_COLUMNS}"
+                );
+                Ok(sqlx::query_as(&sql)
+                    .bind(id)
+                    .bind(update.name)
+                    .bind(update.fcm_code)
+                    .bind(update.send_time)
+                    .bind(now)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn set_password(&self, id: Uuid, password_hash: &str, now: DateTime<Utc>) -> StoreResult<i64> {
+                let version: Option<i64> = sqlx::query_scalar(
+                    "UPDATE users SET password_hash = $2, token_version = token_version + 1, updated_at = $3 WHERE id = $1 RETURNING token_version",
+                )
+                .bind(id)
+                .bind(password_hash)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(version.unwrap_or_default())
+            }
+
+            async fn bump_token_version(&self, id: Uuid) -> StoreResult<i64> {
+                let version: Option<i64> = sqlx::query_scalar("UPDATE users SET token_version = token_version + 1 WHERE id = $1 RETURNING token_version")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(version.unwrap_or_default())
+            }
+
+            async fn delete_user(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<Option<(Uuid, i64)>> {
+                let mut tx = self.pool.begin().await?;
+                // Write first, so SQLite takes the write lock before anything is read.
+                let couple_id: Option<Option<Uuid>> =
+                    sqlx::query_scalar("UPDATE users SET token_version = token_version + 1 WHERE id = $1 RETURNING couple_id")
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let mut partner = None;
+                if let Some(Some(couple_id)) = couple_id {
+                    sqlx::query("UPDATE couples SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL").bind(couple_id).bind(now).execute(&mut *tx).await?;
+                    partner = sqlx::query_as::<_, (Uuid, i64)>(
+                        "UPDATE users SET couple_id = NULL, token_version = token_version + 1, updated_at = $3 \
+                         WHERE couple_id = $1 AND id <> $2 RETURNING id, token_version",
+                    )
+                    .bind(couple_id)
+                    .bind(id)
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                }
+                sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(partner)
+            }
+
+            async fn create_couple(&self, couple: CoupleRecord, creator: Uuid, acceptor: Uuid) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("INSERT INTO couples (id, name, start_date, created_by, created_at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(couple.id)
+                    .bind(&couple.name)
+                    .bind(couple.start_date)
+                    .bind(creator)
+                    .bind(couple.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+                // Both must still be single: this is the check that decides a race between two
+                // acceptors of one code, or a user accepting two codes at once.
+                let paired = sqlx::query("UPDATE users SET couple_id = $1, updated_at = $2 WHERE id IN ($3, $4) AND couple_id IS NULL")
+                    .bind(couple.id)
+                    .bind(couple.created_at)
+                    .bind(creator)
+                    .bind(acceptor)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if paired != 2 {
+                    tx.rollback().await?;
+                    return Err(super::StoreError::Conflict);
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn couple_by_id(&self, id: Uuid) -> StoreResult<Option<CoupleRecord>> {
+                Ok(sqlx::query_as("SELECT id, name, start_date, created_at, ended_at FROM couples WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn couple_members(&self, id: Uuid) -> StoreResult<Vec<MemberRecord>> {
+                Ok(sqlx::query_as("SELECT id, name, gender, birth FROM users WHERE couple_id = $1 ORDER BY created_at, id")
+                    .bind(id)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn update_couple(&self, id: Uuid, name: Option<String>, start_date: Option<NaiveDate>) -> StoreResult<Option<CoupleRecord>> {
+                Ok(sqlx::query_as(
+                    "UPDATE couples SET name = COALESCE($2, name), start_date = COALESCE($3, start_date) \
+                     WHERE id = $1 AND ended_at IS NULL RETURNING id, name, start_date, created_at, ended_at",
+                )
+                .bind(id)
+                .bind(name)
+                .bind(start_date)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn break_up(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<Vec<(Uuid, i64)>> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("UPDATE couples SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL").bind(id).bind(now).execute(&mut *tx).await?;
+                let members = sqlx::query_as(
+                    "UPDATE users SET couple_id = NULL, token_version = token_version + 1, updated_at = $2 WHERE couple_id = $1 RETURNING id, token_version",
+                )
+                .bind(id)
+                .bind(now)
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(members)
+            }
+
+            async fn insert_refresh_token(&self, t: NewRefreshToken) -> StoreResult<()> {
+                sqlx::query("INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
+                    .bind(t.id)
+                    .bind(t.family_id)
+                    .bind(t.user_id)
+                    .bind(&t.token_hash)
+                    .bind(t.now)
+                    .bind(t.expires_at)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn rotate_refresh_token(&self, old_hash: &str, next_hash: &str, now: DateTime<Utc>, expires_at: DateTime<Utc>) -> StoreResult<Rotation> {
+                let mut tx = self.pool.begin().await?;
+                // Spending is a conditional write, so of two concurrent uses exactly one wins.
+                let spent: Option<(Uuid, Uuid, DateTime<Utc>)> = sqlx::query_as(
+                    "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL \
+                     RETURNING user_id, family_id, expires_at",
+                )
+                .bind(old_hash)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let outcome = match spent {
+                    Some((_, _, expiry)) if expiry <= now => Rotation::Invalid,
+                    Some((user_id, family_id, _)) => {
+                        sqlx::query("INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
+                            .bind(Uuid::now_v7())
+                            .bind(family_id)
+                            .bind(user_id)
+                            .bind(next_hash)
+                            .bind(now)
+                            .bind(expires_at)
+                            .execute(&mut *tx)
+                            .await?;
+                        Rotation::Rotated { user_id }
+                    }
+                    None => {
+                        let previous: Option<(Uuid, Option<DateTime<Utc>>)> =
+                            sqlx::query_as("SELECT family_id, used_at FROM refresh_tokens WHERE token_hash = $1").bind(old_hash).fetch_optional(&mut *tx).await?;
+                        match previous {
+                            Some((family_id, Some(_))) => {
+                                sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL")
+                                    .bind(family_id)
+                                    .bind(now)
+                                    .execute(&mut *tx)
+                                    .await?;
+                                Rotation::Reused
+                            }
+                            _ => Rotation::Invalid,
+                        }
+                    }
+                };
+                tx.commit().await?;
+                Ok(outcome)
+            }
+
+            async fn revoke_session(&self, user_id: Uuid, token_hash: &str, now: DateTime<Utc>) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE refresh_tokens SET revoked_at = $3 WHERE revoked_at IS NULL AND family_id IN \
+                     (SELECT family_id FROM refresh_tokens WHERE token_hash = $1 AND user_id = $2)",
+                )
+                .bind(token_hash)
+                .bind(user_id)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn revoke_all_sessions(&self, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<()> {
+                sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL").bind(user_id).bind(now).execute(&self.pool).await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+sql_store!(
+    /// The PostgreSQL backend, for production and scaled-out deployments.
+    PgStore,
+    sqlx::PgPool,
+    "migrations/postgres"
+);
+sql_store!(
+    /// The SQLite backend, the embedded default for a single instance.
+    SqliteStore,
+    sqlx::SqlitePool,
+    "migrations/sqlite"
+);
