@@ -1,0 +1,455 @@
+//! The service's HTTP API, black-box: the real server on a free port, called over HTTP. The flows
+//! run twice: on the embedded setup (SQLite, in-process store) and on PostgreSQL with Redis.
+
+use std::time::Duration;
+
+use couple_common::{shutdown, test_util};
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{Value, json};
+use user_couple::Config;
+
+struct TestApp {
+    base: String,
+    http: Client,
+    _stop: shutdown::ShutdownTrigger,
+}
+
+#[derive(Clone, Copy)]
+enum Setup {
+    Embedded,
+    Servers,
+}
+
+async fn spawn(setup: Setup, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let mut config = match setup {
+        Setup::Embedded => Config::with_database(&test_util::sqlite_database()),
+        Setup::Servers => {
+            let mut c = Config::with_database(&test_util::postgres_database().await);
+            c.redis_url = Some(test_util::redis_url());
+            c.redis_prefix = test_util::redis_prefix();
+            c
+        }
+    };
+    tweak(&mut config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, shutdown) = shutdown::channel();
+    let mut shared = test_util::shared_config();
+    shared.body_limit_bytes = 64 * 1024;
+    let app = user_couple::build(&config, &shared).await.unwrap();
+    tokio::spawn(couple_common::server::serve(listener, app, shutdown, Duration::from_secs(1)));
+    TestApp { base, http: Client::new(), _stop: stop }
+}
+
+impl TestApp {
+    async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn signup(&self, email: &str) -> Value {
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/api/users/signup",
+                None,
+                Some(json!({"email": email, "password": "password-123", "name": "Mina", "gender": "F", "birth": "1998-04-12", "sendTime": "21:00"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["data"].clone()
+    }
+
+    async fn login(&self, email: &str) -> Value {
+        let (status, body) =
+            self.call(Method::POST, "/api/users/login", None, Some(json!({"email": email, "password": "password-123"}))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["data"].clone()
+    }
+
+    async fn user(&self, email: &str) -> (String, String) {
+        self.signup(email).await;
+        let login = self.login(email).await;
+        (login["accessToken"].as_str().unwrap().to_owned(), login["refreshToken"].as_str().unwrap().to_owned())
+    }
+
+    /// Two users paired: (creator access, acceptor access, couple id).
+    async fn couple(&self) -> (String, String, String) {
+        let (a, _) = self.user(&unique_email()).await;
+        let (b, _) = self.user(&unique_email()).await;
+        let (_, code) =
+            self.call(Method::POST, "/api/couples/match", Some(&a), Some(json!({"name": "Us", "startDate": "2026-01-01"}))).await;
+        let code = code["data"]["matchCode"].as_str().unwrap().to_owned();
+        let (status, accepted) = self.call(Method::POST, "/api/couples/match/accept", Some(&b), Some(json!({"matchingCode": code}))).await;
+        assert_eq!(status, StatusCode::OK, "{accepted}");
+        let couple_id = accepted["data"]["couple"]["id"].as_str().unwrap().to_owned();
+        (a, accepted["data"]["accessToken"].as_str().unwrap().to_owned(), couple_id)
+    }
+}
+
+fn unique_email() -> String {
+    format!("u-{}@Example.com", uuid::Uuid::new_v4().simple())
+}
+
+fn claims(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        mod embedded { $( #[tokio::test] async fn $name() { super::$name(super::Setup::Embedded).await } )* }
+        mod servers { $( #[tokio::test] async fn $name() { super::$name(super::Setup::Servers).await } )* }
+    };
+}
+
+both!(
+    signup_reports_every_invalid_field,
+    emails_are_unique_regardless_of_case,
+    login_gives_the_same_answer_for_unknown_email_and_wrong_password,
+    repeated_login_failures_lock_the_account_out,
+    refresh_rotates_and_reuse_revokes_the_session,
+    the_whole_couple_flow_works,
+    match_code_errors_are_distinct,
+    match_code_guessing_is_limited,
+    logout_revokes_access_and_refresh_tokens,
+    password_change_revokes_other_sessions,
+    deleting_an_account_frees_the_partner,
+);
+
+async fn signup_reports_every_invalid_field(setup: Setup) {
+    let app = spawn(setup, |_| {}).await;
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/users/signup",
+            None,
+            Some(json!({"email": "nope", "password": "short", "gender": "X", "birth": "2999-01-01", "sendTime": "25:00"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let fields = body["error"]["fields"].as_object().unwrap();
+    for field in ["email", "password", "name", "gender", "birth", "sendTime"] {
+        assert!(fields.contains_key(field), "{field} missing from {fields:?}");
+    }
+    assert_eq!(body["success"], false);
+    // Malformed JSON is a 400, a wrong type a 422 naming the field.
+    let res =
+        app.http.post(format!("{}/api/users/signup", app.base)).header("content-type", "application/json").body("{").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let (status, body) = app.call(Method::POST, "/api/users/signup", None, Some(json!({"email": 5}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body["error"]["fields"]["email"].is_string(), "{body}");
+    // Bodies over the limit are refused before parsing.
+    let (status, _) = app.call(Method::POST, "/api/users/signup", None, Some(json!({"name": "x".repeat(70_000)}))).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+async fn emails_are_unique_regardless_of_case(setup: Setup) {
+    let app = spawn(setup, |_| {}).await;
+    let email = unique_email();
+    let user = app.signup(&email).await;
+    assert_eq!(user["email"], email.as_str());
+    assert!(user.get("password").is_none() && user.get("passwordHash").is_none());
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/users/signup",
+            None,
+            Some(json!({"email": email.to_uppercase(), "password": "password-123", "name": "M", "gender": "M", "birth": "1990-01-01"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["error"]["code"], "EMAIL_TAKEN");
+    // Login works with any casing.
+    app.login(&email.to_lowercase()).await;
+}
+
+async fn login_gives_the_same_answer_for_unknown_email_and_wrong_password(setup: Setup) {
+    let app = spawn(setup, |_| {}).await;
+    let email = unique_email();
+    app.signup(&email).await;
+    let (s1, wrong) = app.call(Method::POST, "/api/users/login", None, Some(json!({"email": email, "password": "not-the-password"}))).await;
+    let (s2, unknown) =
+        app.call(Method::POST, "/api/users/login", None, Some(json!({"email": unique_email(), "password": "not-the-password"}))).await;
+    assert_eq!((s1, s2), (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED));
+    assert_eq!(wrong["message"], unknown["message"]);
+    assert_eq!(wrong["error"]["code"], unknown["error"]["code"]);
+    let login = app.login(&email).await;
+    assert_eq!(login["tokenType"], "Bearer");
+    assert_eq!(login["expiresIn"], 900);
+    let claims = claims(login["accessToken"].as_str().unwrap());
+    assert_eq!((claims["iss"].as_str(), claims["aud"].as_str()), (Some("couple-platform"), Some("couple-api")));
+    assert_eq!(claims["coupleId"], Value::Null);
+}
+
+async fn repeated_login_failures_lock_the_account_out(setup: Setup) {
+    let app = spawn(setup, |c| c.login_failures_per_account = 3).await;
+    let email = unique_email();
+    app.signup(&email).await;
+    for _ in 0..3 {
+        let (status, _) =
+            app.call(Method::POST, "/api/users/login", None, Some(json!({"email": email, "password": "wrong-password"}))).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    // Now even the right password is refused until the window passes.
+    let res = app
+        .http
+        .post(format!("{}/api/users/login", app.base))
+        .json(&json!({"email": email, "password": "password-123"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=900).contains(&retry_after));
+    // Another account is unaffected.
+    let other = unique_email();
+    app.signup(&other).await;
+    app.login(&other).await;
+}
+
+async fn refresh_rotates_and_reuse_revokes_the_session(setup: Setup) {
+    let app = spawn(setup, |_| {}).await;
+    let (_, refresh1) = app.user(&unique_email()).await;
+    let (status, body) = app.call(Method::POST, "/api/users/token/refresh", None, Some(json!({"refreshToken": refresh1}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let refresh2 = body["data"]["refreshToken"].as_str().unwrap().to_owned();
+    assert_ne!(refresh1, refresh2);
+    // The spent token again: refused, and the whole family with it.
+    let (status, _) = app.call(Method::POST, "/api/users/token/refresh", None, Some(json!({"refreshToken": refresh1}))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, body) = app.call(Method::POST, "/api/users/token/refresh", None, Some(json!({"refreshToken": refresh2}))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["code"], "INVALID_REFRESH_TOKEN");
+}
+
+async fn the_whole_couple_flow_works(setup: Setup) {
+    let app = spawn(setup, |_| {}).await;
+    let (a, a_refresh) = app.user(&unique_email()).await;
+    let (b, _) = app.user(&unique_email()).await;
+    let (status, _) = app.call(Method::GET, "/api/couples/me", Some(&a), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, code) =
+        app.call(Method::POST, "/api/couples/match", Some(&a), Some(json!({"name": "Mina & Joon", "startDate": "2026-01-01"}))).await;
+    assert_eq!(status, StatusCode::OK, "{code}");
+    let code = code["data"]["matchCode"].as_str().unwrap().to_owned();
+    assert_eq!(code.len(), 6);
+
+    let (status, accepted) = app.call(Method::POST, "/api/couples/match/accept", Some(&b), Some(json!({"matchingCode": code}))).await;
+    assert_eq!(status, StatusCode::OK, "{accepted}");
+    let couple_id = accepted["data"]["couple"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(accepted["data"]["couple"]["members"].as_array().unwrap().len(), 2);
+    let b2 = accepted["data"]["accessToken"].as_str().unwrap().to_owned();
+    assert_eq!(claims(&b2)["coupleId"], couple_id.as_str());
+
+    // The creator sees the match from the service's own data, before refreshing.
+    let (status, couple) = app.call(Method::GET, "/api/couples/me", Some(&a), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(couple["data"]["id"], couple_id.as_str());
+    assert_eq!(couple["data"]["name"], "Mina & Joon");
+    // ...and picks the couple up in its token on the next refresh.
+    let (_, refreshed) = app.call(Method::POST, "/api/users/token/refresh", None, Some(json!({"refreshToken": a_refresh}))).await;
+    let a2 = refreshed["data"]["accessToken"].as_str().unwrap().to_owned();
+    assert_eq!(claims(&a2)["coupleId"], couple_id.as_str());
+
+    let (_, members) = app.call(Method::GET, "/api/couples/members", Some(&a2), None).await;
+    assert_eq!(members["data"].as_array().unwrap().len(), 2);
+    assert!(members["data"][0]["birth"].is_string());
+    let (status, home) = app.call(Method::GET, "/api/couples/home", Some(&b2), None).await;
+    assert_eq!(status, StatusCode::OK, "{home}");
+    assert_eq!(home["data"]["coupleId"], couple_id.as_str());
+    assert!(home["data"]["daysSinceStart"].as_i64().unwrap() >= 1);
+    assert!(home["data"]["nextAnniversary"]["label"].is_string());
+    assert_ne!(home["data"]["partner"]["id"], claims(&b2)["sub"]);
+
+    let (status, updated) = app.call(Method::PUT, "/api/couples/me", Some(&a2), Some(json!({"name": "Renamed"}))).await;
+    assert_eq!((status, updated["data"]["name"].as_str()), (StatusCode::OK, Some("Renamed")));
+
+    // Break-up: both tokens stop working, and the next refresh has no couple.
+    let (status, _) = app.call(Method::DELETE, "/api/couples/me", Some(&a2), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = app.call(Method::GET, "/api/users/me", Some(&b2), None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("TOKEN_REVOKED")));
+    let (_, again) =
+        app.call(Method::POST, "/api/users/token/refresh", None, Some(json!({"refreshToken": refreshed["data"]["refreshToken"]}))).await;
+    let a3 = again["data"]["accessToken"].as_str().unwrap();
+    assert_eq!(claims(a3)["coupleId"], Value::Null);
+    let (status, _) = app.call(Method::GET, "/api/couples/me", Some(a3), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+async fn match_code_errors_are_distinct(setup: Setup) {
+    let app = spawn(setup, |_| {}).await;
+    let (a, _) = app.user(&unique_email()).await;
+    let (_, code) = app.call(Method::POST, "/api/couples/match", Some(&a), Some(json!({"name": "Us"}))).await;
+    let first = code["data"]["matchCode"].as_str().unwrap().to_owned();
+    let (status, body) = app.call(Method::POST, "/api/couples/match/accept", Some(&a), Some(json!({"matchingCode": first}))).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("OWN_MATCH_CODE")));
+    let (status, _) = app.call(Method::POST, "/api/couples/match/accept", Some(&a), Some(json!({"matchingCode": "12a"}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    // A new code replaces the old one.
+    let (_, code) = app.call(Method::POST, "/api/couples/match", Some(&a), Some(json!({"name": "Us"}))).await;
+    let second = code["data"]["matchCode"].as_str().unwrap().to_owned();
+    let (b, _) = app.user(&unique_email()).await;
+    if first != second {
+        let (status, _) = app.call(Method::POST, "/api/couples/match/accept", Some(&b), Some(json!({"matchingCode": first}))).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+    // Someone already in a couple cannot accept.
+    let (c_creator, c_acceptor, _) = app.couple().await;
+    let (status, body) =
+        app.call(Method::POST, "/api/couples/match/accept", Some(&c_acceptor), Some(json!({"matchingCode": second}))).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("ALREADY_COUPLED")));
+    let (status, _) = app.call(Method::POST, "/api/couples/match", Some(&c_creator), Some(json!({"name": "Again"}))).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    // The code survived the failed accept and still works once.
+    let (status, _) = app.call(Method::POST, "/api/couples/match/accept", Some(&b), Some(json!({"matchingCode": second}))).await;
+    assert_eq!(status, StatusCode::OK);
+    let (d, _) = app.user(&unique_email()).await;
+    let (status, _) = app.call(Method::POST, "/api/couples/match/accept", Some(&d), Some(json!({"matchingCode": second}))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+async fn match_code_guessing_is_limited(setup: Setup) {
+    let app = spawn(setup, |c| c.match_guesses_per_user = 3).await;
+    let (guesser, _) = app.user(&unique_email()).await;
+    let mut statuses = Vec::new();
+    for i in 0..5 {
+        // Codes nobody holds (a collision with another test's code is vanishingly unlikely and
+        // would only make this test pass later, not wrongly).
+        let (status, _) =
+            app.call(Method::POST, "/api/couples/match/accept", Some(&guesser), Some(json!({"matchingCode": format!("99999{i}")}))).await;
+        statuses.push(status);
+    }
+    assert_eq!(&statuses[..3], &[StatusCode::NOT_FOUND; 3]);
+    assert_eq!(&statuses[3..], &[StatusCode::TOO_MANY_REQUESTS; 2]);
+}
+
+async fn logout_revokes_access_and_refresh_tokens(setup: Setup) {
+    let app = spawn(setup, |_| {}).await;
+    let (access, refresh) = app.user(&unique_email()).await;
+    let (status, _) = app.call(Method::POST, "/api/users/logout", Some(&access), Some(json!({"refreshToken": refresh}))).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app.call(Method::GET, "/api/users/me", Some(&access), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = app.call(Method::POST, "/api/users/token/refresh", None, Some(json!({"refreshToken": refresh}))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Logout without a body also works.
+    let (access, _) = app.user(&unique_email()).await;
+    let res = app.http.post(format!("{}/api/users/logout", app.base)).bearer_auth(&access).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+async fn password_change_revokes_other_sessions(setup: Setup) {
+    let app = spawn(setup, |_| {}).await;
+    let email = unique_email();
+    let (access, refresh) = app.user(&email).await;
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            "/api/users/me/password",
+            Some(&access),
+            Some(json!({"currentPassword": "wrong-one!", "newPassword": "new-password-1"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body["error"]["fields"]["currentPassword"].is_string());
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            "/api/users/me/password",
+            Some(&access),
+            Some(json!({"currentPassword": "password-123", "newPassword": "new-password-1"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let fresh = body["data"]["accessToken"].as_str().unwrap();
+    let (status, _) = app.call(Method::GET, "/api/users/me", Some(fresh), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app.call(Method::GET, "/api/users/me", Some(&access), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = app.call(Method::POST, "/api/users/token/refresh", None, Some(json!({"refreshToken": refresh}))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = app.call(Method::POST, "/api/users/login", None, Some(json!({"email": email, "password": "password-123"}))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+async fn deleting_an_account_frees_the_partner(setup: Setup) {
+    let app = spawn(setup, |_| {}).await;
+    let (a, b, _) = app.couple().await;
+    let (status, _) = app.call(Method::DELETE, "/api/users/me", Some(&a), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app.call(Method::GET, "/api/users/me", Some(&a), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // The partner's token carried the couple, so it is revoked; a fresh login shows them single.
+    let (status, _) = app.call(Method::GET, "/api/couples/me", Some(&b), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_spoofed_user_header_is_refused() {
+    let app = spawn(Setup::Embedded, |_| {}).await;
+    let (access, _) = app.user(&unique_email()).await;
+    let res = app
+        .http
+        .get(format!("{}/api/users/me", app.base))
+        .bearer_auth(&access)
+        .header("x-user-id", uuid::Uuid::now_v7().to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let res =
+        app.http.get(format!("{}/api/users/me", app.base)).header("x-user-id", uuid::Uuid::now_v7().to_string()).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn the_internal_token_version_endpoint_requires_the_internal_token() {
+    let app = spawn(Setup::Embedded, |_| {}).await;
+    let (access, _) = app.user(&unique_email()).await;
+    let user_id = claims(&access)["sub"].as_str().unwrap().to_owned();
+    let url = format!("{}/internal/users/{user_id}/token-version", app.base);
+    assert_eq!(app.http.get(&url).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(app.http.get(&url).header("x-internal-token", "guess").send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let token = "test-internal-token-0123456789abcdef";
+    let body: Value = app.http.get(&url).header("x-internal-token", token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(body["data"]["tokenVersion"], 0);
+    let missing = format!("{}/internal/users/{}/token-version", app.base, uuid::Uuid::now_v7());
+    assert_eq!(app.http.get(&missing).header("x-internal-token", token).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn health_and_openapi_are_served() {
+    let app = spawn(Setup::Embedded, |_| {}).await;
+    let (status, _) = app.call(Method::GET, "/healthz", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, ready) = app.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!((status, ready["data"]["checks"]["database"].as_str()), (StatusCode::OK, Some("ok")));
+    let (status, doc) = app.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    for path in ["/api/users/signup", "/api/users/login", "/api/couples/match/accept", "/api/couples/home"] {
+        assert!(doc["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
+    }
+    let (status, body) = app.call(Method::GET, "/api/nothing-here", None, None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("NOT_FOUND")));
+}
+
+#[tokio::test]
+async fn readiness_fails_when_redis_is_unreachable() {
+    let app = spawn(Setup::Embedded, |c| c.redis_url = Some("redis://127.0.0.1:1".into())).await;
+    let (status, body) = app.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["data"]["checks"]["database"], "ok");
+}

@@ -1,0 +1,199 @@
+//! The store contract, run against both backends: SQLite (embedded) and PostgreSQL (the server
+//! `make test` starts).
+
+use std::sync::Arc;
+
+use chrono::{Duration, NaiveDate, Utc};
+use couple_common::{db::PoolSettings, test_util};
+use user_couple::store::{self, CoupleRecord, NewRefreshToken, NewUser, ProfileUpdate, Rotation, Store, StoreError};
+use uuid::Uuid;
+
+async fn sqlite() -> Arc<dyn Store> {
+    let store = store::connect(&test_util::sqlite_database(), PoolSettings::default()).await.unwrap();
+    store.migrate().await.unwrap();
+    store
+}
+
+async fn postgres() -> Arc<dyn Store> {
+    let store = store::connect(&test_util::postgres_database().await, PoolSettings::default()).await.unwrap();
+    store.migrate().await.unwrap();
+    store
+}
+
+/// Runs each contract test once per backend.
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_backend { $( #[tokio::test] async fn $name() { super::$name(super::sqlite().await).await } )* }
+        mod postgres_backend { $( #[tokio::test] async fn $name() { super::$name(super::postgres().await).await } )* }
+    };
+}
+
+contract!(
+    users_round_trip,
+    emails_are_unique_case_insensitively,
+    profile_updates_change_only_given_fields,
+    password_changes_bump_the_token_version,
+    pairing_requires_both_users_single,
+    breaking_up_ends_the_couple_and_bumps_both_versions,
+    deleting_a_coupled_user_frees_the_partner,
+    refresh_tokens_rotate_once_and_reuse_revokes_the_family,
+    expired_refresh_tokens_do_not_rotate,
+    sessions_can_be_revoked_one_family_or_all,
+);
+
+fn new_user(email: &str) -> NewUser {
+    NewUser {
+        id: Uuid::now_v7(),
+        email: email.to_owned(),
+        email_key: email.to_lowercase(),
+        password_hash: "$argon2id$fake".into(),
+        name: "Mina".into(),
+        gender: "F",
+        birth: NaiveDate::from_ymd_opt(1998, 4, 12).unwrap(),
+        fcm_code: None,
+        send_time: Some("21:00".into()),
+        role: "user",
+        now: Utc::now(),
+    }
+}
+
+fn couple() -> CoupleRecord {
+    CoupleRecord {
+        id: Uuid::now_v7(),
+        name: "Us".into(),
+        start_date: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+        created_at: Utc::now(),
+        ended_at: None,
+    }
+}
+
+fn refresh(user_id: Uuid, family_id: Uuid, hash: &str, expires_in: Duration) -> NewRefreshToken {
+    let now = Utc::now();
+    NewRefreshToken { id: Uuid::now_v7(), family_id, user_id, token_hash: hash.into(), now, expires_at: now + expires_in }
+}
+
+async fn users_round_trip(store: Arc<dyn Store>) {
+    let created = store.create_user(new_user("Mina@Example.com")).await.unwrap();
+    assert_eq!(created.email, "Mina@Example.com");
+    assert_eq!(created.token_version, 0);
+    assert_eq!(created.couple_id, None);
+    let by_id = store.user_by_id(created.id).await.unwrap().unwrap();
+    assert_eq!(by_id.birth, NaiveDate::from_ymd_opt(1998, 4, 12).unwrap());
+    assert_eq!(by_id.send_time.as_deref(), Some("21:00"));
+    let by_email = store.user_by_email("mina@example.com").await.unwrap().unwrap();
+    assert_eq!(by_email.id, created.id);
+    assert!(store.user_by_id(Uuid::now_v7()).await.unwrap().is_none());
+}
+
+async fn emails_are_unique_case_insensitively(store: Arc<dyn Store>) {
+    store.create_user(new_user("a@example.com")).await.unwrap();
+    let err = store.create_user(new_user("A@EXAMPLE.COM")).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict), "{err:?}");
+}
+
+async fn profile_updates_change_only_given_fields(store: Arc<dyn Store>) {
+    let user = store.create_user(new_user("p@example.com")).await.unwrap();
+    let update = ProfileUpdate { name: Some("Joon".into()), fcm_code: None, send_time: None };
+    let updated = store.update_profile(user.id, update, Utc::now()).await.unwrap().unwrap();
+    assert_eq!(updated.name, "Joon");
+    assert_eq!(updated.send_time.as_deref(), Some("21:00"));
+}
+
+async fn password_changes_bump_the_token_version(store: Arc<dyn Store>) {
+    let user = store.create_user(new_user("pw@example.com")).await.unwrap();
+    assert_eq!(store.set_password(user.id, "$argon2id$new", Utc::now()).await.unwrap(), 1);
+    assert_eq!(store.bump_token_version(user.id).await.unwrap(), 2);
+    let stored = store.user_by_id(user.id).await.unwrap().unwrap();
+    assert_eq!((stored.password_hash.as_str(), stored.token_version), ("$argon2id$new", 2));
+}
+
+async fn pairing_requires_both_users_single(store: Arc<dyn Store>) {
+    let a = store.create_user(new_user("a@example.com")).await.unwrap();
+    let b = store.create_user(new_user("b@example.com")).await.unwrap();
+    let c = store.create_user(new_user("c@example.com")).await.unwrap();
+    let first = couple();
+    store.create_couple(first.clone(), a.id, b.id).await.unwrap();
+    let members = store.couple_members(first.id).await.unwrap();
+    assert_eq!(members.iter().map(|m| m.id).collect::<Vec<_>>(), vec![a.id, b.id]);
+    // c cannot pair with a, who is taken; nothing of the failed attempt remains.
+    let second = couple();
+    assert!(matches!(store.create_couple(second.clone(), a.id, c.id).await, Err(StoreError::Conflict)));
+    assert!(store.couple_by_id(second.id).await.unwrap().is_none());
+    assert_eq!(store.user_by_id(c.id).await.unwrap().unwrap().couple_id, None);
+    let renamed = store.update_couple(first.id, Some("Renamed".into()), None).await.unwrap().unwrap();
+    assert_eq!((renamed.name.as_str(), renamed.start_date), ("Renamed", first.start_date));
+}
+
+async fn breaking_up_ends_the_couple_and_bumps_both_versions(store: Arc<dyn Store>) {
+    let a = store.create_user(new_user("a@example.com")).await.unwrap();
+    let b = store.create_user(new_user("b@example.com")).await.unwrap();
+    let c = couple();
+    store.create_couple(c.clone(), a.id, b.id).await.unwrap();
+    let mut left = store.break_up(c.id, Utc::now()).await.unwrap();
+    left.sort();
+    let mut expected = vec![(a.id, 1), (b.id, 1)];
+    expected.sort();
+    assert_eq!(left, expected);
+    assert!(store.couple_by_id(c.id).await.unwrap().unwrap().ended_at.is_some());
+    assert!(store.couple_members(c.id).await.unwrap().is_empty());
+    assert!(store.update_couple(c.id, Some("x".into()), None).await.unwrap().is_none(), "an ended couple cannot change");
+    // Both are free to pair again.
+    store.create_couple(couple(), a.id, b.id).await.unwrap();
+}
+
+async fn deleting_a_coupled_user_frees_the_partner(store: Arc<dyn Store>) {
+    let a = store.create_user(new_user("a@example.com")).await.unwrap();
+    let b = store.create_user(new_user("b@example.com")).await.unwrap();
+    let c = couple();
+    store.create_couple(c.clone(), a.id, b.id).await.unwrap();
+    store.insert_refresh_token(refresh(a.id, Uuid::now_v7(), "h-a", Duration::days(1))).await.unwrap();
+    let partner = store.delete_user(a.id, Utc::now()).await.unwrap();
+    assert_eq!(partner, Some((b.id, 1)));
+    assert!(store.user_by_id(a.id).await.unwrap().is_none());
+    assert_eq!(store.user_by_id(b.id).await.unwrap().unwrap().couple_id, None);
+    assert!(store.couple_by_id(c.id).await.unwrap().unwrap().ended_at.is_some());
+    let now = Utc::now();
+    assert_eq!(store.rotate_refresh_token("h-a", "h-a2", now, now + Duration::days(1)).await.unwrap(), Rotation::Invalid);
+    // Deleting a single user has no partner to report.
+    assert_eq!(store.delete_user(b.id, Utc::now()).await.unwrap(), None);
+}
+
+async fn refresh_tokens_rotate_once_and_reuse_revokes_the_family(store: Arc<dyn Store>) {
+    let user = store.create_user(new_user("r@example.com")).await.unwrap();
+    store.insert_refresh_token(refresh(user.id, Uuid::now_v7(), "h1", Duration::days(1))).await.unwrap();
+    let now = Utc::now();
+    let later = now + Duration::days(1);
+    assert_eq!(store.rotate_refresh_token("h1", "h2", now, later).await.unwrap(), Rotation::Rotated { user_id: user.id });
+    assert_eq!(store.rotate_refresh_token("h2", "h3", now, later).await.unwrap(), Rotation::Rotated { user_id: user.id });
+    // h1 is spent: presenting it again revokes the family, so h3 no longer works either.
+    assert_eq!(store.rotate_refresh_token("h1", "h4", now, later).await.unwrap(), Rotation::Reused);
+    assert_eq!(store.rotate_refresh_token("h3", "h5", now, later).await.unwrap(), Rotation::Invalid);
+    assert_eq!(store.rotate_refresh_token("unknown", "h6", now, later).await.unwrap(), Rotation::Invalid);
+}
+
+async fn expired_refresh_tokens_do_not_rotate(store: Arc<dyn Store>) {
+    let user = store.create_user(new_user("e@example.com")).await.unwrap();
+    store.insert_refresh_token(refresh(user.id, Uuid::now_v7(), "old", Duration::seconds(-1))).await.unwrap();
+    let now = Utc::now();
+    assert_eq!(store.rotate_refresh_token("old", "new", now, now + Duration::days(1)).await.unwrap(), Rotation::Invalid);
+    assert_eq!(store.rotate_refresh_token("new", "newer", now, now + Duration::days(1)).await.unwrap(), Rotation::Invalid);
+}
+
+async fn sessions_can_be_revoked_one_family_or_all(store: Arc<dyn Store>) {
+    let user = store.create_user(new_user("s@example.com")).await.unwrap();
+    let other = store.create_user(new_user("o@example.com")).await.unwrap();
+    for (owner, hash) in [(user.id, "f1"), (user.id, "f2"), (user.id, "f3"), (other.id, "g1")] {
+        store.insert_refresh_token(refresh(owner, Uuid::now_v7(), hash, Duration::days(1))).await.unwrap();
+    }
+    let now = Utc::now();
+    let later = now + Duration::days(1);
+    // Someone else's token hash cannot be revoked through this user.
+    store.revoke_session(user.id, "g1", now).await.unwrap();
+    store.revoke_session(user.id, "f1", now).await.unwrap();
+    assert_eq!(store.rotate_refresh_token("f1", "x1", now, later).await.unwrap(), Rotation::Invalid);
+    assert!(matches!(store.rotate_refresh_token("f2", "x2", now, later).await.unwrap(), Rotation::Rotated { .. }));
+    store.revoke_all_sessions(user.id, now).await.unwrap();
+    assert_eq!(store.rotate_refresh_token("f3", "x3", now, later).await.unwrap(), Rotation::Invalid);
+    assert_eq!(store.rotate_refresh_token("x2", "x4", now, later).await.unwrap(), Rotation::Invalid);
+    assert!(matches!(store.rotate_refresh_token("g1", "y1", now, later).await.unwrap(), Rotation::Rotated { .. }));
+}
