@@ -12,7 +12,7 @@
 #   wrk            HTTP load generator for the benchmarks
 #   pkg-config     build helper some -sys crates probe for
 #   make           the CI entry point runs `make test`
-#   cargo-nextest  via `cargo install` (set COUPLE_DEPS_SKIP_NEXTEST=1 to skip)
+#   cargo-nextest  optional, via `cargo install` when COUPLE_DEPS_NEXTEST=1
 #
 # libssl-dev is deliberately not installed: the project uses rustls.
 set -euo pipefail
@@ -117,18 +117,13 @@ else
     log "system packages already installed"
 fi
 
-# cargo-nextest: there is no Debian package, so build it from crates.io.
-# This is a multi-minute compile; skip with COUPLE_DEPS_SKIP_NEXTEST=1.
+# cargo-nextest is optional: `make test` uses it when present and falls back to `cargo test`.
+# Building it is a multi-minute compile, so it is only installed on request.
 if [[ -d ${HOME:-/root}/.cargo/bin && ":${PATH}:" != *":${HOME:-/root}/.cargo/bin:"* ]]; then
     export PATH="${HOME:-/root}/.cargo/bin:${PATH}"
 fi
-if [[ ${COUPLE_DEPS_SKIP_NEXTEST:-0} == 1 ]]; then
-    log "skipping cargo-nextest (COUPLE_DEPS_SKIP_NEXTEST=1)"
-elif cargo nextest --version >/dev/null 2>&1; then
-    : # already available
-else
+if [[ ${COUPLE_DEPS_NEXTEST:-0} == 1 ]] && ! cargo nextest --version >/dev/null 2>&1; then
     command -v cargo >/dev/null 2>&1 || die "cargo not found (install the Rust toolchain with rustup first)"
     cargo install cargo-nextest --locked </dev/null
-    cargo nextest --version >/dev/null 2>&1 || die "cargo nextest still not available after install"
     log "installed cargo-nextest"
 fi

@@ -1,0 +1,63 @@
+# The couple platform's entry points. `make help` lists them.
+#
+#   make run     run the platform locally on the embedded defaults (SQLite, in-process cache)
+#   make test    everything CI checks: formatting, lints, and all tests against real
+#                PostgreSQL and Redis started on free ports for the run
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+CARGO ?= cargo
+TEST_ENV := .tmp/test-services/env
+
+.PHONY: help run build test test-only lint fmt fmt-check clippy services-up services-down bench clean-data
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+run: ## Run the platform locally (gateway on :8080) on SQLite with no external servers
+	@scripts/run.sh
+
+build: ## Build every binary (debug)
+	$(CARGO) build --workspace --bins
+
+test: ## Format check, clippy, and every test against real PostgreSQL and Redis
+	@scripts/deps.sh
+	@$(MAKE) --no-print-directory fmt-check clippy
+	@scripts/test-services.sh start >/dev/null
+	@trap 'scripts/test-services.sh stop >/dev/null' EXIT; \
+		source $(TEST_ENV); \
+		$(MAKE) --no-print-directory test-only
+
+test-only: ## Run the tests only (expects TEST_DATABASE_URL and TEST_REDIS_URL, see services-up)
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		$(CARGO) nextest run --workspace --all-features --no-fail-fast; \
+	else \
+		$(CARGO) test --workspace --all-features --no-fail-fast; \
+	fi
+
+lint: fmt-check clippy ## Formatting and clippy
+
+fmt: ## Format the code
+	$(CARGO) fmt --all
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
+
+services-up: ## Start test PostgreSQL and Redis; then `source .tmp/test-services/env`
+	@scripts/deps.sh
+	@scripts/test-services.sh start
+
+services-down: ## Stop them
+	@scripts/test-services.sh stop
+
+bench: ## Benchmarks: gateway vs nginx vs direct, login flood; writes bench/results/
+	@scripts/deps.sh
+	@scripts/bench.sh
+
+clean-data: ## Delete the local run's data (.data/)
+	rm -rf .data

@@ -1,0 +1,372 @@
+//! The route table: which path prefixes go to which upstream, with what timeout.
+//!
+//! Prefixes match whole path segments (`/api/users` matches `/api/users` and `/api/users/me`, never
+//! `/api/usersX`). `/internal/**` is never routed, whatever the table says.
+
+use std::{collections::BTreeMap, path::Path, sync::Arc, time::Duration};
+
+use axum::http::{Method, Uri, uri::Authority, uri::Scheme};
+use couple_common::config::ConfigError;
+use serde::{Deserialize, Serialize};
+
+use crate::{circuit::CircuitBreaker, config::Config, proxy::UpstreamMetrics};
+
+/// The route table, and the format of the file `GATEWAY_ROUTES_FILE` names (the operator mounts it
+/// from a ConfigMap):
+///
+/// ```json
+/// {
+///   "upstreams": {"user-couple": {"url": "http://user-couple:8081", "timeoutMs": 5000}},
+///   "routes": [{"prefix": "/api/users", "upstream": "user-couple", "timeoutMs": 5000}]
+/// }
+/// ```
+///
+/// Upstream URLs are plain `http://host:port` (traffic inside the cluster). A route's `timeoutMs`
+/// wins over its upstream's, which wins over `GATEWAY_ROUTE_TIMEOUT_MS`. The longest matching
+/// prefix wins. The upstream named `user-couple`, when present, also answers token-version
+/// lookups.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RouteTable {
+    /// Upstream services by name.
+    pub upstreams: BTreeMap<String, UpstreamSpec>,
+    /// Path prefixes and where they go.
+    pub routes: Vec<RouteSpec>,
+}
+
+/// One upstream service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpstreamSpec {
+    /// Base URL, `http://host:port`.
+    pub url: String,
+    /// Default timeout of the routes to this upstream, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+/// One route.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RouteSpec {
+    /// Path prefix, matched segment by segment (`/api/users`).
+    pub prefix: String,
+    /// Name of an entry in `upstreams`.
+    pub upstream: String,
+    /// Time allowed for the upstream's response headers, retries included, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+/// Name of the upstream that owns users and token versions.
+pub const USER_COUPLE: &str = "user-couple";
+
+/// The gateway's own paths, which no route may shadow.
+const RESERVED: [&str; 4] = ["/internal", "/healthz", "/readyz", "/openapi.json"];
+
+impl RouteTable {
+    /// The seed's table plus the paths added since, pointing at the configured URLs.
+    pub fn defaults(config: &Config) -> Self {
+        let upstreams = [
+            (USER_COUPLE, &config.user_couple_url),
+            ("schedule-meeting", &config.schedule_meeting_url),
+            ("question-answer", &config.question_answer_url),
+            ("chat", &config.chat_url),
+        ];
+        let routes = [
+            ("/api/users", USER_COUPLE),
+            ("/api/couples", USER_COUPLE),
+            ("/api/schedules", "schedule-meeting"),
+            ("/api/meetings", "schedule-meeting"),
+            ("/api/places", "schedule-meeting"),
+            ("/api/calendar", "schedule-meeting"),
+            ("/api/questions", "question-answer"),
+            ("/api/user-answers", "question-answer"),
+            ("/api/user-vectors", "question-answer"),
+            ("/api/tags", "question-answer"),
+            ("/api/user-tag-profiles", "question-answer"),
+            ("/api/chat", "chat"),
+            ("/ws", "chat"),
+        ];
+        Self {
+            upstreams: upstreams.into_iter().map(|(name, url)| (name.to_owned(), UpstreamSpec { url: url.clone(), timeout_ms: None })).collect(),
+            routes: routes
+                .into_iter()
+                .map(|(prefix, upstream)| RouteSpec { prefix: prefix.into(), upstream: upstream.into(), timeout_ms: None })
+                .collect(),
+        }
+    }
+
+    /// Reads a table from a JSON file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError(format!("GATEWAY_ROUTES_FILE {}: {e}", path.display())))?;
+        serde_json::from_str(&text).map_err(|e| ConfigError(format!("GATEWAY_ROUTES_FILE {}: {e}", path.display())))
+    }
+
+    /// The table from `GATEWAY_ROUTES_FILE` when set, the defaults otherwise.
+    pub fn load(config: &Config) -> Result<Self, ConfigError> {
+        match &config.routes_file {
+            Some(path) => Self::from_file(path),
+            None => Ok(Self::defaults(config)),
+        }
+    }
+
+    /// Checks the table and resolves names, URLs and timeouts.
+    pub(crate) fn compile(&self, config: &Config) -> Result<Routes, ConfigError> {
+        let open_for = Duration::from_secs(config.circuit.open_secs);
+        let mut upstreams = BTreeMap::new();
+        for (name, spec) in &self.upstreams {
+            let (scheme, authority) = parse_base_url(&spec.url).map_err(|why| ConfigError(format!("upstream `{name}`: {why}")))?;
+            let upstream = Upstream {
+                name: name.as_str().into(),
+                scheme,
+                authority,
+                breaker: CircuitBreaker::new(config.circuit.failure_threshold, open_for),
+                metrics: UpstreamMetrics::new(name),
+            };
+            upstreams.insert(name.as_str(), (Arc::new(upstream), spec.timeout_ms));
+        }
+        let mut routes = Vec::with_capacity(self.routes.len());
+        for spec in &self.routes {
+            let prefix = normalize_prefix(&spec.prefix).map_err(|why| ConfigError(format!("route `{}`: {why}", spec.prefix)))?;
+            let (upstream, upstream_timeout) = upstreams
+                .get(spec.upstream.as_str())
+                .ok_or_else(|| ConfigError(format!("route `{}`: unknown upstream `{}`", spec.prefix, spec.upstream)))?;
+            let timeout_ms = spec.timeout_ms.or(*upstream_timeout).unwrap_or(config.route_timeout_ms);
+            if timeout_ms == 0 {
+                return Err(ConfigError(format!("route `{}`: timeoutMs must be positive", spec.prefix)));
+            }
+            if routes.iter().any(|r: &Route| r.prefix == prefix) {
+                return Err(ConfigError(format!("route `{}` is listed twice", spec.prefix)));
+            }
+            routes.push(Route { prefix, upstream: upstream.clone(), timeout: Duration::from_millis(timeout_ms) });
+        }
+        // Longest first, so the first match is the most specific.
+        routes.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()).then_with(|| a.prefix.cmp(&b.prefix)));
+        let user_couple = upstreams.get(USER_COUPLE).map(|(u, _)| u.clone());
+        Ok(Routes { routes, upstreams: upstreams.into_values().map(|(u, _)| u).collect(), user_couple })
+    }
+}
+
+/// An upstream service with its breaker and metrics.
+#[derive(Debug)]
+pub(crate) struct Upstream {
+    pub name: Arc<str>,
+    pub scheme: Scheme,
+    pub authority: Authority,
+    pub breaker: CircuitBreaker,
+    pub metrics: UpstreamMetrics,
+}
+
+impl Upstream {
+    /// The upstream URI for a path and query.
+    pub fn uri(&self, path_and_query: axum::http::uri::PathAndQuery) -> Uri {
+        let mut parts = axum::http::uri::Parts::default();
+        parts.scheme = Some(self.scheme.clone());
+        parts.authority = Some(self.authority.clone());
+        parts.path_and_query = Some(path_and_query);
+        // Scheme, authority and path were each validated already.
+        Uri::from_parts(parts).expect("valid upstream URI parts")
+    }
+}
+
+/// A compiled route.
+#[derive(Debug)]
+pub(crate) struct Route {
+    /// Without a trailing slash; empty for a catch-all `/` route.
+    pub prefix: String,
+    pub upstream: Arc<Upstream>,
+    pub timeout: Duration,
+}
+
+impl Route {
+    /// Whether the route covers `path`, segment by segment.
+    pub fn matches(&self, path: &str) -> bool {
+        path.strip_prefix(self.prefix.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }
+
+    /// The axum paths that register this route: the prefix itself and everything below it.
+    pub fn axum_paths(&self) -> [String; 2] {
+        if self.prefix.is_empty() { ["/".into(), "/{*rest}".into()] } else { [self.prefix.clone(), format!("{}/{{*rest}}", self.prefix)] }
+    }
+
+    /// The metric label: the prefix, never the raw path, so cardinality stays bounded.
+    pub fn label(&self) -> &str {
+        if self.prefix.is_empty() { "/" } else { &self.prefix }
+    }
+}
+
+/// The compiled table.
+#[derive(Debug)]
+pub(crate) struct Routes {
+    /// Longest prefix first.
+    pub routes: Vec<Route>,
+    pub upstreams: Vec<Arc<Upstream>>,
+    pub user_couple: Option<Arc<Upstream>>,
+}
+
+impl Routes {
+    /// The route for `path`, unless the path is one the gateway never forwards.
+    pub fn find(&self, path: &str) -> Option<&Route> {
+        if is_internal(path) || has_dot_segment(path) {
+            return None;
+        }
+        self.routes.iter().find(|r| r.matches(path))
+    }
+}
+
+/// `/internal/**` is for service-to-service calls only.
+pub(crate) fn is_internal(path: &str) -> bool {
+    path.strip_prefix("/internal").is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// `.` and `..` segments (also percent-encoded): upstreams do not normalise paths today, but one
+/// that did could be walked into `/internal/` from an allowed prefix.
+pub(crate) fn has_dot_segment(path: &str) -> bool {
+    if !path.contains('.') && !path.contains('%') {
+        return false;
+    }
+    path.split('/').any(|segment| {
+        let lower = segment.to_ascii_lowercase();
+        matches!(lower.as_str(), "." | ".." | "%2e" | "%2e%2e" | ".%2e" | "%2e.")
+    })
+}
+
+/// Requests that need no token: signing up, logging in and refreshing a token.
+pub(crate) fn is_public(method: &Method, path: &str) -> bool {
+    if method != Method::POST {
+        return false;
+    }
+    let path = path.strip_suffix('/').unwrap_or(path);
+    matches!(path, "/api/users/signup" | "/api/users/login" | "/api/users/token/refresh")
+}
+
+fn normalize_prefix(prefix: &str) -> Result<String, String> {
+    if !prefix.starts_with('/') {
+        return Err("a prefix starts with `/`".into());
+    }
+    let trimmed = prefix.trim_end_matches('/');
+    for segment in trimmed.split('/').skip(1) {
+        if segment.is_empty() || segment == "." || segment == ".." {
+            return Err("empty, `.` and `..` segments are not allowed".into());
+        }
+        if !segment.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~')) {
+            return Err("segments may hold letters, digits and `-_.~` only".into());
+        }
+    }
+    if trimmed.is_empty() {
+        // A catch-all `/` is fine: the gateway's own paths and /internal are registered explicitly.
+        return Ok(String::new());
+    }
+    match RESERVED.iter().find(|r| trimmed.strip_prefix(**r).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))) {
+        Some(r) => Err(format!("`{r}` belongs to the gateway")),
+        None => Ok(trimmed.to_owned()),
+    }
+}
+
+fn parse_base_url(url: &str) -> Result<(Scheme, Authority), String> {
+    let uri: Uri = url.parse().map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+    let scheme = uri.scheme().cloned().ok_or_else(|| format!("`{url}` has no scheme"))?;
+    if scheme != Scheme::HTTP {
+        return Err(format!("`{url}`: only http:// upstreams are supported"));
+    }
+    let authority = uri.authority().cloned().ok_or_else(|| format!("`{url}` has no host"))?;
+    if uri.path_and_query().is_some_and(|pq| pq.as_str() != "/") {
+        return Err(format!("`{url}`: an upstream URL has no path or query"));
+    }
+    Ok((scheme, authority))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compiled(table: &RouteTable) -> Routes {
+        table.compile(&Config::default()).unwrap()
+    }
+
+    fn upstream_of<'a>(routes: &'a Routes, path: &str) -> Option<&'a str> {
+        routes.find(path).map(|r| &*r.upstream.name)
+    }
+
+    #[test]
+    fn prefixes_match_whole_segments() {
+        let routes = compiled(&RouteTable::defaults(&Config::default()));
+        assert_eq!(upstream_of(&routes, "/api/users"), Some("user-couple"));
+        assert_eq!(upstream_of(&routes, "/api/users/me"), Some("user-couple"));
+        assert_eq!(upstream_of(&routes, "/api/usersX"), None);
+        assert_eq!(upstream_of(&routes, "/api/user-answers/my-answers"), Some("question-answer"));
+        assert_eq!(upstream_of(&routes, "/api/chat/rooms/"), Some("chat"));
+        assert_eq!(upstream_of(&routes, "/ws/chat/1/"), Some("chat"));
+        assert_eq!(upstream_of(&routes, "/api/calendar"), Some("schedule-meeting"));
+        assert_eq!(upstream_of(&routes, "/"), None);
+    }
+
+    #[test]
+    fn internal_paths_and_dot_segments_are_never_routed() {
+        let table = RouteTable {
+            upstreams: [("any".to_owned(), UpstreamSpec { url: "http://127.0.0.1:1".into(), timeout_ms: None })].into(),
+            routes: vec![RouteSpec { prefix: "/".into(), upstream: "any".into(), timeout_ms: None }],
+        };
+        let routes = compiled(&table);
+        assert_eq!(upstream_of(&routes, "/anything"), Some("any"));
+        assert_eq!(upstream_of(&routes, "/internal"), None);
+        assert_eq!(upstream_of(&routes, "/internal/users/1/token-version"), None);
+        assert_eq!(upstream_of(&routes, "/internalize"), Some("any"));
+        assert_eq!(upstream_of(&routes, "/api/users/../internal/x"), None);
+        assert_eq!(upstream_of(&routes, "/api/users/%2E%2e/internal/x"), None);
+        assert_eq!(upstream_of(&routes, "/api/places/cafe.jpg"), Some("any"));
+    }
+
+    #[test]
+    fn the_longest_prefix_wins_and_timeouts_cascade() {
+        let table: RouteTable = serde_json::from_str(
+            r#"{"upstreams": {"a": {"url": "http://a:1", "timeoutMs": 700}, "b": {"url": "http://b:2/"}},
+                "routes": [{"prefix": "/api", "upstream": "a"},
+                           {"prefix": "/api/slow/", "upstream": "b", "timeoutMs": 300},
+                           {"prefix": "/api/b", "upstream": "b"}]}"#,
+        )
+        .unwrap();
+        let routes = compiled(&table);
+        let slow = routes.find("/api/slow/x").unwrap();
+        assert_eq!((&*slow.upstream.name, slow.timeout, slow.label()), ("b", Duration::from_millis(300), "/api/slow"));
+        let a = routes.find("/api/other").unwrap();
+        assert_eq!((&*a.upstream.name, a.timeout), ("a", Duration::from_millis(700)));
+        assert_eq!(routes.find("/api/b").unwrap().timeout, Config::default().route_timeout());
+    }
+
+    #[test]
+    fn invalid_tables_are_refused_at_start_up() {
+        let table = |url: &str, prefix: &str, upstream: &str| RouteTable {
+            upstreams: [("u".to_owned(), UpstreamSpec { url: url.into(), timeout_ms: None })].into(),
+            routes: vec![RouteSpec { prefix: prefix.into(), upstream: upstream.into(), timeout_ms: None }],
+        };
+        let config = Config::default();
+        assert!(table("http://u:1", "/api", "u").compile(&config).is_ok());
+        assert!(table("http://u:1", "/api", "missing").compile(&config).is_err());
+        assert!(table("https://u:1", "/api", "u").compile(&config).is_err());
+        assert!(table("http://u:1/base", "/api", "u").compile(&config).is_err());
+        assert!(table("http://u:1", "api", "u").compile(&config).is_err());
+        assert!(table("http://u:1", "/internal/x", "u").compile(&config).is_err());
+        assert!(table("http://u:1", "/healthz", "u").compile(&config).is_err());
+        assert!(table("http://u:1", "/api/{id}", "u").compile(&config).is_err());
+        assert!(serde_json::from_str::<RouteTable>(r#"{"upstreams": {}, "routes": [], "extra": 1}"#).is_err());
+    }
+
+    #[test]
+    fn only_signup_login_and_refresh_are_public() {
+        assert!(is_public(&Method::POST, "/api/users/login"));
+        assert!(is_public(&Method::POST, "/api/users/signup/"));
+        assert!(is_public(&Method::POST, "/api/users/token/refresh"));
+        assert!(!is_public(&Method::GET, "/api/users/login"));
+        assert!(!is_public(&Method::POST, "/api/users/logout"));
+        assert!(!is_public(&Method::POST, "/api/users/login/x"));
+    }
+
+    #[test]
+    fn the_default_table_round_trips_through_the_file_format() {
+        let table = RouteTable::defaults(&Config::default());
+        let json = serde_json::to_string(&table).unwrap();
+        assert_eq!(serde_json::from_str::<RouteTable>(&json).unwrap(), table);
+    }
+}
