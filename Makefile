@@ -11,7 +11,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 TEST_ENV := .tmp/test-services/env
 
-.PHONY: help run build test test-only lint fmt fmt-check clippy services-up services-down bench clean-data
+.PHONY: help run build test test-only smoke lint fmt fmt-check clippy services-up services-down bench clean-data
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -29,6 +29,7 @@ test: ## Format check, clippy, and every test against real PostgreSQL and Redis
 	@trap 'scripts/test-services.sh stop >/dev/null' EXIT; \
 		source $(TEST_ENV); \
 		$(MAKE) --no-print-directory test-only
+	@scripts/smoke.sh
 
 test-only: ## Run the tests only (expects TEST_DATABASE_URL and TEST_REDIS_URL, see services-up)
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
@@ -36,6 +37,9 @@ test-only: ## Run the tests only (expects TEST_DATABASE_URL and TEST_REDIS_URL, 
 	else \
 		$(CARGO) test --workspace --all-features --no-fail-fast; \
 	fi
+
+smoke: ## Start the platform as `make run` does and walk signup, login and me through the gateway
+	@scripts/smoke.sh
 
 lint: fmt-check clippy ## Formatting and clippy
 

@@ -95,7 +95,7 @@ impl MemoryKv {
 
     fn insert(&self, map: &mut HashMap<String, (String, Option<Instant>)>, key: &str, value: String, expires: Option<Instant>) {
         let writes = self.writes.fetch_add(1, Ordering::Relaxed);
-        if map.len() >= self.max_entries || writes % 4096 == 0 {
+        if map.len() >= self.max_entries || writes.is_multiple_of(4096) {
             let now = Instant::now();
             map.retain(|_, (_, exp)| exp.is_none_or(|e| e > now));
             if map.len() >= self.max_entries {

@@ -146,6 +146,13 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: Shutdown, grace
             tokio::time::sleep(grace).await;
         }
     };
+    // Without TCP_NODELAY a response written in two parts (head, then a streamed body) waits for
+    // the client's delayed ACK: 40 ms per response on Linux.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(%err, "could not set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown.wait());
     tokio::select! {
         result = server.into_future() => result,

@@ -151,7 +151,8 @@ impl Config {
                 if !(origin.starts_with("http://") || origin.starts_with("https://")) {
                     return Err(ConfigError(format!("GATEWAY_ALLOWED_ORIGINS: `{origin}` is not an http(s) origin")));
                 }
-                HeaderValue::from_str(&origin).map_err(|_| ConfigError(format!("GATEWAY_ALLOWED_ORIGINS: `{origin}` is not a valid origin")))
+                HeaderValue::from_str(&origin)
+                    .map_err(|_| ConfigError(format!("GATEWAY_ALLOWED_ORIGINS: `{origin}` is not a valid origin")))
             })
             .collect()
     }

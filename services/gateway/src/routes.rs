@@ -89,7 +89,10 @@ impl RouteTable {
             ("/ws", "chat"),
         ];
         Self {
-            upstreams: upstreams.into_iter().map(|(name, url)| (name.to_owned(), UpstreamSpec { url: url.clone(), timeout_ms: None })).collect(),
+            upstreams: upstreams
+                .into_iter()
+                .map(|(name, url)| (name.to_owned(), UpstreamSpec { url: url.clone(), timeout_ms: None }))
+                .collect(),
             routes: routes
                 .into_iter()
                 .map(|(prefix, upstream)| RouteSpec { prefix: prefix.into(), upstream: upstream.into(), timeout_ms: None })
@@ -114,17 +117,19 @@ impl RouteTable {
     /// Checks the table and resolves names, URLs and timeouts.
     pub(crate) fn compile(&self, config: &Config) -> Result<Routes, ConfigError> {
         let open_for = Duration::from_secs(config.circuit.open_secs);
-        let mut upstreams = BTreeMap::new();
-        for (name, spec) in &self.upstreams {
-            let (scheme, authority) = parse_base_url(&spec.url).map_err(|why| ConfigError(format!("upstream `{name}`: {why}")))?;
-            let upstream = Upstream {
-                name: name.as_str().into(),
+        let upstream = |name: &str, url: &str| -> Result<Arc<Upstream>, ConfigError> {
+            let (scheme, authority) = parse_base_url(url).map_err(|why| ConfigError(format!("upstream `{name}`: {why}")))?;
+            Ok(Arc::new(Upstream {
+                name: name.into(),
                 scheme,
                 authority,
                 breaker: CircuitBreaker::new(config.circuit.failure_threshold, open_for),
                 metrics: UpstreamMetrics::new(name),
-            };
-            upstreams.insert(name.as_str(), (Arc::new(upstream), spec.timeout_ms));
+            }))
+        };
+        let mut upstreams = BTreeMap::new();
+        for (name, spec) in &self.upstreams {
+            upstreams.insert(name.as_str(), (upstream(name, &spec.url)?, spec.timeout_ms));
         }
         let mut routes = Vec::with_capacity(self.routes.len());
         for spec in &self.routes {
@@ -143,7 +148,10 @@ impl RouteTable {
         }
         // Longest first, so the first match is the most specific.
         routes.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()).then_with(|| a.prefix.cmp(&b.prefix)));
-        let user_couple = upstreams.get(USER_COUPLE).map(|(u, _)| u.clone());
+        let user_couple = match upstreams.get(USER_COUPLE) {
+            Some((u, _)) => u.clone(),
+            None => upstream(USER_COUPLE, &config.user_couple_url)?,
+        };
         Ok(Routes { routes, upstreams: upstreams.into_values().map(|(u, _)| u).collect(), user_couple })
     }
 }
@@ -185,14 +193,14 @@ impl Route {
         path.strip_prefix(self.prefix.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
     }
 
-    /// The axum paths that register this route: the prefix itself and everything below it.
-    pub fn axum_paths(&self) -> [String; 2] {
-        if self.prefix.is_empty() { ["/".into(), "/{*rest}".into()] } else { [self.prefix.clone(), format!("{}/{{*rest}}", self.prefix)] }
-    }
-
-    /// The metric label: the prefix, never the raw path, so cardinality stays bounded.
-    pub fn label(&self) -> &str {
-        if self.prefix.is_empty() { "/" } else { &self.prefix }
+    /// The axum paths that register this route: the prefix, the prefix with a trailing slash (a
+    /// catch-all never matches an empty rest), and everything below it.
+    pub fn axum_paths(&self) -> Vec<String> {
+        if self.prefix.is_empty() {
+            vec!["/".into(), "/{*rest}".into()]
+        } else {
+            vec![self.prefix.clone(), format!("{}/", self.prefix), format!("{}/{{*rest}}", self.prefix)]
+        }
     }
 }
 
@@ -202,7 +210,9 @@ pub(crate) struct Routes {
     /// Longest prefix first.
     pub routes: Vec<Route>,
     pub upstreams: Vec<Arc<Upstream>>,
-    pub user_couple: Option<Arc<Upstream>>,
+    /// Answers token-version lookups: the table's `user-couple` upstream, else
+    /// `GATEWAY_USER_COUPLE_URL`.
+    pub user_couple: Arc<Upstream>,
 }
 
 impl Routes {
@@ -329,7 +339,7 @@ mod tests {
         .unwrap();
         let routes = compiled(&table);
         let slow = routes.find("/api/slow/x").unwrap();
-        assert_eq!((&*slow.upstream.name, slow.timeout, slow.label()), ("b", Duration::from_millis(300), "/api/slow"));
+        assert_eq!((&*slow.upstream.name, slow.timeout, slow.prefix.as_str()), ("b", Duration::from_millis(300), "/api/slow"));
         let a = routes.find("/api/other").unwrap();
         assert_eq!((&*a.upstream.name, a.timeout), ("a", Duration::from_millis(700)));
         assert_eq!(routes.find("/api/b").unwrap().timeout, Config::default().route_timeout());

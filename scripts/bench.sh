@@ -1,0 +1,245 @@
+#!/usr/bin/env bash
+# Benchmarks, compared in one run as ratios (never as timing assertions):
+#
+#  1. Gateway overhead: an authenticated GET /api/users/me at fixed request rates, straight to
+#     user-couple (on PostgreSQL), through the gateway (which verifies the JWT and checks
+#     revocation), and through nginx as a plain reverse proxy to the same upstream. Then each
+#     target flat out, for throughput.
+#  2. Login under attack: readers' p99 alone, then while a flood of logins (Argon2id) runs.
+#
+# Writes bench/results/gateway.md (a table per scenario) and keeps oha's raw JSON under
+# .tmp/bench/. Knobs: BENCH_SECS (per run, default 10), BENCH_RATES (default "500 1000 2000"),
+# BENCH_CONNECTIONS (default 32).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root=$(pwd)
+cargo_bin="${HOME:-/root}/.cargo/bin"
+[[ -d ${cargo_bin} && ":${PATH}:" != *":${cargo_bin}:"* ]] && export PATH="${cargo_bin}:${PATH}"
+
+secs=${BENCH_SECS:-10}
+rates=${BENCH_RATES:-"500 1000 2000"}
+conns=${BENCH_CONNECTIONS:-32}
+work="${root}/.tmp/bench"
+results="${root}/bench/results/gateway.md"
+rm -rf "${work}"
+mkdir -p "${work}" "$(dirname "${results}")"
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+if ! command -v oha >/dev/null 2>&1; then
+    log "installing the load generator oha (cargo install, once)"
+    cargo install oha --locked </dev/null
+fi
+
+log "building release binaries"
+cargo build --release --bin gateway --bin user-couple
+bin="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "${pid}" 2>/dev/null || true; done
+    [[ -f ${work}/nginx.pid ]] && kill "$(cat "${work}/nginx.pid")" 2>/dev/null || true
+    COUPLE_TEST_DIR="${work}/services" scripts/test-services.sh stop >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+wait_ready() {
+    for _ in $(seq 1 200); do
+        curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    log "not ready: $1"
+    return 1
+}
+
+log "starting PostgreSQL and Redis"
+COUPLE_TEST_DIR="${work}/services" scripts/test-services.sh start >/dev/null
+# shellcheck source=/dev/null
+source "${work}/services/env"
+psql -q "${TEST_DATABASE_URL}" -c 'CREATE DATABASE bench' >/dev/null
+database_url="${TEST_DATABASE_URL%/*}/bench"
+
+export COUPLE_JWT_SECRET="bench-secret-$(head -c 24 /dev/urandom | base64 | tr -d '=+/')"
+export COUPLE_INTERNAL_TOKEN="bench-internal-$(head -c 24 /dev/urandom | base64 | tr -d '=+/')"
+export COUPLE_LOG_FORMAT=json RUST_LOG=warn
+
+uc_port=$(free_port)
+gw_port=$(free_port)
+nginx_port=$(free_port)
+
+log "starting user-couple (PostgreSQL + Redis) on ${uc_port}"
+USER_COUPLE_HOST=127.0.0.1 USER_COUPLE_PORT=${uc_port} USER_COUPLE_DATABASE_URL=${database_url} \
+    USER_COUPLE_REDIS_URL=${TEST_REDIS_URL} USER_COUPLE_LOGIN_FAILURES_PER_CLIENT=1000000 \
+    "${bin}/user-couple" serve >"${work}/user-couple.log" 2>&1 &
+pids+=($!)
+wait_ready "http://127.0.0.1:${uc_port}/readyz"
+
+log "starting the gateway on ${gw_port}"
+GATEWAY_HOST=127.0.0.1 GATEWAY_PORT=${gw_port} GATEWAY_USER_COUPLE_URL=http://127.0.0.1:${uc_port} \
+    GATEWAY_REDIS_URL=${TEST_REDIS_URL} GATEWAY_RATE_LIMIT_PER_SEC=1000000 GATEWAY_RATE_LIMIT_BURST=1000000 \
+    "${bin}/gateway" serve >"${work}/gateway.log" 2>&1 &
+pids+=($!)
+wait_ready "http://127.0.0.1:${gw_port}/healthz"
+
+log "starting nginx on ${nginx_port} (plain reverse proxy to the same upstream)"
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+mkdir -p "${work}/nginx"
+cat >"${work}/nginx.conf" <<NGINX
+worker_processes auto;
+pid ${work}/nginx.pid;
+error_log ${work}/nginx-error.log warn;
+daemon off;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path ${work}/nginx;
+    proxy_temp_path ${work}/nginx;
+    upstream user_couple { server 127.0.0.1:${uc_port}; keepalive 64; }
+    server {
+        listen 127.0.0.1:${nginx_port};
+        location / {
+            proxy_pass http://user_couple;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header X-Request-ID \$request_id;
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+        }
+    }
+}
+NGINX
+"${nginx_bin}" -c "${work}/nginx.conf" -p "${work}/nginx" >"${work}/nginx.out" 2>&1 &
+pids+=($!)
+wait_ready "http://127.0.0.1:${nginx_port}/healthz"
+
+log "creating a user"
+user_body='{"email":"bench@example.com","password":"bench-password-1","name":"Bench","gender":"F","birth":"1990-01-01"}'
+curl -fsS -o /dev/null -X POST "http://127.0.0.1:${uc_port}/api/users/signup" -H 'content-type: application/json' -d "${user_body}"
+token=$(curl -fsS -X POST "http://127.0.0.1:${uc_port}/api/users/login" -H 'content-type: application/json' \
+    -d '{"email":"bench@example.com","password":"bench-password-1"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["accessToken"])')
+for i in $(seq 1 20); do
+    curl -fsS -o /dev/null -X POST "http://127.0.0.1:${uc_port}/api/users/signup" -H 'content-type: application/json' \
+        -d "{\"email\":\"flood${i}@example.com\",\"password\":\"bench-password-1\",\"name\":\"F\",\"gender\":\"M\",\"birth\":\"1990-01-01\"}"
+done
+
+declare -A url=(
+    [direct]="http://127.0.0.1:${uc_port}/api/users/me"
+    [gateway]="http://127.0.0.1:${gw_port}/api/users/me"
+    [nginx]="http://127.0.0.1:${nginx_port}/api/users/me"
+)
+
+# oha with latency correction: an open-loop schedule, so a slow response cannot hide the
+# requests that should have been sent meanwhile.
+run_oha() { # name, extra oha args...
+    local name=$1
+    shift
+    oha --no-tui --output-format json -z "${secs}s" "$@" >"${work}/${name}.json"
+}
+
+summarise() { # json file -> "p50_ms p99_ms rps errors"
+    python3 - "$1" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+lat = d.get("latencyPercentiles", {})
+codes = d.get("statusCodeDistribution", {})
+ok = sum(v for k, v in codes.items() if k.startswith("2"))
+errors = sum(codes.values()) - ok + sum(d.get("errorDistribution", {}).values())
+rps = d["summary"].get("requestsPerSec") or 0
+p50 = (lat.get("p50") or 0) * 1000
+p99 = (lat.get("p99") or 0) * 1000
+print(f"{p50:.3f} {p99:.3f} {rps:.0f} {errors}")
+PY
+}
+
+# Warm every path (connection pools, caches) before measuring.
+for target in direct gateway nginx; do
+    oha --no-tui -n 2000 -c 8 -H "authorization: Bearer ${token}" "${url[$target]}" >/dev/null
+done
+
+{
+    echo "# Benchmark results"
+    echo
+    echo "Generated by \`make bench\` on $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, ${secs} s per run, oha with latency correction,"
+    echo "load generator on the same machine. user-couple on PostgreSQL with Redis; release builds."
+    echo
+    echo "## 1. Gateway overhead: authenticated GET /api/users/me"
+    echo
+    echo "| rate (req/s) | target | p50 (ms) | p99 (ms) | throughput (req/s) | errors |"
+    echo "|---|---|---|---|---|---|"
+} >"${results}"
+
+declare -A p50 p99
+for rate in ${rates}; do
+    for target in direct gateway nginx; do
+        log "rate ${rate}/s via ${target}"
+        run_oha "fixed-${rate}-${target}" -q "${rate}" -c "${conns}" --latency-correction -H "authorization: Bearer ${token}" "${url[$target]}"
+        read -r a b c d < <(summarise "${work}/fixed-${rate}-${target}.json")
+        p50[${rate}-${target}]=${a}
+        p99[${rate}-${target}]=${b}
+        echo "| ${rate} | ${target} | ${a} | ${b} | ${c} | ${d} |" >>"${results}"
+    done
+done
+
+{
+    echo
+    echo "Gateway overhead against going direct (target: at most +0.3 ms p50, +1 ms p99):"
+    echo
+    echo "| rate (req/s) | gateway - direct p50 (ms) | gateway - direct p99 (ms) | nginx - direct p50 (ms) | nginx - direct p99 (ms) |"
+    echo "|---|---|---|---|---|"
+    for rate in ${rates}; do
+        python3 -c "
+g50,g99,d50,d99,n50,n99=map(float,'${p50[${rate}-gateway]} ${p99[${rate}-gateway]} ${p50[${rate}-direct]} ${p99[${rate}-direct]} ${p50[${rate}-nginx]} ${p99[${rate}-nginx]}'.split())
+print(f'| ${rate} | {g50-d50:+.3f} | {g99-d99:+.3f} | {n50-d50:+.3f} | {n99-d99:+.3f} |')"
+    done
+    echo
+    echo "Throughput flat out (${conns} connections):"
+    echo
+    echo "| target | throughput (req/s) | p50 (ms) | p99 (ms) | errors |"
+    echo "|---|---|---|---|---|"
+} >>"${results}"
+
+declare -A max
+for target in direct gateway nginx; do
+    log "flat out via ${target}"
+    run_oha "max-${target}" -c "${conns}" -H "authorization: Bearer ${token}" "${url[$target]}"
+    read -r a b c d < <(summarise "${work}/max-${target}.json")
+    max[${target}]=${c}
+    echo "| ${target} | ${c} | ${a} | ${b} | ${d} |" >>"${results}"
+done
+python3 -c "print(f'\nGateway throughput / nginx throughput: {${max[gateway]}/max(${max[nginx]},1):.2f} (target: at least 1.00)')" >>"${results}"
+
+log "login flood: readers alone"
+reader_rate=200
+run_oha "readers-quiet" -q "${reader_rate}" -c 16 --latency-correction -H "authorization: Bearer ${token}" "${url[gateway]}"
+read -r q50 q99 qrps qerr < <(summarise "${work}/readers-quiet.json")
+
+log "login flood: readers during a flood of logins"
+flood_body='{"email":"flood1@example.com","password":"bench-password-1"}'
+oha --no-tui --output-format json -z "$((secs + 2))s" -c 64 -m POST -H 'content-type: application/json' -d "${flood_body}" \
+    "http://127.0.0.1:${gw_port}/api/users/login" >"${work}/flood.json" &
+flood_pid=$!
+sleep 1
+run_oha "readers-flood" -q "${reader_rate}" -c 16 --latency-correction -H "authorization: Bearer ${token}" "${url[gateway]}"
+wait "${flood_pid}" || true
+read -r f50 f99 frps ferr < <(summarise "${work}/readers-flood.json")
+flood_codes=$(python3 -c "import json; d=json.load(open('${work}/flood.json')); print(', '.join(f'{k}: {v}' for k,v in sorted(d.get('statusCodeDistribution',{}).items())))")
+flood_rps=$(python3 -c "import json; print(round(json.load(open('${work}/flood.json'))['summary'].get('requestsPerSec') or 0))")
+
+{
+    echo
+    echo "## 2. Login under attack: readers' GET /api/users/me at ${reader_rate} req/s through the gateway"
+    echo
+    echo "| phase | p50 (ms) | p99 (ms) | throughput (req/s) | errors |"
+    echo "|---|---|---|---|---|"
+    echo "| quiet | ${q50} | ${q99} | ${qrps} | ${qerr} |"
+    echo "| during a login flood (64 connections) | ${f50} | ${f99} | ${frps} | ${ferr} |"
+    echo
+    python3 -c "print(f'Readers p99 during the flood / quiet p99: {${f99}/max(${q99},0.001):.2f} (target: at most 2.00)')"
+    echo
+    echo "The flood itself: ${flood_rps} logins/s answered; status codes: ${flood_codes} (503 = hashing queue full, shed on purpose)."
+} >>"${results}"
+
+log "results written to ${results}"
+cat "${results}"

@@ -1,0 +1,202 @@
+//! `/openapi.json`: one document for the whole platform, merged from each upstream's own
+//! `/openapi.json`, so clients and the API fuzzer see exactly what the gateway serves.
+//!
+//! Only paths the gateway routes to the upstream that documents them are kept (never
+//! `/internal/**`, nor a service's own health endpoints). Upstreams that do not answer are left out
+//! and asked again soon; the document is served even when none answers.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use axum::{
+    extract::State,
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use serde_json::{Map, Value, json};
+use tokio::sync::Mutex;
+
+use crate::{
+    Gateway,
+    proxy::{HttpClient, describe},
+    routes::{Routes, Upstream},
+};
+
+/// Bound on fetching one upstream's document.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(2);
+/// How soon to ask again when an upstream did not answer.
+const INCOMPLETE_TTL: Duration = Duration::from_secs(5);
+const MAX_DOCUMENT_BYTES: usize = 16 * 1024 * 1024;
+
+/// Requests that need no token; their operations say so in the merged document.
+const PUBLIC_OPERATIONS: [&str; 3] = ["/api/users/signup", "/api/users/login", "/api/users/token/refresh"];
+
+/// The merged document, rebuilt at most once per TTL.
+pub(crate) struct OpenApiCache {
+    ttl: Duration,
+    // Held across the rebuild, so concurrent requests wait for one rebuild instead of each
+    // fetching every upstream.
+    document: Mutex<Option<(Instant, Duration, Bytes)>>,
+}
+
+impl OpenApiCache {
+    pub fn new(ttl: Duration) -> Self {
+        Self { ttl, document: Mutex::new(None) }
+    }
+
+    async fn get(&self, client: &HttpClient, routes: &Routes) -> Bytes {
+        let mut cached = self.document.lock().await;
+        if let Some((built, ttl, document)) = &*cached
+            && built.elapsed() < *ttl
+        {
+            return document.clone();
+        }
+        let fetched = futures_util::future::join_all(routes.upstreams.iter().map(|u| fetch(client, u))).await;
+        let complete = fetched.iter().all(Option::is_some);
+        let documents = routes.upstreams.iter().zip(fetched).filter_map(|(u, doc)| Some((u.name.as_ref(), doc?))).collect();
+        let merged = merge(routes, documents);
+        // Serialising a `Value` cannot fail.
+        let bytes = Bytes::from(serde_json::to_vec(&merged).unwrap_or_default());
+        let ttl = if complete { self.ttl } else { self.ttl.min(INCOMPLETE_TTL) };
+        *cached = Some((Instant::now(), ttl, bytes.clone()));
+        bytes
+    }
+}
+
+/// `GET /openapi.json`.
+pub(crate) async fn serve(State(gateway): State<Arc<Gateway>>) -> Response {
+    let document = gateway.openapi.get(&gateway.client, &gateway.routes).await;
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], document).into_response()
+}
+
+async fn fetch(client: &HttpClient, upstream: &Upstream) -> Option<Value> {
+    let result = tokio::time::timeout(FETCH_TIMEOUT, async {
+        let uri = upstream.uri(axum::http::uri::PathAndQuery::from_static("/openapi.json"));
+        let request = hyper::Request::get(uri).body(Full::new(Bytes::new())).map_err(|e| e.to_string())?;
+        let response = client.request(request).await.map_err(|e| describe(&e))?;
+        if response.status() != StatusCode::OK {
+            return Err(format!("status {}", response.status()));
+        }
+        let body = Limited::new(response.into_body(), MAX_DOCUMENT_BYTES).collect().await.map_err(|e| e.to_string())?.to_bytes();
+        serde_json::from_slice::<Value>(&body).map_err(|e| format!("not JSON: {e}"))
+    })
+    .await
+    .unwrap_or_else(|_| Err("timed out".into()));
+    match result {
+        Ok(document) => Some(document),
+        Err(cause) => {
+            tracing::info!(upstream = %upstream.name, %cause, "OpenAPI document unavailable; left out of the merged one");
+            None
+        }
+    }
+}
+
+/// Merges the upstreams' documents (by upstream name) into the gateway's.
+pub(crate) fn merge(routes: &Routes, documents: Vec<(&str, Value)>) -> Value {
+    let mut paths = Map::new();
+    let mut components: Map<String, Value> = Map::new();
+    let mut tags: Vec<Value> = Vec::new();
+    for (upstream, document) in documents {
+        let Value::Object(mut document) = document else { continue };
+        if let Some(Value::Object(upstream_paths)) = document.remove("paths") {
+            for (path, item) in upstream_paths {
+                let routed_here = routes.find(&path).is_some_and(|route| &*route.upstream.name == upstream);
+                if routed_here && !paths.contains_key(&path) {
+                    paths.insert(path, item);
+                }
+            }
+        }
+        if let Some(Value::Object(upstream_components)) = document.remove("components") {
+            for (kind, entries) in upstream_components {
+                // The gateway states how to authenticate; services may name their schemes otherwise.
+                let (false, Value::Object(entries)) = (kind == "securitySchemes", entries) else { continue };
+                let Value::Object(target) = components.entry(kind).or_insert_with(|| Value::Object(Map::new())) else { continue };
+                for (name, entry) in entries {
+                    // Services share the envelope schemas; the first definition wins.
+                    target.entry(name).or_insert(entry);
+                }
+            }
+        }
+        if let Some(Value::Array(upstream_tags)) = document.remove("tags") {
+            for tag in upstream_tags {
+                if !tags.iter().any(|t| t.get("name") == tag.get("name")) {
+                    tags.push(tag);
+                }
+            }
+        }
+    }
+    for path in PUBLIC_OPERATIONS {
+        if let Some(operation) = paths.get_mut(path).and_then(|item| item.get_mut("post")).and_then(Value::as_object_mut) {
+            operation.insert("security".into(), json!([]));
+        }
+    }
+    components.insert(
+        "securitySchemes".into(),
+        json!({"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "The access token from login or refresh."}}),
+    );
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Couple platform API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Every service of the couple platform, served through the gateway on one origin.",
+        },
+        "paths": paths,
+        "components": components,
+        "security": [{"bearerAuth": []}],
+        "tags": tags,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Config, RouteTable};
+
+    #[test]
+    fn paths_are_kept_only_where_the_gateway_routes_them_to_their_service() {
+        let routes = RouteTable::defaults(&Config::default()).compile(&Config::default()).unwrap();
+        let user_couple = json!({
+            "openapi": "3.1.0",
+            "paths": {
+                "/api/users/login": {"post": {"security": [{"bearer": []}]}},
+                "/api/users/me": {"get": {}},
+                "/internal/users/{id}/token-version": {"get": {}},
+                "/healthz": {"get": {}},
+                "/api/schedules": {"get": {}}
+            },
+            "components": {"schemas": {"User": {"type": "object"}, "ErrorEnvelope": {"title": "first"}}, "securitySchemes": {"x": {}}},
+            "tags": [{"name": "users"}]
+        });
+        let schedule = json!({
+            "paths": {"/api/schedules": {"get": {"summary": "list"}}},
+            "components": {"schemas": {"Schedule": {}, "ErrorEnvelope": {"title": "second"}}},
+            "tags": [{"name": "users"}, {"name": "schedules"}]
+        });
+        let merged = merge(&routes, vec![("user-couple", user_couple), ("schedule-meeting", schedule)]);
+        let paths = merged["paths"].as_object().unwrap();
+        let mut names: Vec<_> = paths.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["/api/schedules", "/api/users/login", "/api/users/me"]);
+        assert_eq!(paths["/api/schedules"]["get"]["summary"], "list", "a path comes from the service it is routed to");
+        assert_eq!(paths["/api/users/login"]["post"]["security"], json!([]));
+        let schemas = &merged["components"]["schemas"];
+        assert!(schemas.get("User").is_some() && schemas.get("Schedule").is_some());
+        assert_eq!(schemas["ErrorEnvelope"]["title"], "first");
+        assert_eq!(merged["components"]["securitySchemes"].as_object().unwrap().keys().collect::<Vec<_>>(), ["bearerAuth"]);
+        assert_eq!(merged["tags"].as_array().unwrap().len(), 2);
+        assert_eq!(merged["info"]["title"], "Couple platform API");
+    }
+
+    #[test]
+    fn with_no_upstream_the_document_is_still_valid() {
+        let routes = RouteTable::defaults(&Config::default()).compile(&Config::default()).unwrap();
+        let merged = merge(&routes, Vec::new());
+        assert_eq!(merged["paths"], json!({}));
+        assert_eq!(merged["openapi"], "3.1.0");
+    }
+}

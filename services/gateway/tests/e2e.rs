@@ -1,0 +1,384 @@
+//! End to end: the real user-couple service behind the real gateway, both on free ports, called
+//! only through the gateway. Runs on the embedded setup (SQLite, no Redis: the gateway asks the
+//! service for token versions) and on PostgreSQL with Redis shared by both.
+
+use std::time::{Duration, Instant};
+
+use couple_common::{
+    Claims, JwtKeys,
+    config::SharedConfig,
+    shutdown::{self, Shutdown, ShutdownTrigger},
+    test_util,
+};
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{Value, json};
+
+#[derive(Clone, Copy)]
+enum Setup {
+    Embedded,
+    Servers,
+}
+
+struct Platform {
+    gateway: String,
+    http: Client,
+    _stops: Vec<ShutdownTrigger>,
+}
+
+async fn listener() -> (tokio::net::TcpListener, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    (listener, url)
+}
+
+async fn start_user_couple(setup: Setup, shared: &SharedConfig, redis_prefix: &str, shutdown: Shutdown) -> String {
+    let mut config = match setup {
+        Setup::Embedded => user_couple::Config::with_database(&test_util::sqlite_database()),
+        Setup::Servers => {
+            let mut c = user_couple::Config::with_database(&test_util::postgres_database().await);
+            c.redis_url = Some(test_util::redis_url());
+            c
+        }
+    };
+    config.redis_prefix = redis_prefix.to_owned();
+    config.match_guesses_per_user = 3;
+    config.login_failures_per_account = 3;
+    let (listener, url) = listener().await;
+    tokio::spawn(user_couple::run(config, shared.clone(), listener, shutdown));
+    url
+}
+
+async fn start(setup: Setup, tweak: impl FnOnce(&mut gateway::Config)) -> Platform {
+    let shared = test_util::shared_config();
+    let prefix = test_util::redis_prefix();
+    let (uc_stop, uc_shutdown) = shutdown::channel();
+    let user_couple = start_user_couple(setup, &shared, &prefix, uc_shutdown).await;
+    let mut config = gateway::Config { user_couple_url: user_couple, redis_prefix: prefix, ..Default::default() };
+    if let Setup::Servers = setup {
+        config.redis_url = Some(test_util::redis_url());
+    }
+    config.rate_limit_per_sec = 1000.0;
+    config.rate_limit_burst = 1000;
+    tweak(&mut config);
+    let (gw_stop, gw_shutdown) = shutdown::channel();
+    let app = gateway::build_app(&config, &shared, gw_shutdown.clone()).unwrap();
+    let (listener, url) = listener().await;
+    tokio::spawn(couple_common::server::serve(listener, app, gw_shutdown, Duration::from_secs(1)));
+    let platform = Platform { gateway: url, http: Client::new(), _stops: vec![gw_stop, uc_stop] };
+    platform.wait_ready().await;
+    platform
+}
+
+impl Platform {
+    async fn wait_ready(&self) {
+        for _ in 0..100 {
+            if let Ok(res) = self.http.get(format!("{}/api/users/me", self.gateway)).send().await
+                && res.status() == StatusCode::UNAUTHORIZED
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the platform did not come up");
+    }
+
+    async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.gateway));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Signs up and logs in a new user: (access token, refresh token, user id).
+    async fn user(&self) -> (String, String, String) {
+        let email = format!("e2e-{}@example.com", uuid::Uuid::new_v4().simple());
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/api/users/signup",
+                None,
+                Some(json!({"email": email, "password": "password-123", "name": "Mina", "gender": "F", "birth": "1998-04-12"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let (status, body) =
+            self.call(Method::POST, "/api/users/login", None, Some(json!({"email": email, "password": "password-123"}))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let d = &body["data"];
+        (d["accessToken"].as_str().unwrap().into(), d["refreshToken"].as_str().unwrap().into(), d["id"].as_str().unwrap().into())
+    }
+
+    /// Polls until `token` is refused with 401, returning how long that took.
+    async fn revoked_within(&self, token: &str, limit: Duration) -> Duration {
+        let started = Instant::now();
+        loop {
+            let (status, body) = self.call(Method::GET, "/api/users/me", Some(token), None).await;
+            if status == StatusCode::UNAUTHORIZED {
+                assert_eq!(body["error"]["code"], "TOKEN_REVOKED", "{body}");
+                return started.elapsed();
+            }
+            assert!(started.elapsed() < limit, "token still accepted after {limit:?}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        mod embedded { $( #[tokio::test] async fn $name() { super::$name(super::Setup::Embedded).await } )* }
+        mod servers { $( #[tokio::test] async fn $name() { super::$name(super::Setup::Servers).await } )* }
+    };
+}
+
+both!(
+    signup_to_breakup_through_the_gateway,
+    every_error_path_keeps_the_envelope,
+    logout_revokes_the_access_token_at_the_gateway_within_a_second,
+    break_up_revokes_both_partners_at_the_gateway,
+    a_reused_refresh_token_revokes_the_family,
+    spoofed_identity_headers_are_replaced_by_the_verified_ones,
+    forged_tokens_are_refused_at_the_gateway,
+    match_code_guessing_is_limited_through_the_gateway,
+);
+
+async fn signup_to_breakup_through_the_gateway(setup: Setup) {
+    let p = start(setup, |_| {}).await;
+    let (mina, mina_refresh, mina_id) = p.user().await;
+    let (joon, _, joon_id) = p.user().await;
+
+    let (status, me) = p.call(Method::GET, "/api/users/me", Some(&mina), None).await;
+    assert_eq!((status, me["data"]["id"].as_str()), (StatusCode::OK, Some(mina_id.as_str())));
+    let (status, profile) = p.call(Method::GET, "/api/users/profile", Some(&mina), None).await;
+    assert_eq!((status, profile["data"]["id"].as_str()), (StatusCode::OK, Some(mina_id.as_str())));
+
+    let (status, code) = p.call(Method::POST, "/api/couples/match", Some(&mina), Some(json!({"name": "Us"}))).await;
+    assert_eq!(status, StatusCode::OK, "{code}");
+    let (status, accepted) =
+        p.call(Method::POST, "/api/couples/match/accept", Some(&joon), Some(json!({"matchingCode": code["data"]["matchCode"]}))).await;
+    assert_eq!(status, StatusCode::OK, "{accepted}");
+    let joon = accepted["data"]["accessToken"].as_str().unwrap().to_owned();
+    let couple_id = accepted["data"]["couple"]["id"].as_str().unwrap().to_owned();
+
+    let (_, refreshed) = p.call(Method::POST, "/api/users/token/refresh", None, Some(json!({"refreshToken": mina_refresh}))).await;
+    let mina = refreshed["data"]["accessToken"].as_str().unwrap().to_owned();
+    let (status, home) = p.call(Method::GET, "/api/couples/home", Some(&mina), None).await;
+    assert_eq!(status, StatusCode::OK, "{home}");
+    assert_eq!(home["data"]["coupleId"], couple_id.as_str());
+    assert_eq!(home["data"]["daysSinceStart"], 1);
+    assert_eq!(home["data"]["partner"]["id"], joon_id.as_str());
+    let (_, members) = p.call(Method::GET, "/api/couples/members", Some(&joon), None).await;
+    assert_eq!(members["data"].as_array().map(Vec::len), Some(2));
+
+    let (status, _) = p.call(Method::DELETE, "/api/couples/me", Some(&joon), None).await;
+    assert_eq!(status, StatusCode::OK);
+    p.revoked_within(&mina, Duration::from_secs(2)).await;
+    let (_, again) =
+        p.call(Method::POST, "/api/users/token/refresh", None, Some(json!({"refreshToken": refreshed["data"]["refreshToken"]}))).await;
+    let mina = again["data"]["accessToken"].as_str().unwrap();
+    let (status, body) = p.call(Method::GET, "/api/couples/home", Some(mina), None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("NO_COUPLE")));
+}
+
+/// Expected status, method, path, token, body.
+type ErrorCase<'a> = (StatusCode, Method, &'a str, Option<&'a str>, Option<Value>);
+
+async fn every_error_path_keeps_the_envelope(setup: Setup) {
+    let p = start(setup, |_| {}).await;
+    let (token, _, _) = p.user().await;
+    let cases: Vec<ErrorCase> = vec![
+        (StatusCode::UNPROCESSABLE_ENTITY, Method::POST, "/api/users/signup", None, Some(json!({"email": "bad"}))),
+        (StatusCode::UNAUTHORIZED, Method::GET, "/api/users/me", None, None),
+        (StatusCode::UNAUTHORIZED, Method::GET, "/api/couples/me", Some("not-a-token"), None),
+        (StatusCode::NOT_FOUND, Method::GET, "/api/couples/me", Some(&token), None),
+        (StatusCode::NOT_FOUND, Method::GET, "/internal/users/00000000-0000-0000-0000-000000000000/token-version", Some(&token), None),
+        (StatusCode::NOT_FOUND, Method::GET, "/api/nowhere", Some(&token), None),
+        (StatusCode::UNPROCESSABLE_ENTITY, Method::PUT, "/api/users/me", Some(&token), Some(json!({"sendTime": "25:99"}))),
+        (StatusCode::UNAUTHORIZED, Method::POST, "/api/users/token/refresh", None, Some(json!({"refreshToken": "nope"}))),
+    ];
+    for (expected, method, path, token, body) in cases {
+        let (status, body) = p.call(method.clone(), path, token, body).await;
+        assert_eq!(status, expected, "{method} {path}: {body}");
+        assert_eq!(body["success"], false, "{method} {path}: {body}");
+        assert!(body["error"]["code"].is_string(), "{method} {path}: {body}");
+    }
+    // 409: the same email twice.
+    let email = format!("dup-{}@example.com", uuid::Uuid::new_v4().simple());
+    let signup = json!({"email": email, "password": "password-123", "name": "A", "gender": "M", "birth": "1990-01-01"});
+    assert_eq!(p.call(Method::POST, "/api/users/signup", None, Some(signup.clone())).await.0, StatusCode::CREATED);
+    assert_eq!(p.call(Method::POST, "/api/users/signup", None, Some(signup)).await.0, StatusCode::CONFLICT);
+    // 429 with Retry-After: the account locks after repeated failures.
+    for _ in 0..3 {
+        p.call(Method::POST, "/api/users/login", None, Some(json!({"email": email, "password": "wrong-password"}))).await;
+    }
+    let res = p
+        .http
+        .post(format!("{}/api/users/login", p.gateway))
+        .json(&json!({"email": email, "password": "password-123"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(res.headers().contains_key("retry-after"));
+    // Every response carries a request id; a client's own is echoed back.
+    let res =
+        p.http.get(format!("{}/api/users/me", p.gateway)).bearer_auth(&token).header("x-request-id", "e2e-trace-1").send().await.unwrap();
+    assert_eq!(res.headers()["x-request-id"], "e2e-trace-1");
+}
+
+async fn logout_revokes_the_access_token_at_the_gateway_within_a_second(setup: Setup) {
+    let p = start(setup, |_| {}).await;
+    let (token, _, _) = p.user().await;
+    // Warm the gateway's revocation cache with the token's current version.
+    assert_eq!(p.call(Method::GET, "/api/users/me", Some(&token), None).await.0, StatusCode::OK);
+    let (status, _) = p.call(Method::POST, "/api/users/logout", Some(&token), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let took = p.revoked_within(&token, Duration::from_secs(1)).await;
+    assert!(took <= Duration::from_secs(1), "revocation took {took:?}");
+}
+
+async fn break_up_revokes_both_partners_at_the_gateway(setup: Setup) {
+    let p = start(setup, |_| {}).await;
+    let (mina, _, _) = p.user().await;
+    let (joon, _, _) = p.user().await;
+    let (_, code) = p.call(Method::POST, "/api/couples/match", Some(&mina), Some(json!({"name": "Us"}))).await;
+    let (_, accepted) =
+        p.call(Method::POST, "/api/couples/match/accept", Some(&joon), Some(json!({"matchingCode": code["data"]["matchCode"]}))).await;
+    let joon = accepted["data"]["accessToken"].as_str().unwrap().to_owned();
+    for token in [&mina, &joon] {
+        assert_eq!(p.call(Method::GET, "/api/users/me", Some(token), None).await.0, StatusCode::OK);
+    }
+    assert_eq!(p.call(Method::DELETE, "/api/couples/me", Some(&mina), None).await.0, StatusCode::OK);
+    for token in [&mina, &joon] {
+        p.revoked_within(token, Duration::from_secs(1)).await;
+    }
+}
+
+async fn a_reused_refresh_token_revokes_the_family(setup: Setup) {
+    let p = start(setup, |_| {}).await;
+    let (_, first, _) = p.user().await;
+    let (status, body) = p.call(Method::POST, "/api/users/token/refresh", None, Some(json!({"refreshToken": first}))).await;
+    assert_eq!(status, StatusCode::OK);
+    let second = body["data"]["refreshToken"].as_str().unwrap().to_owned();
+    assert_eq!(
+        p.call(Method::POST, "/api/users/token/refresh", None, Some(json!({"refreshToken": first}))).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        p.call(Method::POST, "/api/users/token/refresh", None, Some(json!({"refreshToken": second}))).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+async fn spoofed_identity_headers_are_replaced_by_the_verified_ones(setup: Setup) {
+    let p = start(setup, |_| {}).await;
+    let (token, _, user_id) = p.user().await;
+    let (_, _, other_id) = p.user().await;
+    // The gateway drops the client's X-User-ID and sets the verified one, so the service answers
+    // for the token's user, never for the spoofed id.
+    let res = p
+        .http
+        .get(format!("{}/api/users/me", p.gateway))
+        .bearer_auth(&token)
+        .header("x-user-id", &other_id)
+        .header("x-couple-id", uuid::Uuid::now_v7().to_string())
+        .header("x-email", "admin@example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["data"]["id"], user_id.as_str());
+    // Without a token, identity headers alone get nothing.
+    let res = p.http.get(format!("{}/api/users/me", p.gateway)).header("x-user-id", &user_id).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}
+
+async fn forged_tokens_are_refused_at_the_gateway(setup: Setup) {
+    use base64::Engine;
+    let p = start(setup, |_| {}).await;
+    let (token, _, _) = p.user().await;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let payload = token.split('.').nth(1).unwrap().to_owned();
+    let claims: Claims = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&payload).unwrap()).unwrap();
+    let real = JwtKeys::from_config(&test_util::shared_config());
+    let other = JwtKeys::from_config(&SharedConfig::with_secret("another-secret-that-is-long-enough-to-use"));
+    let hs512 = {
+        let key = jsonwebtoken::EncodingKey::from_secret(test_util::TEST_JWT_SECRET.as_bytes());
+        jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS512), &claims, &key).unwrap()
+    };
+    let forged = [
+        ("alg none", format!("{}.{payload}.", b64(br#"{"alg":"none","typ":"JWT"}"#))),
+        ("HS512", hs512),
+        ("wrong key", other.sign(&claims)),
+        ("wrong issuer", real.sign(&Claims { iss: "evil".into(), ..claims.clone() })),
+        ("wrong audience", real.sign(&Claims { aud: "other".into(), ..claims.clone() })),
+        ("expired", real.sign(&Claims { exp: claims.iat - 120, ..claims.clone() })),
+        (
+            "tampered payload",
+            format!("{}.{}.{}", token.split('.').next().unwrap(), b64(br#"{"sub":"x"}"#), token.split('.').nth(2).unwrap()),
+        ),
+    ];
+    for (what, forged) in forged {
+        let (status, body) = p.call(Method::GET, "/api/users/me", Some(&forged), None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{what} accepted: {body}");
+        assert_eq!(body["success"], false);
+    }
+    // The genuine token still works, and so does one re-signed correctly.
+    assert_eq!(p.call(Method::GET, "/api/users/me", Some(&token), None).await.0, StatusCode::OK);
+    assert_eq!(p.call(Method::GET, "/api/users/me", Some(&real.sign(&claims)), None).await.0, StatusCode::OK);
+}
+
+async fn match_code_guessing_is_limited_through_the_gateway(setup: Setup) {
+    let p = start(setup, |_| {}).await;
+    let (token, _, _) = p.user().await;
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        let code = format!("98765{i}");
+        statuses.push(p.call(Method::POST, "/api/couples/match/accept", Some(&token), Some(json!({"matchingCode": code}))).await.0);
+    }
+    assert_eq!(statuses, [StatusCode::NOT_FOUND, StatusCode::NOT_FOUND, StatusCode::NOT_FOUND, StatusCode::TOO_MANY_REQUESTS]);
+}
+
+#[tokio::test]
+async fn the_gateway_keeps_serving_when_redis_is_down() {
+    // Rate limits fall back to the in-process bucket and token versions to the service.
+    let p = start(Setup::Embedded, |c| c.redis_url = Some("redis://127.0.0.1:1".into())).await;
+    let (token, _, _) = p.user().await;
+    for _ in 0..5 {
+        assert_eq!(p.call(Method::GET, "/api/users/me", Some(&token), None).await.0, StatusCode::OK);
+    }
+    assert_eq!(p.call(Method::POST, "/api/users/logout", Some(&token), None).await.0, StatusCode::OK);
+    p.revoked_within(&token, Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn an_upstream_that_is_down_gets_a_fast_503() {
+    let shared = test_util::shared_config();
+    // A port nothing listens on.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let config = gateway::Config { user_couple_url: dead, ..Default::default() };
+    let (_stop, shutdown) = shutdown::channel();
+    let app = gateway::build_app(&config, &shared, shutdown.clone()).unwrap();
+    let (listener, url) = listener().await;
+    tokio::spawn(couple_common::server::serve(listener, app, shutdown, Duration::from_secs(1)));
+    let started = Instant::now();
+    let res = Client::new()
+        .post(format!("{url}/api/users/signup"))
+        .json(&json!({"email": "a@example.com", "password": "password-123", "name": "A", "gender": "F", "birth": "1990-01-01"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["success"], false);
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+}

@@ -1,0 +1,67 @@
+//! With a real Redis (`TEST_REDIS_URL`, which `make test` provides).
+
+use std::{sync::atomic::Ordering, time::Duration};
+
+use axum::http::StatusCode;
+use couple_common::{
+    Role,
+    jwt::TokenSubject,
+    kv::{Kv, RedisKv},
+    test_util,
+};
+use uuid::Uuid;
+
+use crate::support::{self, Config, TestGateway, assert_error, send};
+
+fn redis_config(user_couple: &str, prefix: &str) -> Config {
+    Config { redis_url: Some(test_util::redis_url()), redis_prefix: prefix.to_owned(), ..support::config(user_couple) }
+}
+
+/// The gateway marks Redis usable once a background probe has answered; the first request starts it.
+async fn warm_up(gateway: &TestGateway) {
+    let (_, _, token) = gateway.token();
+    send(gateway.get("/api/users/me").bearer_auth(&token)).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn token_versions_are_read_from_redis_under_the_shared_prefix() {
+    let (upstream, user_couple) = support::user_couple().await;
+    let prefix = test_util::redis_prefix();
+    let gateway = support::start(redis_config(&user_couple, &prefix)).await;
+    warm_up(&gateway).await;
+    let lookups = upstream.lookups.load(Ordering::SeqCst);
+
+    let user = Uuid::now_v7();
+    let redis = RedisKv::new(&test_util::redis_url()).unwrap().with_prefix(&prefix);
+    redis.set(&format!("tv:{user}"), "3", Some(Duration::from_secs(60))).await.unwrap();
+    let token = |version| gateway.keys.issue(TokenSubject { user_id: user, couple_id: None, role: Role::User, version }).0;
+
+    let (status, _, body) = send(gateway.get("/api/users/me").bearer_auth(token(2))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_error(&body, "TOKEN_REVOKED");
+    let (status, _, _) = send(gateway.get("/api/users/me").bearer_auth(token(3))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(upstream.lookups.load(Ordering::SeqCst), lookups, "Redis answered; the service was not asked");
+}
+
+#[tokio::test]
+async fn replicas_share_one_rate_limit_bucket_through_redis() {
+    let (_, user_couple) = support::user_couple().await;
+    let prefix = test_util::redis_prefix();
+    let config = || Config { rate_limit_per_sec: 0.5, rate_limit_burst: 4, ..redis_config(&user_couple, &prefix) };
+    let (a, b) = (support::start(config()).await, support::start(config()).await);
+    warm_up(&a).await;
+    warm_up(&b).await;
+
+    let (user, _, token) = a.token();
+    let (same_user, _) = b.keys.issue(TokenSubject { user_id: user, couple_id: None, role: Role::User, version: 0 });
+    for gateway in [&a, &b, &a, &b] {
+        let token = if std::ptr::eq(gateway, &a) { &token } else { &same_user };
+        let (status, _, _) = send(gateway.get("/api/users/me").bearer_auth(token)).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let (status, headers, body) = send(b.get("/api/users/me").bearer_auth(&same_user)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(headers.contains_key("retry-after"));
+}
