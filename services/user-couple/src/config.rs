@@ -35,8 +35,8 @@ pub struct Config {
     /// `USER_COUPLE_REFRESH_TOKEN_TTL_DAYS`.
     #[serde(default = "default_refresh_days")]
     pub refresh_token_ttl_days: i64,
-    /// `USER_COUPLE_HASHING_CONCURRENCY`: password hashes computed at once (default: the number
-    /// of cores), so a login flood cannot starve the rest of the service.
+    /// `USER_COUPLE_HASHING_CONCURRENCY`: password hashes computed at once (default: one less
+    /// than the number of cores, at least one), so a login flood cannot starve the rest.
     #[serde(default)]
     pub hashing_concurrency: Option<usize>,
     /// `USER_COUPLE_HASHING_QUEUE`: hashes allowed to wait; beyond that logins get 503.
