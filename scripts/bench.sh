@@ -71,19 +71,33 @@ gw_port=$(free_port)
 gwl_port=$(free_port)
 nginx_port=$(free_port)
 
-log "starting user-couple (PostgreSQL + Redis) on ${uc_port}"
-USER_COUPLE_HOST=127.0.0.1 USER_COUPLE_PORT=${uc_port} USER_COUPLE_DATABASE_URL=${database_url} \
+now_ms() { date +%s%3N; }
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+declare -A startup_ms idle_rss
+
+log "migrating, then starting user-couple (PostgreSQL + Redis) on ${uc_port}"
+USER_COUPLE_DATABASE_URL=${database_url} "${bin}/user-couple" migrate >"${work}/migrate.log" 2>&1
+started=$(now_ms)
+USER_COUPLE_HOST=127.0.0.1 USER_COUPLE_PORT=${uc_port} USER_COUPLE_DATABASE_URL=${database_url} USER_COUPLE_AUTO_MIGRATE=false \
     USER_COUPLE_REDIS_URL=${TEST_REDIS_URL} USER_COUPLE_LOGIN_FAILURES_PER_CLIENT=1000000 \
     "${bin}/user-couple" serve >"${work}/user-couple.log" 2>&1 &
 pids+=($!)
+uc_pid=$!
 wait_ready "http://127.0.0.1:${uc_port}/readyz"
+startup_ms[user-couple]=$(($(now_ms) - started))
 
 log "starting the gateway on ${gw_port}"
+started=$(now_ms)
 GATEWAY_HOST=127.0.0.1 GATEWAY_PORT=${gw_port} GATEWAY_USER_COUPLE_URL=http://127.0.0.1:${uc_port} \
     GATEWAY_REDIS_URL=${TEST_REDIS_URL} GATEWAY_RATE_LIMIT_PER_SEC=1000000 GATEWAY_RATE_LIMIT_BURST=1000000 \
     "${bin}/gateway" serve >"${work}/gateway.log" 2>&1 &
 pids+=($!)
-wait_ready "http://127.0.0.1:${gw_port}/healthz"
+gw_pid=$!
+wait_ready "http://127.0.0.1:${gw_port}/readyz"
+startup_ms[gateway]=$(($(now_ms) - started))
+sleep 1
+idle_rss[user-couple]=$(rss_kib "${uc_pid}")
+idle_rss[gateway]=$(rss_kib "${gw_pid}")
 
 log "starting a second gateway without Redis (in-process rate limits) on ${gwl_port}"
 GATEWAY_HOST=127.0.0.1 GATEWAY_PORT=${gwl_port} GATEWAY_USER_COUPLE_URL=http://127.0.0.1:${uc_port} \
@@ -256,6 +270,21 @@ flood_rps=$(python3 -c "import json; print(round(json.load(open('${work}/flood.j
     python3 -c "print(f'Readers p99 during the flood / quiet p99: {${f99}/max(${q99},0.001):.2f} (target: at most 2.00)')"
     echo
     echo "The flood itself: ${flood_rps} logins/s answered; status codes: ${flood_codes} (503 = hashing queue full, shed on purpose)."
+} >>"${results}"
+
+{
+    echo
+    echo "## 3. Start-up and footprint"
+    echo
+    echo "| service | process start to /readyz (ms, migrations excluded) | resident memory idle (MiB) | after the runs above (MiB) |"
+    echo "|---|---|---|---|"
+    for service in user-couple gateway; do
+        pid_var=$([[ ${service} == gateway ]] && echo "${gw_pid}" || echo "${uc_pid}")
+        awk -v s="${service}" -v t="${startup_ms[${service}]}" -v idle="${idle_rss[${service}]}" -v after="$(rss_kib "${pid_var}")" \
+            'BEGIN { printf "| %s | %s | %.1f | %.1f |\n", s, t, idle / 1024, after / 1024 }'
+    done
+    echo
+    echo "Targets: at most 1 s to ready, at most 20 MiB idle."
 } >>"${results}"
 
 log "results written to ${results}"

@@ -87,7 +87,9 @@ impl Service {
     pub fn new(config: &Config, store: Arc<dyn Store>, kv: Arc<dyn Kv>, keys: Arc<JwtKeys>) -> Self {
         // By default one core is left to everything else, so a login flood cannot take the CPU
         // from requests that do not hash.
-        let concurrency = config.hashing_concurrency.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1)));
+        let concurrency = config
+            .hashing_concurrency
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1)));
         let failure_window = Duration::from_secs(config.login_failure_window_secs);
         Self {
             hasher: Hasher::new(concurrency, config.hashing_queue),
