@@ -163,10 +163,24 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: Shutdown, grace
     }
 }
 
+/// Binds the admin port when one is configured and serves `/metrics` there in the background.
+/// Metrics are only recorded once this has run, so a service without an admin port pays nothing.
+pub async fn start_admin(host: &str, port: Option<u16>, shutdown: Shutdown) -> std::io::Result<Option<SocketAddr>> {
+    let Some(port) = port else { return Ok(None) };
+    let listener = bind(host, port).await?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "metrics on the admin port");
+    spawn_admin(listener, shutdown);
+    Ok(Some(addr))
+}
+
 /// Serves the admin router on its own listener in the background.
 pub fn spawn_admin(listener: TcpListener, shutdown: Shutdown) {
+    // Built here, not in the task: the recorder must be installed before the caller goes on to
+    // serve requests whose metrics it should see.
+    let router = admin_router();
     tokio::spawn(async move {
-        let server = axum::serve(listener, admin_router()).with_graceful_shutdown(shutdown.wait());
+        let server = axum::serve(listener, router).with_graceful_shutdown(shutdown.wait());
         if let Err(err) = server.await {
             tracing::error!(%err, "admin server failed");
         }
@@ -243,6 +257,26 @@ mod tests {
         assert_eq!(status, StatusCode::NOT_FOUND);
         assert_eq!(headers["x-request-id"], "abc-123");
         assert_eq!(body["error"]["traceId"], "abc-123");
+    }
+
+    #[tokio::test]
+    async fn requests_are_counted_on_the_admin_port_by_route() {
+        let (_stop, shutdown) = crate::shutdown::channel();
+        let addr = start_admin("127.0.0.1", Some(0), shutdown).await.unwrap().unwrap();
+        call(app(true), get_req("/healthz")).await;
+        let metrics = reqwest_like_get(addr).await;
+        assert!(metrics.contains("http_requests_total"), "{metrics}");
+        assert!(metrics.contains(r#"route="/healthz""#), "{metrics}");
+    }
+
+    /// A plain HTTP/1.0 GET, so the test needs no client library.
+    async fn reqwest_like_get(addr: SocketAddr) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").await.unwrap();
+        let mut out = String::new();
+        stream.read_to_string(&mut out).await.unwrap();
+        out
     }
 
     #[tokio::test]

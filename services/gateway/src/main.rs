@@ -5,7 +5,7 @@ use clap::Parser as _;
 use couple_common::{
     cli::{Cli, Command},
     config::SharedConfig,
-    server::{bind, spawn_admin},
+    server::{bind, start_admin},
     shutdown::Shutdown,
     telemetry,
 };
@@ -24,10 +24,6 @@ async fn main() -> anyhow::Result<()> {
 
     let shutdown = Shutdown::on_signal();
     let listener = bind(&config.host, config.port).await.with_context(|| format!("binding {}:{}", config.host, config.port))?;
-    if let Some(port) = config.admin_port {
-        let admin = bind(&config.host, port).await.with_context(|| format!("binding the admin port {port}"))?;
-        tracing::info!(addr = %admin.local_addr()?, "admin listening");
-        spawn_admin(admin, shutdown.clone());
-    }
+    start_admin(&config.host, config.admin_port, shutdown.clone()).await.context("binding the admin port")?;
     gateway::run(config, shared, listener, shutdown).await
 }

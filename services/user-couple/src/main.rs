@@ -26,11 +26,7 @@ async fn main() -> anyhow::Result<()> {
             let shared = SharedConfig::from_env()?;
             telemetry::init(shared.log_format);
             let shutdown = Shutdown::on_signal();
-            if let Some(port) = config.admin_port {
-                let admin = server::bind(&config.host, port).await.context("binding the admin port")?;
-                tracing::info!(addr = %admin.local_addr()?, "metrics on the admin port");
-                server::spawn_admin(admin, shutdown.clone());
-            }
+            server::start_admin(&config.host, config.admin_port, shutdown.clone()).await.context("binding the admin port")?;
             let listener = server::bind(&config.host, config.port).await.with_context(|| format!("binding port {}", config.port))?;
             user_couple::run(config, shared, listener, shutdown).await
         }
