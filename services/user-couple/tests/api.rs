@@ -453,3 +453,28 @@ async fn readiness_fails_when_redis_is_unreachable() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["data"]["checks"]["database"], "ok");
 }
+
+#[tokio::test]
+async fn a_database_that_is_down_gives_fast_503s_not_hangs() {
+    // Nothing listens on port 1: every connection attempt fails at once, and the pool gives up
+    // within its acquire timeout.
+    let app = spawn(Setup::Embedded, |c| {
+        c.database_url = "postgres://couple@127.0.0.1:1/nowhere".into();
+        c.auto_migrate = false;
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/users/signup",
+            None,
+            Some(json!({"email": unique_email(), "password": "password-123", "name": "A", "gender": "F", "birth": "1990-01-01"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"]["code"], "SERVICE_UNAVAILABLE");
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    let (status, ready) = app.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{ready}");
+}
