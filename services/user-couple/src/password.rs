@@ -5,7 +5,7 @@
 //! Dedicated threads rather than the runtime's blocking pool: each Argon2 hash needs 19 MiB of
 //! working memory, and the allocator keeps that memory per thread once used, so a handful of
 //! long-lived workers keep the service's footprint bounded where hundreds of pooled threads
-//! would not.
+//! would not. The workers also run at a lower scheduling priority than the request handlers.
 
 use std::{
     sync::{Arc, Mutex, mpsc},
@@ -70,6 +70,7 @@ impl Hasher {
             thread::Builder::new()
                 .name(format!("argon2-{index}"))
                 .spawn(move || {
+                    lower_priority();
                     loop {
                         // The lock is held only while waiting for the next job, not while hashing.
                         let job = match receiver.lock() {
@@ -117,6 +118,15 @@ impl Hasher {
     }
 }
 
+/// Gives the calling thread a nice value of 10, so that under CPU contention the scheduler runs
+/// request handling before password hashing: a login flood then slows logins, not everything.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    if let Err(err) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 10) {
+        tracing::debug!(%err, "could not lower the priority of a hashing thread");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +140,28 @@ mod tests {
         assert!(!hasher.verify("wrong horse".into(), Some(hash)).await.unwrap());
         assert!(!hasher.verify("anything".into(), None).await.unwrap());
         assert!(!hasher.verify("anything".into(), Some("not a phc string".into())).await.unwrap());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_threads_run_at_a_lower_priority() {
+        let hasher = Hasher::new(1, 1);
+        hasher.hash("password123".into()).await.unwrap();
+        let mut seen = 0;
+        for task in std::fs::read_dir("/proc/self/task").unwrap() {
+            let dir = task.unwrap().path();
+            let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+            if !comm.starts_with("argon2-") {
+                continue;
+            }
+            // Field 19 of /proc/<pid>/task/<tid>/stat is the nice value; field 2 (the name) has
+            // no spaces here, so splitting on whitespace is safe.
+            let stat = std::fs::read_to_string(dir.join("stat")).unwrap();
+            let nice: i32 = stat.split_whitespace().nth(18).unwrap().parse().unwrap();
+            assert_eq!(nice, 10, "{comm}");
+            seen += 1;
+        }
+        assert!(seen >= 1, "no hashing thread found");
     }
 
     #[tokio::test]
