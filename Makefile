@@ -11,7 +11,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 TEST_ENV := .tmp/test-services/env
 
-.PHONY: help run build test test-only smoke lint fmt fmt-check clippy services-up services-down bench clean-data
+.PHONY: help run build test test-only smoke lint fmt fmt-check clippy services-up services-down bench crds clean-data
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -62,6 +62,9 @@ services-down: ## Stop them
 bench: ## Benchmarks: gateway vs nginx vs direct, login flood; writes bench/results/
 	@scripts/deps.sh
 	@scripts/bench.sh
+
+crds: ## Regenerate crds/ from the operator's Rust types
+	$(CARGO) run --quiet -p couple-operator -- crd > crds/coupleapps.couple.dev.yaml
 
 clean-data: ## Delete the local run's data (.data/)
 	rm -rf .data
