@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 
 /// The whole couple platform in one resource: the gateway, the four services, their databases
 /// and how they are reached.
+// The printer columns repeat `type_ = "string"`, which clippy mistakes for duplicated attributes.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "couple.dev",
