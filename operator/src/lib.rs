@@ -3,6 +3,7 @@
 
 pub mod builders;
 pub mod crd;
+pub mod status;
 pub mod validate;
 
 use kube::CustomResourceExt;
