@@ -3,6 +3,7 @@
 
 pub mod builders;
 pub mod crd;
+pub mod drift;
 pub mod status;
 pub mod validate;
 
