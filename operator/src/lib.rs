@@ -1,6 +1,7 @@
 //! The couple operator: reconciles one `CoupleApp` custom resource into the whole running
 //! platform (databases, provisioning, migrations, services, gateway and routing).
 
+pub mod apply;
 pub mod builders;
 pub mod crd;
 pub mod drift;
