@@ -11,13 +11,16 @@ use crate::crd::{CoupleApp, PullPolicy};
 
 pub mod configmap;
 pub mod deployment;
+pub mod desired;
 pub mod ingress;
 pub mod job;
 pub mod network_policy;
 pub mod pdb;
+pub mod pod;
 pub mod secret;
 pub mod service;
 pub mod statefulset;
+pub mod topology;
 
 /// `app.kubernetes.io/part-of` on everything.
 pub const PART_OF: &str = "couple-platform";
