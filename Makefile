@@ -11,7 +11,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 TEST_ENV := .tmp/test-services/env
 
-.PHONY: help run build test test-only smoke lint fmt fmt-check clippy services-up services-down bench crds clean-data
+.PHONY: help run build test test-only smoke lint fmt fmt-check clippy services-up services-down bench k8s-build k8s-up k8s-down crds clean-data
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -62,6 +62,15 @@ services-down: ## Stop them
 bench: ## Benchmarks: gateway vs nginx vs direct, login flood; writes bench/results/
 	@scripts/deps.sh
 	@scripts/bench.sh
+
+k8s-build: ## Build kube-apiserver and kube-controller-manager 1.20.2 once per machine (cached in ~/.cache)
+	@scripts/control-plane/build.sh
+
+k8s-up: ## Start a local Kubernetes control plane; then `source .tmp/control-plane/env`
+	@scripts/control-plane/cluster.sh start
+
+k8s-down: ## Stop it and delete its state
+	@scripts/control-plane/cluster.sh stop
 
 crds: ## Regenerate crds/ from the operator's Rust types
 	$(CARGO) run --quiet -p couple-operator -- crd > crds/coupleapps.couple.dev.yaml

@@ -41,7 +41,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 pids=()
 cleanup() {
     for pid in "${pids[@]}"; do kill "${pid}" 2>/dev/null || true; done
-    [[ -f ${work}/nginx.pid ]] && kill "$(cat "${work}/nginx.pid")" 2>/dev/null || true
+    if [[ -f ${work}/nginx.pid ]]; then kill "$(cat "${work}/nginx.pid")" 2>/dev/null || true; fi
     COUPLE_TEST_DIR="${work}/services" scripts/test-services.sh stop >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -62,8 +62,9 @@ source "${work}/services/env"
 psql -q "${TEST_DATABASE_URL}" -c 'CREATE DATABASE bench' >/dev/null
 database_url="${TEST_DATABASE_URL%/*}/bench"
 
-export COUPLE_JWT_SECRET="bench-secret-$(head -c 24 /dev/urandom | base64 | tr -d '=+/')"
-export COUPLE_INTERNAL_TOKEN="bench-internal-$(head -c 24 /dev/urandom | base64 | tr -d '=+/')"
+COUPLE_JWT_SECRET="bench-secret-$(head -c 24 /dev/urandom | base64 | tr -d '=+/')"
+COUPLE_INTERNAL_TOKEN="bench-internal-$(head -c 24 /dev/urandom | base64 | tr -d '=+/')"
+export COUPLE_JWT_SECRET COUPLE_INTERNAL_TOKEN
 export COUPLE_LOG_FORMAT=json RUST_LOG=warn
 
 uc_port=$(free_port)
@@ -237,6 +238,7 @@ done
     python3 -c "print(f'\nGateway (Redis rate limits) throughput / nginx throughput: {${max[gateway]}/max(${max[nginx]},1):.2f} (target: at least 1.00)')"
     python3 -c "print(f'Gateway (in-process rate limits) throughput / nginx throughput: {${max[gateway-local]}/max(${max[nginx]},1):.2f}')"
     echo
+    # shellcheck disable=SC2016 # backquotes are Markdown here
     echo '`gateway` shares rate limits through Redis (one Redis round trip a request); `gateway-local` keeps them in'
     echo 'process (a single replica, or Redis down). Both verify the JWT and check revocation (cached under a second).'
 } >>"${results}"

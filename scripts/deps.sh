@@ -17,25 +17,14 @@
 # libssl-dev is deliberately not installed: the project uses rustls.
 set -euo pipefail
 
+LOG_NAME=deps
+# shellcheck source=scripts/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
 export DEBIAN_FRONTEND=noninteractive
 
-log() { printf 'deps: %s\n' "$*"; }
-die() { printf 'deps: error: %s\n' "$*" >&2; exit 1; }
 
-# Run as root directly, otherwise through sudo (developer machines).
-as_root() {
-    if [[ ${EUID} -eq 0 ]]; then
-        "$@"
-    elif command -v sudo >/dev/null 2>&1; then
-        sudo DEBIAN_FRONTEND=noninteractive "$@"
-    else
-        die "need root (or sudo) to run: $*"
-    fi
-}
 
-pkg_installed() {
-    [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == "install ok installed" ]]
-}
 
 # True if a PostgreSQL server (initdb) from the Debian packages is present.
 have_pg_server() {

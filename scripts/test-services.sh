@@ -27,6 +27,10 @@
 #                          /usr/lib/postgresql/*/bin, else pg_config --bindir)
 set -euo pipefail
 
+LOG_NAME=test-services
+# shellcheck source=scripts/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 state=${COUPLE_TEST_DIR:-${repo}/.tmp/test-services}
 # Absolute path: it ends up in server configs and in the env file.
@@ -43,8 +47,6 @@ env_file="${state}/env"
 
 pg_superuser=couple
 
-log() { printf 'test-services: %s\n' "$*"; }
-die() { printf 'test-services: error: %s\n' "$*" >&2; exit 1; }
 
 # ---------------------------------------------------------------- postgres
 
@@ -249,64 +251,8 @@ redis_stop() {
 
 # ----------------------------------------------------------------- helpers
 
-# pid_is PID PATTERN: PID is a live (not zombie) process whose command line
-# contains PATTERN. Guards against stale pid files whose pid was recycled,
-# and against zombies (kill -0 succeeds on those; in containers whose init
-# is slow to reap they can linger).
-pid_is() {
-    local pid=$1 pattern=$2 st cmd
-    [[ ${pid} =~ ^[0-9]+$ ]] || return 1
-    st=$(grep -m1 '^State:' "/proc/${pid}/status" 2>/dev/null) || return 1
-    [[ ${st} =~ ^State:[[:space:]]+[ZX] ]] && return 1
-    cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/${pid}/cmdline") || return 1
-    [[ ${cmd} == *"${pattern}"* ]]
-}
 
-fail_with_log() {
-    local msg=$1 logfile=$2
-    {
-        printf 'test-services: error: %s\n' "${msg}"
-        if [[ -f ${logfile} ]]; then
-            printf -- '--- last lines of %s ---\n' "${logfile}"
-            tail -n 30 "${logfile}"
-            printf -- '---\n'
-        fi
-    } >&2
-    exit 1
-}
 
-# Print N distinct free TCP ports on 127.0.0.1. python3 asks the kernel
-# (bind to port 0) while holding all sockets, so the ports are distinct;
-# plain bash is the fallback on machines without python3. There is an
-# unavoidable small race between picking and the server binding.
-pick_ports() {
-    local n=$1
-    if command -v python3 >/dev/null 2>&1 && python3 - "${n}" 2>/dev/null <<'PY'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-PY
-    then
-        return
-    fi
-    # Fallback: random ports below the Linux ephemeral range (32768+), so
-    # outgoing connections do not grab them; skip ports something listens on.
-    local picked=() p tries=0
-    while ((${#picked[@]} < n)); do
-        ((++tries < 1000)) || die "could not find free ports"
-        p=$((20000 + RANDOM % 12000))
-        [[ " ${picked[*]} " == *" ${p} "* ]] && continue
-        if (: <"/dev/tcp/127.0.0.1/${p}") 2>/dev/null; then
-            continue # something is listening
-        fi
-        picked+=("${p}")
-    done
-    printf '%s\n' "${picked[*]}"
-}
 
 # Stop everything recorded in ${state} and delete it. Only touches a
 # directory carrying our marker.

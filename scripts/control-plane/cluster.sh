@@ -1,0 +1,370 @@
+#!/usr/bin/env bash
+# A throwaway Kubernetes control plane on loopback: etcd (Debian's etcd-server),
+# kube-apiserver and kube-controller-manager 1.20.2 (built by build.sh).
+#
+#   scripts/control-plane/cluster.sh start    fresh control plane on free 127.0.0.1
+#                                             ports; prints the path of the env file
+#   scripts/control-plane/cluster.sh stop     stop all three, delete all state
+#   scripts/control-plane/cluster.sh status   print what runs (exit 0 only if all
+#                                             three run and the API server is ready)
+#   scripts/control-plane/cluster.sh env      print the env file (for eval)
+#
+# After `start`:
+#
+#   . "$COUPLE_CP_DIR/env"    # KUBECONFIG, COUPLE_TEST_KUBECONFIG
+#
+# The kubeconfig authenticates as `admin` (group system:masters) with a random
+# bearer token and skips TLS verification (the serving certificate is
+# self-signed; its CA is also in $COUPLE_CP_DIR/certs/apiserver.crt and in
+# every ServiceAccount token Secret as ca.crt).
+#
+# `start` always begins from a clean slate: a control plane from an earlier
+# `start` in the same directory is stopped and its data deleted first. If the
+# binaries are not built yet, `start` runs build.sh first (about 5 minutes,
+# once per machine) unless COUPLE_CP_NO_BUILD=1.
+#
+# Processes are stopped by the pids in their own pid files (checked against
+# /proc so that a stale or recycled pid is never signalled), never by name.
+#
+# Environment:
+#   COUPLE_CP_DIR       state directory (default <repo>/.tmp/control-plane):
+#                       env, kubeconfig, tokens, keys, etcd data, *.log, *.pid, *.port
+#   COUPLE_CP_TIMEOUT   seconds to wait for each component (default 60)
+#   COUPLE_CP_NO_BUILD  1 = fail instead of building missing binaries
+#   COUPLE_K8S_CACHE    where build.sh keeps the binaries (see build.sh)
+set -euo pipefail
+
+LOG_NAME=control-plane
+# shellcheck source=scripts/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "${here}/../.." && pwd)
+state=${COUPLE_CP_DIR:-${repo}/.tmp/control-plane}
+[[ ${state} == /* ]] || state="${PWD}/${state}"
+timeout_s=${COUPLE_CP_TIMEOUT:-60}
+
+# Marks a directory as created by this script: stop/start refuse to delete a
+# directory without it, so a mistyped COUPLE_CP_DIR cannot wipe other files.
+marker=${state}/.couple-control-plane
+env_file=${state}/env
+kubeconfig=${state}/kubeconfig
+components=(kube-controller-manager kube-apiserver etcd) # stop order
+
+
+# ----------------------------------------------------------------- helpers
+
+
+# Print the pid of a running component, or fail.
+running_pid() {
+    local name=$1 pid
+    pid=$(cat "${state}/${name}.pid" 2>/dev/null || true)
+    pid_is "${pid}" "${name}" || return 1
+    printf '%s\n' "${pid}"
+}
+
+stop_component() {
+    local name=$1 pid i
+    pid=$(running_pid "${name}") || return 0
+    kill -TERM "${pid}" 2>/dev/null || true
+    for ((i = 0; i < 150; i++)); do
+        pid_is "${pid}" "${name}" || break
+        sleep 0.1
+    done
+    if pid_is "${pid}" "${name}"; then
+        log "${name} (pid ${pid}) ignored SIGTERM for 15s; sending SIGKILL"
+        kill -KILL "${pid}" 2>/dev/null || true
+        for ((i = 0; i < 50; i++)); do
+            pid_is "${pid}" "${name}" || break
+            sleep 0.1
+        done
+    fi
+    pid_is "${pid}" "${name}" && die "could not stop ${name} (pid ${pid})"
+    log "${name} stopped (pid ${pid})"
+}
+
+stop_all() {
+    local c
+    for c in "${components[@]}"; do
+        stop_component "${c}"
+    done
+}
+
+
+
+# wait_for NAME LOG CHECK...: poll CHECK (a command) every 0.25s until it
+# succeeds; fail with the log tail when NAME dies or the timeout passes.
+wait_for() {
+    local name=$1 logfile=$2 i
+    shift 2
+    for ((i = 0; i < timeout_s * 4; i++)); do
+        if "$@" >/dev/null 2>&1; then
+            return 0
+        fi
+        running_pid "${name}" >/dev/null \
+            || fail_with_log "${name} exited during startup" "${logfile}"
+        sleep 0.25
+    done
+    fail_with_log "${name} not ready after ${timeout_s}s" "${logfile}"
+}
+
+# launch NAME LOG CMD...: start CMD in the background (own session, stdin
+# /dev/null, output to LOG) and record its pid in NAME.pid.
+launch() {
+    local name=$1 logfile=$2
+    shift 2
+    # setsid: a Ctrl-C aimed at the caller (make, a test runner) does not hit
+    # the servers; `stop` (or the caller's cleanup) ends them. The background
+    # child is not a process-group leader, so setsid execs without forking
+    # and $! is the server's own pid (checked by pid_is below).
+    setsid "$@" </dev/null >"${logfile}" 2>&1 &
+    local pid=$! i
+    printf '%s\n' "${pid}" >"${state}/${name}.pid"
+    # Until the child has exec'd, /proc shows bash or setsid.
+    for ((i = 0; i < 50; i++)); do
+        pid_is "${pid}" "${name}" && return 0
+        sleep 0.1
+    done
+    fail_with_log "${name} did not start (pid ${pid})" "${logfile}"
+}
+
+curl_api() {
+    local path=$1
+    curl -sSfk --max-time 5 -H "Authorization: Bearer ${token}" \
+        "https://127.0.0.1:${api_port}${path}"
+}
+
+# The default ServiceAccount of `default` has its token Secret, i.e. the
+# controller manager's token controller works and Pods can be admitted.
+default_sa_has_token() {
+    curl_api /api/v1/namespaces/default/serviceaccounts/default | grep -q '"secrets"'
+}
+
+teardown() {
+    [[ -e ${state} ]] || return 0
+    [[ -f ${marker} ]] \
+        || die "${state} exists but was not created by this script (no ${marker##*/}); not touching it"
+    stop_all
+    rm -rf -- "${state}"
+}
+
+# ---------------------------------------------------------------- commands
+
+ensure_binaries() {
+    local missing=0 c
+    "${here}/build.sh" --check || missing=1
+    for c in etcd openssl curl setsid; do
+        command -v "${c}" >/dev/null 2>&1 || missing=1
+    done
+    ((missing)) || return 0
+    [[ ${COUPLE_CP_NO_BUILD:-0} != 1 ]] \
+        || die "kube-apiserver/kube-controller-manager or etcd/openssl/curl missing; run scripts/control-plane/build.sh (COUPLE_CP_NO_BUILD=1)"
+    log "binaries or packages missing; running scripts/control-plane/build.sh"
+    "${here}/build.sh" >&2
+}
+
+cmd_start() {
+    ensure_binaries
+    local bin_dir
+    bin_dir=$("${here}/build.sh" --bin-dir)
+
+    if [[ -e ${state} ]]; then
+        if [[ -f ${marker} ]]; then
+            log "stopping/removing the previous control plane in ${state}"
+            teardown
+        elif [[ -n "$(ls -A "${state}" 2>/dev/null)" ]]; then
+            die "${state} is not empty and was not created by this script; refusing to use it"
+        fi
+    fi
+    # Startup time, not counting a first build or stopping the previous run.
+    local t0=${SECONDS}
+    # Holds an admin token and private keys: owner only.
+    mkdir -p "${state}"
+    chmod 0700 "${state}"
+    : >"${marker}"
+
+    # On failure stop whatever was started; keep the state dir (logs) for
+    # inspection: the next start or stop deletes it.
+    trap 'rc=$?; if ((rc != 0)); then stop_all || true; log "logs kept in ${state}"; fi' EXIT
+
+    local ports etcd_port peer_port kcm_port
+    ports=$(pick_ports 4)
+    read -r etcd_port peer_port api_port kcm_port <<<"${ports}"
+    printf '%s\n' "${etcd_port}" >"${state}/etcd.port"
+    printf '%s\n' "${api_port}" >"${state}/kube-apiserver.port"
+    printf '%s\n' "${kcm_port}" >"${state}/kube-controller-manager.port"
+
+    # Credentials: service-account signing key pair and an admin token.
+    openssl genrsa -out "${state}/sa.key" 2048 >/dev/null 2>&1 || die "openssl genrsa failed"
+    openssl rsa -in "${state}/sa.key" -pubout -out "${state}/sa.pub" >/dev/null 2>&1 \
+        || die "openssl rsa -pubout failed"
+    token=$(openssl rand -hex 32)
+    printf '%s,admin,admin,system:masters\n' "${token}" >"${state}/tokens.csv"
+    chmod 0600 "${state}/sa.key" "${state}/tokens.csv"
+
+    # --- etcd
+    local etcd_url=http://127.0.0.1:${etcd_port} peer_url=http://127.0.0.1:${peer_port}
+    launch etcd "${state}/etcd.log" etcd \
+        --name couple-cp \
+        --data-dir "${state}/etcd" \
+        --listen-client-urls "${etcd_url}" \
+        --advertise-client-urls "${etcd_url}" \
+        --listen-peer-urls "${peer_url}" \
+        --initial-advertise-peer-urls "${peer_url}" \
+        --initial-cluster "couple-cp=${peer_url}" \
+        --initial-cluster-state new \
+        --logger zap --log-outputs stderr
+    wait_for etcd "${state}/etcd.log" curl -sSf --max-time 2 "${etcd_url}/health"
+    log "etcd running (pid $(running_pid etcd), ${etcd_url})"
+
+    # TTLAfterFinished (alpha in 1.20, on by default from 1.21): without it the
+    # API server drops a Job's ttlSecondsAfterFinished and nothing cleans
+    # finished Jobs up, unlike any current cluster.
+    local feature_gates=TTLAfterFinished=true
+
+    # --- kube-apiserver
+    # --cert-dir: it writes a self-signed serving cert (and its CA) there.
+    # Admission: the 1.20 defaults (incl. ServiceAccount, which waits for the
+    # token controller before admitting Pods); none of them needs a node.
+    mkdir -p "${state}/certs"
+    launch kube-apiserver "${state}/kube-apiserver.log" "${bin_dir}/kube-apiserver" \
+        --etcd-servers="${etcd_url}" \
+        --bind-address=127.0.0.1 \
+        --secure-port="${api_port}" \
+        --cert-dir="${state}/certs" \
+        --token-auth-file="${state}/tokens.csv" \
+        --authorization-mode=RBAC \
+        --service-account-issuer=https://kubernetes.default.svc \
+        --service-account-key-file="${state}/sa.pub" \
+        --service-account-signing-key-file="${state}/sa.key" \
+        --service-cluster-ip-range=10.96.0.0/16 \
+        --feature-gates="${feature_gates}"
+    wait_for kube-apiserver "${state}/kube-apiserver.log" curl_api /readyz
+    log "kube-apiserver ready (pid $(running_pid kube-apiserver), https://127.0.0.1:${api_port}, $((SECONDS - t0))s)"
+
+    write_kubeconfig "${kubeconfig}" "${token}"
+    # The controller manager reads its own copy, so edits to the user's
+    # kubeconfig (kubectl config set-context ...) cannot affect it.
+    write_kubeconfig "${state}/controller-manager.kubeconfig" "${token}"
+
+    # --- kube-controller-manager
+    # No node controllers (no nodes, no pod CIDRs). --use-service-account-credentials:
+    # each controller runs under its own ServiceAccount with the bootstrap RBAC
+    # roles, as in a real cluster. --root-ca-file becomes ca.crt in token Secrets
+    # and in the kube-root-ca.crt ConfigMaps. No --authentication-kubeconfig /
+    # --authorization-kubeconfig: they need the extension-apiserver-authentication
+    # ConfigMap, which the API server only writes when it has a client CA, and
+    # the controller manager then logs errors forever; /healthz needs neither.
+    mkdir -p "${state}/controller-manager-certs"
+    launch kube-controller-manager "${state}/kube-controller-manager.log" \
+        "${bin_dir}/kube-controller-manager" \
+        --kubeconfig="${state}/controller-manager.kubeconfig" \
+        --controllers='*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle' \
+        --leader-elect=false \
+        --port=0 \
+        --bind-address=127.0.0.1 \
+        --secure-port="${kcm_port}" \
+        --cert-dir="${state}/controller-manager-certs" \
+        --service-account-private-key-file="${state}/sa.key" \
+        --use-service-account-credentials=true \
+        --root-ca-file="${state}/certs/apiserver.crt" \
+        --feature-gates="${feature_gates}"
+    wait_for kube-controller-manager "${state}/kube-controller-manager.log" \
+        curl -sSfk --max-time 2 "https://127.0.0.1:${kcm_port}/healthz"
+    wait_for kube-controller-manager "${state}/kube-controller-manager.log" default_sa_has_token
+    log "kube-controller-manager running (pid $(running_pid kube-controller-manager), healthz on 127.0.0.1:${kcm_port})"
+
+    # Written last and atomically: its presence means "ready".
+    cat >"${env_file}.tmp" <<EOF
+# Written by scripts/control-plane/cluster.sh start; source this file.
+export KUBECONFIG=${kubeconfig}
+export COUPLE_TEST_KUBECONFIG=${kubeconfig}
+EOF
+    mv "${env_file}.tmp" "${env_file}"
+    trap - EXIT
+    log "control plane ready in $((SECONDS - t0))s; . ${env_file}"
+    printf '%s\n' "${env_file}"
+}
+
+write_kubeconfig() {
+    local file=$1 tok=$2
+    (
+        umask 077
+        cat >"${file}.tmp" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: couple-local
+  cluster:
+    server: https://127.0.0.1:${api_port}
+    insecure-skip-tls-verify: true
+users:
+- name: admin
+  user:
+    token: ${tok}
+contexts:
+- name: couple-local
+  context:
+    cluster: couple-local
+    user: admin
+    namespace: default
+current-context: couple-local
+EOF
+    )
+    mv "${file}.tmp" "${file}"
+}
+
+cmd_stop() {
+    if [[ ! -e ${state} ]]; then
+        log "nothing to stop (${state} does not exist)"
+        return 0
+    fi
+    teardown
+    log "removed ${state}"
+}
+
+cmd_status() {
+    local ok=0 c pid port
+    for c in etcd kube-apiserver kube-controller-manager; do
+        port=$(cat "${state}/${c}.port" 2>/dev/null || echo '?')
+        if pid=$(running_pid "${c}"); then
+            printf '%s: running (pid %s, 127.0.0.1:%s)\n' "${c}" "${pid}" "${port}"
+        else
+            printf '%s: not running\n' "${c}"
+            ok=1
+        fi
+    done
+    if ((ok == 0)); then
+        api_port=$(cat "${state}/kube-apiserver.port")
+        token=$(cut -d, -f1 "${state}/tokens.csv" 2>/dev/null || true)
+        if curl_api /readyz >/dev/null 2>&1; then
+            printf 'kube-apiserver: /readyz ok\n'
+        else
+            printf 'kube-apiserver: /readyz failing\n'
+            ok=1
+        fi
+    fi
+    if [[ -f ${env_file} ]]; then
+        printf 'env: %s\n' "${env_file}"
+    fi
+    return "${ok}"
+}
+
+cmd_env() {
+    [[ -f ${env_file} ]] || die "not started (no ${env_file}); run: $0 start"
+    cat "${env_file}"
+}
+
+token=""
+api_port=""
+case ${1:-} in
+    start) cmd_start ;;
+    stop) cmd_stop ;;
+    status) cmd_status ;;
+    env) cmd_env ;;
+    -h | --help) sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0" ;;
+    *)
+        printf 'usage: %s start|stop|status|env\n' "$0" >&2
+        exit 2
+        ;;
+esac
