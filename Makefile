@@ -14,7 +14,7 @@ TEST_ENV := .tmp/test-services/env
 .PHONY: help run build test test-only smoke lint fmt fmt-check clippy services-up services-down bench k8s-build k8s-up k8s-down crds clean-data
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 run: ## Run the platform locally (gateway on :8080) on SQLite with no external servers
 	@scripts/run.sh

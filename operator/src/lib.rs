@@ -3,8 +3,12 @@
 
 pub mod apply;
 pub mod builders;
+pub mod controller;
 pub mod crd;
 pub mod drift;
+pub mod health;
+pub mod leader;
+pub mod reconcile;
 pub mod status;
 pub mod validate;
 

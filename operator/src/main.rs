@@ -1,6 +1,14 @@
 //! `couple-operator run|crd`.
 
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use couple_common::{shutdown::Shutdown, telemetry};
+use couple_operator::{
+    controller::{Context, RunConfig, run},
+    health::{Health, router},
+};
 
 /// The couple operator.
 #[derive(Debug, Parser)]
@@ -14,10 +22,49 @@ struct Cli {
 enum Command {
     /// Print the CoupleApp CustomResourceDefinition as YAML.
     Crd,
+    /// Run the operator (kubeconfig from the cluster, or KUBECONFIG / ~/.kube/config).
+    Run(RunArgs),
 }
 
-fn main() {
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// Where /livez, /readyz and /metrics are served.
+    #[arg(long, env = "COUPLE_OPERATOR_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    metrics_addr: SocketAddr,
+    /// Reconcile only while holding the Lease `couple-operator` (turn off for local runs).
+    #[arg(long, env = "COUPLE_OPERATOR_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    leader_election: bool,
+    /// Log format: auto, json or text.
+    #[arg(long, env = "COUPLE_LOG_FORMAT", default_value = "auto", value_parser = ["auto", "json", "text"])]
+    log_format: String,
+}
+
+fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Crd => print!("{}", couple_operator::crd_yaml()),
+        Command::Crd => {
+            print!("{}", couple_operator::crd_yaml());
+            Ok(())
+        }
+        Command::Run(args) => tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run_operator(args)),
     }
+}
+
+async fn run_operator(args: RunArgs) -> anyhow::Result<()> {
+    telemetry::init(match args.log_format.as_str() {
+        "json" => telemetry::LogFormat::Json,
+        "text" => telemetry::LogFormat::Text,
+        _ => telemetry::LogFormat::Auto,
+    });
+    let shutdown = Shutdown::on_signal();
+    let client = kube::Client::try_default().await.context("no Kubernetes configuration (in-cluster or KUBECONFIG)")?;
+    let config = RunConfig::from_env(args.leader_election);
+    let health = Arc::new(Health::new(Duration::from_secs(15 * 60)));
+    let ctx = Arc::new(Context::new(client, health.clone(), config.settings.clone()));
+
+    let listener = tokio::net::TcpListener::bind(args.metrics_addr).await.with_context(|| format!("binding {}", args.metrics_addr))?;
+    tracing::info!(addr = %args.metrics_addr, "serving /livez, /readyz and /metrics");
+    let server = couple_common::server::serve(listener, router(health), shutdown.clone(), Duration::from_secs(5));
+    let (operator, served) = tokio::join!(run(ctx, config, shutdown.clone()), server);
+    served.context("health server")?;
+    operator
 }
