@@ -53,3 +53,25 @@ pub fn sqlite_database() -> String {
 pub fn redis_prefix() -> String {
     format!("test:{}:", Uuid::new_v4().simple())
 }
+
+/// Sends a JSON request and returns the status and the JSON body (`null` when there is none):
+/// the one call every black-box test makes.
+pub async fn call(
+    http: &reqwest::Client,
+    base: &str,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    let mut req = http.request(method, format!("{base}{path}"));
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let res = req.send().await.expect("the server answers");
+    let status = res.status();
+    (status, res.json().await.unwrap_or(serde_json::Value::Null))
+}

@@ -83,16 +83,7 @@ impl Platform {
     }
 
     async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
-        let mut req = self.http.request(method, format!("{}{path}", self.gateway));
-        if let Some(token) = token {
-            req = req.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let res = req.send().await.unwrap();
-        let status = res.status();
-        (status, res.json().await.unwrap_or(Value::Null))
+        test_util::call(&self.http, &self.gateway, method, path, token, body).await
     }
 
     /// Signs up and logs in a new user: (access token, refresh token, user id).

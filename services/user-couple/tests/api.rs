@@ -43,16 +43,7 @@ async fn spawn(setup: Setup, tweak: impl FnOnce(&mut Config)) -> TestApp {
 
 impl TestApp {
     async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(token) = token {
-            req = req.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let res = req.send().await.unwrap();
-        let status = res.status();
-        (status, res.json().await.unwrap_or(Value::Null))
+        test_util::call(&self.http, &self.base, method, path, token, body).await
     }
 
     async fn signup(&self, email: &str) -> Value {
