@@ -10,6 +10,7 @@ SHELL := /bin/bash
 
 CARGO ?= cargo
 TEST_ENV := .tmp/test-services/env
+K8S_ENV := .tmp/control-plane/env
 
 .PHONY: help run build test test-only smoke lint fmt fmt-check clippy services-up services-down bench k8s-build k8s-up k8s-down crds clean-data
 
@@ -22,16 +23,18 @@ run: ## Run the platform locally (gateway on :8080) on SQLite with no external s
 build: ## Build every binary (debug)
 	$(CARGO) build --workspace --bins
 
-test: ## Format check, clippy, and every test against real PostgreSQL and Redis
+test: ## Format check, clippy, and every test against real PostgreSQL, Redis and a Kubernetes API server
 	@scripts/deps.sh
 	@$(MAKE) --no-print-directory fmt-check clippy
 	@scripts/test-services.sh start >/dev/null
-	@trap 'scripts/test-services.sh stop >/dev/null' EXIT; \
+	@scripts/control-plane/cluster.sh start >/dev/null
+	@trap 'scripts/test-services.sh stop >/dev/null; scripts/control-plane/cluster.sh stop >/dev/null' EXIT; \
 		source $(TEST_ENV); \
-		$(MAKE) --no-print-directory test-only
+		source $(K8S_ENV); \
+		COUPLE_REQUIRE_K8S=1 $(MAKE) --no-print-directory test-only
 	@scripts/smoke.sh
 
-test-only: ## Run the tests only (expects TEST_DATABASE_URL and TEST_REDIS_URL, see services-up)
+test-only: ## Run the tests only (expects TEST_DATABASE_URL, TEST_REDIS_URL and COUPLE_TEST_KUBECONFIG: services-up, k8s-up)
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace --all-features --no-fail-fast; \
 	else \

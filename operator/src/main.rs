@@ -4,7 +4,10 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use couple_common::{shutdown::Shutdown, telemetry};
+use couple_common::{
+    shutdown::{self, Shutdown},
+    telemetry,
+};
 use couple_operator::{
     controller::{Context, RunConfig, run},
     health::{Health, router},
@@ -55,7 +58,18 @@ async fn run_operator(args: RunArgs) -> anyhow::Result<()> {
         "text" => telemetry::LogFormat::Text,
         _ => telemetry::LogFormat::Auto,
     });
-    let shutdown = Shutdown::on_signal();
+    // One shutdown for the operator and the health server: SIGTERM/Ctrl-C, or the operator
+    // ending on its own (an error), so the process never lingers half-alive.
+    let (trigger, shutdown) = shutdown::channel();
+    let trigger = Arc::new(trigger);
+    let on_signal = Shutdown::on_signal();
+    tokio::spawn({
+        let trigger = trigger.clone();
+        async move {
+            on_signal.wait().await;
+            trigger.trigger();
+        }
+    });
     let client = kube::Client::try_default().await.context("no Kubernetes configuration (in-cluster or KUBECONFIG)")?;
     let config = RunConfig::from_env(args.leader_election);
     let health = Arc::new(Health::new(Duration::from_secs(15 * 60)));
@@ -63,8 +77,12 @@ async fn run_operator(args: RunArgs) -> anyhow::Result<()> {
 
     let listener = tokio::net::TcpListener::bind(args.metrics_addr).await.with_context(|| format!("binding {}", args.metrics_addr))?;
     tracing::info!(addr = %args.metrics_addr, "serving /livez, /readyz and /metrics");
-    let server = couple_common::server::serve(listener, router(health), shutdown.clone(), Duration::from_secs(5));
-    let (operator, served) = tokio::join!(run(ctx, config, shutdown.clone()), server);
-    served.context("health server")?;
-    operator
+    let server = tokio::spawn(couple_common::server::serve(listener, router(health), shutdown.clone(), Duration::from_secs(5)));
+    let result = run(ctx, config, shutdown).await;
+    if let Err(err) = &result {
+        tracing::error!(error = %err, "the operator stopped");
+    }
+    trigger.trigger();
+    server.await.context("health server task")?.context("health server")?;
+    result
 }

@@ -1,0 +1,293 @@
+//! The runtime: shared context, error policy with per-object backoff, and the controller with
+//! its watches.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, atomic::AtomicU64},
+    time::{Duration, Instant},
+};
+
+use futures_util::StreamExt;
+use k8s_openapi::{
+    api::{
+        apps::v1::{Deployment, StatefulSet},
+        batch::v1::Job,
+        core::v1::{ConfigMap, Secret, Service},
+        networking::v1::{Ingress, NetworkPolicy},
+        policy::v1::PodDisruptionBudget,
+    },
+    apimachinery::pkg::apis::meta::v1::ObjectMeta,
+};
+use kube::{
+    Api, Client, Resource,
+    api::ListParams,
+    core::DeserializeGuard,
+    runtime::{
+        Controller,
+        controller::Action,
+        events::{Recorder, Reporter},
+        watcher,
+    },
+};
+use rand::Rng;
+
+use crate::{
+    apply::Applier,
+    builders::MANAGER,
+    crd::CoupleApp,
+    health::Health,
+    reconcile::{Error, reconcile},
+};
+
+/// Timings of the reconcile loop.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Requeue while waiting at a gate.
+    pub requeue_waiting: Duration,
+    /// Requeue when Ready (or invalid, paused): a periodic check for drift not seen by watches.
+    pub requeue_ready: Duration,
+    /// How long the discovery of optional APIs is trusted.
+    pub discovery_ttl: Duration,
+    /// First retry after an error; doubled per consecutive failure.
+    pub backoff_base: Duration,
+    /// Longest retry delay after errors.
+    pub backoff_cap: Duration,
+    /// Watch only this namespace (tests run one controller per namespace); all when `None`.
+    pub namespace: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            requeue_waiting: Duration::from_secs(10),
+            requeue_ready: Duration::from_secs(300),
+            discovery_ttl: Duration::from_secs(300),
+            backoff_base: Duration::from_secs(1),
+            backoff_cap: Duration::from_secs(300),
+            namespace: None,
+        }
+    }
+}
+
+/// What every reconcile shares.
+pub struct Context {
+    /// The API client.
+    pub client: Client,
+    /// Writes sent by the apply and status steps (tests check that an idle reconcile sends none).
+    pub writes: Arc<AtomicU64>,
+    /// The one event recorder.
+    pub recorder: Recorder,
+    /// Liveness and readiness.
+    pub health: Arc<Health>,
+    /// Timings.
+    pub settings: Settings,
+    policy_v1: tokio::sync::Mutex<Option<(Instant, bool)>>,
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context").field("settings", &self.settings).finish_non_exhaustive()
+    }
+}
+
+/// `namespace/name` of an object: the key of its failure count.
+pub fn object_key(meta: &ObjectMeta) -> String {
+    format!("{}/{}", meta.namespace.as_deref().unwrap_or_default(), meta.name.as_deref().unwrap_or_default())
+}
+
+/// The retry delay after `failures` consecutive failures: `base * 2^(failures-1)`, capped, then
+/// scaled by a jitter in `[0.5, 1.0]` (`jitter` in `[0, 1]`) so that objects failing together do
+/// not retry together. Pure.
+pub fn backoff(failures: u32, jitter: f64, base: Duration, cap: Duration) -> Duration {
+    let exponent = failures.saturating_sub(1).min(20);
+    let delay = base.saturating_mul(1 << exponent).min(cap);
+    delay.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
+}
+
+impl Context {
+    /// A context for `client` with `settings`.
+    pub fn new(client: Client, health: Arc<Health>, settings: Settings) -> Self {
+        let reporter = Reporter { controller: MANAGER.to_owned(), instance: std::env::var("POD_NAME").ok() };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            writes: Arc::new(AtomicU64::new(0)),
+            health,
+            settings,
+            policy_v1: tokio::sync::Mutex::new(None),
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// An applier for one namespace, counting into [`Context::writes`].
+    pub fn applier(&self, namespace: &str) -> Applier {
+        Applier::new(self.client.clone(), namespace, self.writes.clone())
+    }
+
+    /// Whether the cluster serves `policy/v1` PodDisruptionBudgets, asked at most every
+    /// `discovery_ttl`. An error other than "not found" fails the reconcile rather than guessing
+    /// "no" (which would delete the budgets as orphans).
+    pub async fn policy_v1(&self) -> Result<bool, kube::Error> {
+        let mut cached = self.policy_v1.lock().await;
+        if let Some((at, served)) = *cached
+            && at.elapsed() < self.settings.discovery_ttl
+        {
+            return Ok(served);
+        }
+        let served = serves_policy_v1(&self.client).await?;
+        *cached = Some((Instant::now(), served));
+        Ok(served)
+    }
+
+    /// Forgets an object's failures after a successful reconcile.
+    pub fn reset_failures(&self, key: &str) {
+        self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+    }
+
+    fn record_failure(&self, key: String) -> u32 {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let count = failures.entry(key).or_default();
+        *count = count.saturating_add(1);
+        *count
+    }
+}
+
+/// Asks discovery for `policy/v1` and its `poddisruptionbudgets`.
+pub async fn serves_policy_v1(client: &Client) -> Result<bool, kube::Error> {
+    match client.list_api_group_resources("policy/v1").await {
+        Ok(list) => Ok(list.resources.iter().any(|r| r.name == "poddisruptionbudgets")),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Retries a failed object after its own exponential backoff with jitter.
+pub fn error_policy(guard: Arc<DeserializeGuard<CoupleApp>>, error: &Error, ctx: Arc<Context>) -> Action {
+    let key = object_key(guard.meta());
+    let failures = ctx.record_failure(key.clone());
+    metrics::counter!("couple_operator_reconcile_failures_total", "reason" => error.metric_label()).increment(1);
+    let delay = backoff(failures, rand::thread_rng().r#gen::<f64>(), ctx.settings.backoff_base, ctx.settings.backoff_cap);
+    tracing::warn!(object = %key, %error, failures, retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
+}
+
+fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
+{
+    match namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    }
+}
+
+fn children() -> watcher::Config {
+    watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGER}"))
+}
+
+/// Runs the controller until `shutdown` fires: watches CoupleApps everywhere and every kind they
+/// own (only objects labelled as managed by this operator, so the caches stay small).
+pub async fn run_controller(ctx: Arc<Context>, shutdown: couple_common::shutdown::Shutdown) -> Result<(), kube::Error> {
+    let client = ctx.client.clone();
+    let policy_v1 = ctx.policy_v1().await?;
+    let namespace = ctx.settings.namespace.as_deref();
+    let mut controller = Controller::new(api::<DeserializeGuard<CoupleApp>>(&client, namespace), watcher::Config::default())
+        .owns(api::<Secret>(&client, namespace), children())
+        .owns(api::<ConfigMap>(&client, namespace), children())
+        .owns(api::<Service>(&client, namespace), children())
+        .owns(api::<Deployment>(&client, namespace), children())
+        .owns(api::<StatefulSet>(&client, namespace), children())
+        .owns(api::<Job>(&client, namespace), children())
+        .owns(api::<Ingress>(&client, namespace), children())
+        .owns(api::<NetworkPolicy>(&client, namespace), children());
+    if policy_v1 {
+        controller = controller.owns(api::<PodDisruptionBudget>(&client, namespace), children());
+    }
+    ctx.health.start_leading(controller.store());
+    // Readiness: the list the CoupleApp watch starts with answers. (Awaiting
+    // `Store::wait_until_ready` here instead would race the controller's own wait for the one
+    // waker slot of kube-runtime's `DelayedInit`, and one of the two would never wake.)
+    api::<DeserializeGuard<CoupleApp>>(&client, namespace).list(&ListParams::default().limit(1)).await?;
+    ctx.health.mark_synced();
+    let health = ctx.health.clone();
+    controller
+        .graceful_shutdown_on(shutdown.wait())
+        .run(reconcile, error_policy, ctx.clone())
+        .for_each(|result| {
+            health.touch();
+            if let Err(err) = result {
+                tracing::debug!(%err, "controller event");
+            }
+            std::future::ready(())
+        })
+        .await;
+    ctx.health.stop_leading();
+    Ok(())
+}
+
+/// How [`run`] runs.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Hold the Lease `couple-operator` before reconciling; off for local runs and tests.
+    pub leader_election: bool,
+    /// The namespace of the Lease.
+    pub namespace: String,
+    /// This replica's identity in the Lease.
+    pub identity: String,
+    /// Timings.
+    pub settings: Settings,
+}
+
+impl RunConfig {
+    /// From the environment: `POD_NAMESPACE` (default `default`), `POD_NAME` (default the host
+    /// name plus a random suffix).
+    pub fn from_env(leader_election: bool) -> Self {
+        let namespace = std::env::var("POD_NAMESPACE").unwrap_or_else(|_| "default".to_owned());
+        let identity = std::env::var("POD_NAME").unwrap_or_else(|_| {
+            let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "couple-operator".into());
+            let suffix: String = rand::thread_rng().sample_iter(rand::distributions::Alphanumeric).take(8).map(char::from).collect();
+            format!("{host}-{}", suffix.to_lowercase())
+        });
+        Self { leader_election, namespace, identity, settings: Settings::default() }
+    }
+}
+
+/// Runs the operator until `shutdown`: the controller directly, or only while this replica holds
+/// the leader Lease.
+pub async fn run(ctx: Arc<Context>, config: RunConfig, shutdown: couple_common::shutdown::Shutdown) -> anyhow::Result<()> {
+    if config.leader_election {
+        crate::leader::run_while_leading(ctx, &config, shutdown).await
+    } else {
+        Ok(run_controller(ctx, shutdown).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_per_failure_up_to_the_cap() {
+        let (base, cap) = (Duration::from_secs(1), Duration::from_secs(300));
+        let full = |n| backoff(n, 1.0, base, cap);
+        assert_eq!([full(1), full(2), full(3), full(4)], [1, 2, 4, 8].map(Duration::from_secs));
+        assert_eq!(full(9), Duration::from_secs(256));
+        assert_eq!(full(10), cap);
+        assert_eq!(full(u32::MAX), cap, "no overflow");
+    }
+
+    #[test]
+    fn jitter_takes_off_at_most_half() {
+        let (base, cap) = (Duration::from_secs(1), Duration::from_secs(300));
+        assert_eq!(backoff(4, 0.0, base, cap), Duration::from_secs(4));
+        assert_eq!(backoff(4, 0.5, base, cap), Duration::from_secs(6));
+        assert_eq!(backoff(4, 7.0, base, cap), Duration::from_secs(8), "jitter is clamped");
+    }
+
+    #[test]
+    fn the_object_key_is_namespace_and_name() {
+        let meta = ObjectMeta { name: Some("demo".into()), namespace: Some("couple".into()), ..ObjectMeta::default() };
+        assert_eq!(object_key(&meta), "couple/demo");
+    }
+}

@@ -1,0 +1,451 @@
+//! The operator against a real API server (see the local control plane notes), run in-process
+//! with leader election off, one namespace and one controller per test.
+//!
+//! Runs only when `COUPLE_TEST_KUBECONFIG` names a kubeconfig (as `make test` arranges);
+//! otherwise each test prints "skipped: COUPLE_TEST_KUBECONFIG not set" and passes, unless
+//! `COUPLE_REQUIRE_K8S` is set (as `make test` does), when a missing kubeconfig fails. No kubelet runs there, so the tests act
+//! as the node: they write the status of StatefulSets, Jobs and Deployments themselves (again
+//! and again while waiting, since the controller manager's own controllers overwrite it).
+
+use std::{
+    future::Future,
+    sync::{Arc, atomic::Ordering},
+    time::Duration,
+};
+
+use couple_common::shutdown::{self, ShutdownTrigger};
+use couple_operator::{
+    controller::{Context, RunConfig, Settings, run, run_controller},
+    crd::{CoupleApp, Phase},
+    health::Health,
+    reconcile::reconcile,
+};
+use k8s_openapi::{
+    api::{
+        apps::v1::{Deployment, StatefulSet},
+        batch::v1::Job,
+        coordination::v1::Lease,
+        core::v1::{Namespace, Pod, Secret, Service},
+        events::v1::Event,
+        networking::v1::{Ingress, NetworkPolicy},
+    },
+    apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+};
+use kube::{
+    Api, Client, CustomResourceExt, Resource, ResourceExt,
+    api::{DeleteParams, ListParams, Patch, PatchParams, PostParams},
+    config::{KubeConfigOptions, Kubeconfig},
+    core::DeserializeGuard,
+};
+use serde_json::json;
+use tokio::task::JoinHandle;
+
+const TIMEOUT: Duration = Duration::from_secs(90);
+
+async fn test_client() -> Option<Client> {
+    let Ok(path) = std::env::var("COUPLE_TEST_KUBECONFIG") else {
+        // `make test` always provides the API server; only a bare `cargo test` may skip.
+        assert!(std::env::var_os("COUPLE_REQUIRE_K8S").is_none(), "COUPLE_REQUIRE_K8S is set but COUPLE_TEST_KUBECONFIG is not");
+        println!("skipped: COUPLE_TEST_KUBECONFIG not set");
+        return None;
+    };
+    let kubeconfig = Kubeconfig::read_from(&path).expect("a readable kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.expect("a usable kubeconfig");
+    let client = Client::try_from(config).expect("a client");
+    couple_common::telemetry::init(couple_common::telemetry::LogFormat::Text);
+    install_crd(&client).await;
+    Some(client)
+}
+
+async fn install_crd(client: &Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let params = PatchParams::apply("couple-operator-tests").force();
+    crds.patch("coupleapps.couple.dev", &params, &Patch::Apply(CoupleApp::crd())).await.expect("CRD applied");
+    wait("the CRD to be established", || async {
+        let crd = crds.get("coupleapps.couple.dev").await.ok()?;
+        crd.status?.conditions?.iter().any(|c| c.type_ == "Established" && c.status == "True").then_some(())
+    })
+    .await;
+}
+
+async fn namespace(client: &Client, prefix: &str) -> String {
+    let name = format!("{prefix}-{}", rand::random::<u32>());
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+    Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &ns).await.expect("namespace created");
+    name
+}
+
+/// Polls `check` until it yields a value, or panics after [`TIMEOUT`].
+async fn wait<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+struct Operator {
+    ctx: Arc<Context>,
+    _stop: ShutdownTrigger,
+    task: JoinHandle<Result<(), kube::Error>>,
+}
+
+impl Operator {
+    fn start(client: &Client, namespace: &str) -> Self {
+        let settings = Settings {
+            requeue_waiting: Duration::from_secs(1),
+            requeue_ready: Duration::from_secs(2),
+            namespace: Some(namespace.to_owned()),
+            ..Settings::default()
+        };
+        let ctx = Arc::new(Context::new(client.clone(), Arc::new(Health::new(Duration::from_secs(600))), settings));
+        let (stop, stopped) = shutdown::channel();
+        let task = tokio::spawn(run_controller(ctx.clone(), stopped));
+        Self { ctx, _stop: stop, task }
+    }
+
+    fn writes(&self) -> u64 {
+        self.ctx.writes.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn app(name: &str, spec: serde_json::Value) -> CoupleApp {
+    serde_json::from_value(json!({"apiVersion": "couple.dev/v1alpha1", "kind": "CoupleApp", "metadata": {"name": name}, "spec": spec}))
+        .unwrap()
+}
+
+fn phase(app: &CoupleApp) -> Option<Phase> {
+    app.status.as_ref().and_then(|s| s.phase)
+}
+
+/// What the test, acting as the node, makes ready.
+#[derive(Clone, Copy)]
+struct Node<'a> {
+    /// Pods of StatefulSets become ready.
+    stateful_sets: bool,
+    /// Pods of Jobs whose name starts with one of these succeed.
+    jobs: &'a [&'a str],
+    /// Pods of ReplicaSets (Deployments) become ready.
+    deployments: bool,
+    /// Jobs whose name starts with one of these fail (their status says so directly).
+    failing: &'a [&'a str],
+}
+
+/// Acts as the kubelet: writes the status of the (Pending, unscheduled) pods, so that the
+/// controller manager's own controllers derive the StatefulSet, Deployment and Job status from
+/// them, as in a real cluster.
+async fn play_node(client: &Client, namespace: &str, node: Node<'_>) {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let now = k8s_openapi::jiff::Timestamp::now().to_string();
+    let jobs: Api<Job> = Api::namespaced(client.clone(), namespace);
+    for job in jobs.list(&ListParams::default()).await.unwrap() {
+        let name = job.name_any();
+        let failed = job.status.iter().flat_map(|s| s.conditions.iter().flatten()).any(|c| c.type_ == "Failed");
+        if node.failing.iter().any(|prefix| name.starts_with(prefix)) && !failed {
+            // A finished Job (Failed condition) is left alone by the Job controller.
+            let status = json!({"status": {"failed": 4, "active": 0, "startTime": now, "conditions": [
+                {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "lastProbeTime": now, "lastTransitionTime": now}]}});
+            let _ = jobs.patch_status(&name, &PatchParams::default(), &Patch::Merge(status)).await;
+        }
+    }
+    for pod in pods.list(&ListParams::default()).await.unwrap() {
+        let owner = pod.owner_references().first().map(|o| o.kind.clone()).unwrap_or_default();
+        let job = pod.labels().get("job-name").cloned().unwrap_or_default();
+        let phase = pod.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default();
+        let status = match owner.as_str() {
+            "Job"
+                if node.jobs.iter().any(|prefix| job.starts_with(prefix))
+                    && !node.failing.iter().any(|p| job.starts_with(p))
+                    && phase != "Succeeded" =>
+            {
+                json!({"status": {"phase": "Succeeded", "conditions": [{"type": "Ready", "status": "False", "lastTransitionTime": now}]}})
+            }
+            "StatefulSet" | "ReplicaSet"
+                if phase != "Running" && (if owner == "StatefulSet" { node.stateful_sets } else { node.deployments }) =>
+            {
+                json!({"status": {"phase": "Running", "startTime": now, "conditions": [
+                    {"type": "Initialized", "status": "True", "lastTransitionTime": now},
+                    {"type": "ContainersReady", "status": "True", "lastTransitionTime": now},
+                    {"type": "Ready", "status": "True", "lastTransitionTime": now}]}})
+            }
+            _ => continue,
+        };
+        let _ = pods.patch_status(&pod.name_any(), &PatchParams::default(), &Patch::Merge(status)).await;
+    }
+}
+
+async fn wait_for_phase(client: &Client, namespace: &str, name: &str, want: Phase, node: Node<'_>) -> CoupleApp {
+    let apps: Api<CoupleApp> = Api::namespaced(client.clone(), namespace);
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        play_node(client, namespace, node).await;
+        let app = apps.get(name).await.unwrap();
+        if phase(&app) == Some(want) {
+            return app;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for phase {want:?}; status: {:#?}", app.status);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+fn spec() -> serde_json::Value {
+    json!({
+        "image": {"repository": "couple-platform", "tag": "0.1.0"},
+        "gateway": {"ingress": {"host": "couple.example.com", "tlsSecretName": "couple-tls"}},
+        "databases": {"postgres": {"managed": {}}, "redis": {"managed": {}}}
+    })
+}
+
+const NOTHING: Node<'static> = Node { stateful_sets: false, jobs: &[], deployments: false, failing: &[] };
+
+#[tokio::test]
+async fn a_coupleapp_walks_from_provisioning_to_ready_with_every_child_owned() {
+    let Some(client) = test_client().await else { return };
+    let ns = namespace(&client, "walk").await;
+    let operator = Operator::start(&client, &ns);
+    let apps: Api<CoupleApp> = Api::namespaced(client.clone(), &ns);
+    let created = apps.create(&PostParams::default(), &app("demo", spec())).await.unwrap();
+    let uid = created.uid().unwrap();
+
+    wait_for_phase(&client, &ns, "demo", Phase::Provisioning, NOTHING).await;
+    assert!(operator.ctx.health.ready() && operator.ctx.health.live(), "{:?}", operator.ctx.health);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    for name in ["demo-jwt", "demo-internal", "demo-postgres-admin", "demo-redis"] {
+        let secret = wait(name, || async { secrets.get_opt(name).await.ok().flatten() }).await;
+        let owner = &secret.owner_references()[0];
+        assert_eq!((owner.uid.as_str(), owner.controller), (uid.as_str(), Some(true)), "{name}");
+    }
+    let sets: Api<StatefulSet> = Api::namespaced(client.clone(), &ns);
+    assert!(sets.get_opt("demo-postgres").await.unwrap().is_some());
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
+    assert!(jobs.get_opt("demo-provision").await.unwrap().is_none(), "no provisioning before PostgreSQL answers");
+
+    let databases = Node { stateful_sets: true, jobs: &[], deployments: false, failing: &[] };
+    wait("the provisioning Job", || async {
+        play_node(&client, &ns, databases).await;
+        jobs.get_opt("demo-provision").await.ok().flatten()
+    })
+    .await;
+    let provisioned = Node { stateful_sets: true, jobs: &["demo-provision"], deployments: false, failing: &[] };
+    let migrating = wait_for_phase(&client, &ns, "demo", Phase::Migrating, provisioned).await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    assert!(deployments.get_opt("demo-user-couple").await.unwrap().is_none(), "no service before its first migration");
+    assert!(migrating.status.unwrap().migrations.is_empty());
+
+    let migrated = Node { stateful_sets: true, jobs: &["demo-"], deployments: false, failing: &[] };
+    wait_for_phase(&client, &ns, "demo", Phase::Progressing, migrated).await;
+    let everything = Node { stateful_sets: true, jobs: &["demo-"], deployments: true, failing: &[] };
+    let ready = wait_for_phase(&client, &ns, "demo", Phase::Ready, everything).await;
+    let status = ready.status.unwrap();
+    assert_eq!(status.endpoint.as_deref(), Some("https://couple.example.com"));
+    assert!(status.migrations.contains_key("user-couple"), "{:?}", status.migrations);
+    for component in ["gateway", "user-couple", "postgres", "chat"] {
+        let c = status.components.get(component).unwrap_or_else(|| panic!("{component} in {:?}", status.components));
+        assert!(c.replicas >= 1 && !c.image.is_empty(), "{component}");
+    }
+    assert!(status.conditions.iter().all(|c| c.status == "True"), "{:?}", status.conditions);
+
+    // Recorded migrations leave no Job behind.
+    wait("the migration Jobs to be removed", || async {
+        let left = jobs.list(&ListParams::default()).await.ok()?;
+        left.items.iter().all(|j| !j.name_any().contains("-migrate-")).then_some(())
+    })
+    .await;
+    assert_idle_reconcile_writes_nothing(&client, &ns, &operator).await;
+}
+
+#[tokio::test]
+async fn a_reconcile_with_nothing_changed_writes_nothing_while_waiting_at_a_gate() {
+    let Some(client) = test_client().await else { return };
+    let ns = namespace(&client, "idle").await;
+    let operator = Operator::start(&client, &ns);
+    let apps: Api<CoupleApp> = Api::namespaced(client.clone(), &ns);
+    apps.create(&PostParams::default(), &app("demo", spec())).await.unwrap();
+    wait_for_phase(&client, &ns, "demo", Phase::Provisioning, NOTHING).await;
+
+    assert_idle_reconcile_writes_nothing(&client, &ns, &operator).await;
+}
+
+/// Waits until the controller (requeueing every second or two) stops writing, then reconciles
+/// once more directly and checks that it sent no write either.
+async fn assert_idle_reconcile_writes_nothing(client: &Client, namespace: &str, operator: &Operator) {
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let mut last = operator.writes();
+    loop {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let now = operator.writes();
+        if now == last {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the writes never settled ({now})");
+        last = now;
+    }
+    assert!(last > 0);
+    let guarded: Api<DeserializeGuard<CoupleApp>> = Api::namespaced(client.clone(), namespace);
+    let object = Arc::new(guarded.get("demo").await.unwrap());
+    reconcile(object, operator.ctx.clone()).await.expect("reconciled");
+    assert_eq!(operator.writes(), last, "a reconcile with nothing to change sent a write");
+}
+
+#[tokio::test]
+async fn deleted_children_come_back_and_a_removed_ingress_goes() {
+    let Some(client) = test_client().await else { return };
+    let ns = namespace(&client, "restore").await;
+    let _operator = Operator::start(&client, &ns);
+    let apps: Api<CoupleApp> = Api::namespaced(client.clone(), &ns);
+    apps.create(&PostParams::default(), &app("demo", spec())).await.unwrap();
+    let everything = Node { stateful_sets: true, jobs: &["demo-"], deployments: true, failing: &[] };
+    wait_for_phase(&client, &ns, "demo", Phase::Ready, everything).await;
+
+    let services: Api<Service> = Api::namespaced(client.clone(), &ns);
+    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), &ns);
+    let old_service = services.get("demo-postgres").await.unwrap().uid();
+    let old_policy = policies.get("demo-default-deny").await.unwrap().uid();
+    services.delete("demo-postgres", &DeleteParams::default()).await.unwrap();
+    policies.delete("demo-default-deny", &DeleteParams::default()).await.unwrap();
+    wait("the Service to come back", || async {
+        services.get_opt("demo-postgres").await.ok().flatten().filter(|s| s.uid() != old_service)
+    })
+    .await;
+    wait("the NetworkPolicy to come back", || async {
+        policies.get_opt("demo-default-deny").await.ok().flatten().filter(|p| p.uid() != old_policy)
+    })
+    .await;
+
+    let ingresses: Api<Ingress> = Api::namespaced(client.clone(), &ns);
+    assert!(ingresses.get_opt("demo-gateway").await.unwrap().is_some());
+    let remove = json!({"spec": {"gateway": {"ingress": null}}});
+    apps.patch("demo", &PatchParams::default(), &Patch::Merge(remove)).await.unwrap();
+    wait("the Ingress to be deleted", || async { ingresses.get_opt("demo-gateway").await.ok()?.is_none().then_some(()) }).await;
+    let endpoint = wait("the in-cluster endpoint", || async {
+        play_node(&client, &ns, everything).await;
+        let app = apps.get("demo").await.ok()?;
+        app.status?.endpoint.filter(|e| e.starts_with("http://"))
+    })
+    .await;
+    assert_eq!(endpoint, format!("http://demo-gateway.{ns}.svc:80"));
+}
+
+#[tokio::test]
+async fn an_invalid_coupleapp_gets_a_failed_condition_and_a_warning_event() {
+    let Some(client) = test_client().await else { return };
+    let ns = namespace(&client, "invalid").await;
+    let operator = Operator::start(&client, &ns);
+    let apps: Api<CoupleApp> = Api::namespaced(client.clone(), &ns);
+    // Two gateway replicas share state through Redis, which is missing.
+    let invalid = json!({"image": {"repository": "couple-platform", "tag": "0.1.0"}, "databases": {"postgres": {"managed": {}}}});
+    apps.create(&PostParams::default(), &app("broken", invalid)).await.unwrap();
+
+    let failed = wait_for_phase(&client, &ns, "broken", Phase::Failed, NOTHING).await;
+    let ready = failed.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Ready").unwrap();
+    assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("False", "InvalidSpec"));
+    assert!(ready.message.contains("spec.databases.redis"), "{}", ready.message);
+
+    let events: Api<Event> = Api::namespaced(client.clone(), &ns);
+    wait("the InvalidSpec event", || async {
+        let list = events.list(&ListParams::default()).await.ok()?;
+        list.items.into_iter().find(|e| e.reason.as_deref() == Some("InvalidSpec") && e.type_.as_deref() == Some("Warning"))
+    })
+    .await;
+    let sets: Api<StatefulSet> = Api::namespaced(client.clone(), &ns);
+    assert!(sets.list(&ListParams::default()).await.unwrap().items.is_empty(), "nothing applied for an invalid spec");
+    assert!(operator.writes() >= 1);
+    assert!(<CoupleApp as Resource>::kind(&()) == "CoupleApp");
+}
+
+#[tokio::test]
+async fn a_failed_migration_names_the_service_and_keeps_it_undeployed() {
+    let Some(client) = test_client().await else { return };
+    let ns = namespace(&client, "migfail").await;
+    let _operator = Operator::start(&client, &ns);
+    let apps: Api<CoupleApp> = Api::namespaced(client.clone(), &ns);
+    apps.create(&PostParams::default(), &app("demo", spec())).await.unwrap();
+    let node = Node { stateful_sets: true, jobs: &["demo-"], deployments: true, failing: &["demo-user-couple-migrate-"] };
+    let status = wait("the failure, with the other services migrated", || async {
+        play_node(&client, &ns, node).await;
+        let status = apps.get("demo").await.ok()?.status?;
+        (status.phase == Some(Phase::Failed) && status.migrations.len() == 2).then_some(status)
+    })
+    .await;
+    let migrations = status.conditions.iter().find(|c| c.type_ == "MigrationsSucceeded").unwrap();
+    assert_eq!((migrations.status.as_str(), migrations.reason.as_str()), ("False", "MigrationFailed"));
+    assert!(migrations.message.contains("user-couple"), "{}", migrations.message);
+    assert!(!status.migrations.contains_key("user-couple"));
+    assert!(status.migrations.contains_key("question-answer") && status.migrations.contains_key("schedule-meeting"));
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    assert!(deployments.get_opt("demo-user-couple").await.unwrap().is_none(), "no image without its migration");
+}
+
+#[tokio::test]
+async fn only_the_lease_holder_reconciles_and_a_standby_takes_over() {
+    let Some(client) = test_client().await else { return };
+    let ns = namespace(&client, "lease").await;
+    let start = |identity: &str| {
+        let settings = Settings { requeue_waiting: Duration::from_secs(1), namespace: Some(ns.clone()), ..Settings::default() };
+        let ctx = Arc::new(Context::new(client.clone(), Arc::new(Health::new(Duration::from_secs(600))), settings.clone()));
+        let config = RunConfig { leader_election: true, namespace: ns.clone(), identity: identity.to_owned(), settings };
+        let (stop, stopped) = shutdown::channel();
+        (ctx.clone(), stop, tokio::spawn(run(ctx, config, stopped)))
+    };
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &ns);
+    let holder = |want: &'static str| {
+        let leases = leases.clone();
+        async move {
+            wait(&format!("{want} to hold the lease"), || async {
+                let lease = leases.get_opt("couple-operator").await.ok()??;
+                (lease.spec?.holder_identity.as_deref() == Some(want)).then_some(())
+            })
+            .await
+        }
+    };
+    let (ctx_a, stop_a, task_a) = start("replica-a");
+    holder("replica-a").await;
+    let (ctx_b, _stop_b, task_b) = start("replica-b");
+
+    let apps: Api<CoupleApp> = Api::namespaced(client.clone(), &ns);
+    apps.create(&PostParams::default(), &app("demo", spec())).await.unwrap();
+    wait_for_phase(&client, &ns, "demo", Phase::Provisioning, NOTHING).await;
+    assert!(ctx_a.writes.load(Ordering::SeqCst) > 0);
+    assert_eq!(ctx_b.writes.load(Ordering::SeqCst), 0, "the standby wrote");
+
+    stop_a.trigger();
+    task_a.await.unwrap().expect("a clean stop");
+    holder("replica-b").await;
+    let services: Api<Service> = Api::namespaced(client.clone(), &ns);
+    services.delete("demo-postgres", &DeleteParams::default()).await.unwrap();
+    wait("the new leader to restore the Service", || async { services.get_opt("demo-postgres").await.ok().flatten() }).await;
+    assert!(ctx_b.writes.load(Ordering::SeqCst) > 0);
+    task_b.abort();
+}
+
+#[tokio::test]
+async fn a_paused_coupleapp_is_left_alone() {
+    let Some(client) = test_client().await else { return };
+    let ns = namespace(&client, "paused").await;
+    let operator = Operator::start(&client, &ns);
+    let apps: Api<CoupleApp> = Api::namespaced(client.clone(), &ns);
+    let mut paused = spec();
+    paused["paused"] = json!(true);
+    apps.create(&PostParams::default(), &app("demo", paused)).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(operator.writes(), 0);
+    assert!(apps.get("demo").await.unwrap().status.is_none());
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    assert!(secrets.get_opt("demo-jwt").await.unwrap().is_none());
+
+    apps.patch("demo", &PatchParams::default(), &Patch::Merge(json!({"spec": {"paused": false}}))).await.unwrap();
+    wait_for_phase(&client, &ns, "demo", Phase::Provisioning, NOTHING).await;
+}
