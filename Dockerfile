@@ -8,6 +8,7 @@ WORKDIR /src
 # Dependencies first, so code changes do not rebuild them.
 COPY Cargo.toml Cargo.lock rustfmt.toml ./
 COPY services ./services
+COPY operator ./operator
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --bins \
@@ -20,7 +21,8 @@ FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /out/ /usr/local/bin/
 USER nonroot:nonroot
 ENV COUPLE_LOG_FORMAT=json
-# The API ports: gateway 8080, user-couple 8081 (the operator sets each workload's command).
+# The API ports: gateway 8080, user-couple 8081 (the operator sets each workload's command);
+# the operator (couple-operator run) serves health and metrics on 8080.
 EXPOSE 8080 8081
 ENTRYPOINT []
 CMD ["gateway", "serve"]
