@@ -23,7 +23,7 @@ run: ## Run the platform locally (gateway on :8080) on SQLite with no external s
 build: ## Build every binary (debug)
 	$(CARGO) build --workspace --bins
 
-test: ## Format check, clippy, and every test against real PostgreSQL, Redis and a Kubernetes API server
+test: ## Format check, clippy, every test against real PostgreSQL, Redis and a Kubernetes API server, the chart
 	@scripts/deps.sh
 	@$(MAKE) --no-print-directory fmt-check clippy
 	@scripts/test-services.sh start >/dev/null
@@ -31,7 +31,8 @@ test: ## Format check, clippy, and every test against real PostgreSQL, Redis and
 	@trap 'scripts/test-services.sh stop >/dev/null; scripts/control-plane/cluster.sh stop >/dev/null' EXIT; \
 		source $(TEST_ENV); \
 		source $(K8S_ENV); \
-		COUPLE_REQUIRE_K8S=1 $(MAKE) --no-print-directory test-only
+		COUPLE_REQUIRE_K8S=1 $(MAKE) --no-print-directory test-only && \
+		scripts/chart-test.sh
 	@scripts/smoke.sh
 
 test-only: ## Run the tests only (expects TEST_DATABASE_URL, TEST_REDIS_URL and COUPLE_TEST_KUBECONFIG: services-up, k8s-up)
@@ -75,8 +76,9 @@ k8s-up: ## Start a local Kubernetes control plane; then `source .tmp/control-pla
 k8s-down: ## Stop it and delete its state
 	@scripts/control-plane/cluster.sh stop
 
-crds: ## Regenerate crds/ from the operator's Rust types
+crds: ## Regenerate crds/ (and the chart's copy) from the operator's Rust types
 	$(CARGO) run --quiet -p couple-operator -- crd > crds/coupleapps.couple.dev.yaml
+	cp crds/coupleapps.couple.dev.yaml charts/couple-operator/crds/
 
 clean-data: ## Delete the local run's data (.data/)
 	rm -rf .data

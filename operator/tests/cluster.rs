@@ -449,3 +449,61 @@ async fn a_paused_coupleapp_is_left_alone() {
     apps.patch("demo", &PatchParams::default(), &Patch::Merge(json!({"spec": {"paused": false}}))).await.unwrap();
     wait_for_phase(&client, &ns, "demo", Phase::Provisioning, NOTHING).await;
 }
+
+#[tokio::test]
+async fn a_changed_referenced_secret_rolls_the_pods() {
+    let Some(client) = test_client().await else { return };
+    let ns = namespace(&client, "roll").await;
+    let _operator = Operator::start(&client, &ns);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let jwt = |value: &str| -> Secret {
+        serde_json::from_value(json!({"metadata": {"name": "my-jwt"}, "stringData": {"secret": value}})).unwrap()
+    };
+    secrets.create(&PostParams::default(), &jwt("first-signing-key-0123456789abcdef0123")).await.unwrap();
+    let mut with_ref = spec();
+    with_ref["auth"] = json!({"jwtSecretRef": {"name": "my-jwt", "key": "secret"}});
+    Api::<CoupleApp>::namespaced(client.clone(), &ns).create(&PostParams::default(), &app("demo", with_ref)).await.unwrap();
+    let everything = Node { stateful_sets: true, jobs: &["demo-"], deployments: true, failing: &[] };
+    wait_for_phase(&client, &ns, "demo", Phase::Ready, everything).await;
+
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let config_hash =
+        |d: Deployment| d.spec.template.metadata.and_then(|m| m.annotations).and_then(|a| a.get("couple.dev/config-hash").cloned());
+    let before = config_hash(deployments.get("demo-gateway").await.unwrap()).expect("the gateway's pods carry a config hash");
+    secrets.replace("my-jwt", &PostParams::default(), &jwt("second-signing-key-0123456789abcdef012")).await.unwrap();
+    let after = wait("the gateway's config hash to change", || async {
+        config_hash(deployments.get("demo-gateway").await.ok()?).filter(|hash| *hash != before)
+    })
+    .await;
+    assert_ne!(before, after);
+}
+
+#[tokio::test]
+async fn deleting_the_coupleapp_removes_its_children() {
+    let Some(client) = test_client().await else { return };
+    let ns = namespace(&client, "cascade").await;
+    let operator = Operator::start(&client, &ns);
+    let apps: Api<CoupleApp> = Api::namespaced(client.clone(), &ns);
+    apps.create(&PostParams::default(), &app("demo", spec())).await.unwrap();
+    wait_for_phase(&client, &ns, "demo", Phase::Provisioning, NOTHING).await;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let sets: Api<StatefulSet> = Api::namespaced(client.clone(), &ns);
+    let instance = ListParams::default().labels("app.kubernetes.io/instance=demo");
+    assert!(!secrets.list(&instance).await.unwrap().items.is_empty());
+    assert!(!sets.list(&instance).await.unwrap().items.is_empty());
+
+    // Stop reconciling first, so nothing is recreated while the garbage collector works.
+    drop(operator);
+    apps.delete("demo", &DeleteParams::default()).await.unwrap();
+    // The 1.20 garbage collector learns about a new CRD's kind on its 30 s resync, so allow
+    // for that on a fresh API server.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(150);
+    loop {
+        let left = secrets.list(&instance).await.unwrap().items.len() + sets.list(&instance).await.unwrap().items.len();
+        if left == 0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{left} children outlived their CoupleApp");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
