@@ -12,7 +12,7 @@ CARGO ?= cargo
 TEST_ENV := .tmp/test-services/env
 K8S_ENV := .tmp/control-plane/env
 
-.PHONY: help run build test test-only smoke lint fmt fmt-check clippy services-up services-down bench k8s-build k8s-up k8s-down crds clean-data
+.PHONY: help run build test test-only smoke lint fmt fmt-check clippy services-up services-down bench bench-operator k8s-build k8s-up k8s-down crds clean-data
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -66,6 +66,10 @@ services-down: ## Stop them
 bench: ## Benchmarks: gateway vs nginx vs direct, login flood; writes bench/results/
 	@scripts/deps.sh
 	@scripts/bench.sh
+
+bench-operator: ## Operator benchmark: 1 and 100 CoupleApps on a local API server; writes bench/results/operator.md
+	@scripts/deps.sh
+	@scripts/operator-bench.sh
 
 k8s-build: ## Build kube-apiserver and kube-controller-manager 1.20.2 once per machine (cached in ~/.cache)
 	@scripts/control-plane/build.sh

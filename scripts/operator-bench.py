@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""Operator convergence benchmark (quality.md: one CoupleApp applied within 2 s, 100 within 60 s,
+operator at most 50 MiB with 100 CoupleApps).
+
+Runs the release `couple-operator` as its own process against the API server in $KUBECONFIG
+(written by scripts/control-plane/cluster.sh), creates one CoupleApp and then 100 more, and measures
+the time until each one's first stages are applied. No kubelet runs on the local control plane, so
+nothing gets past the database gate: "applied" here means every object the operator can create
+before a database answers (generated Secrets, database StatefulSets and Services, NetworkPolicies)
+plus the status phase Provisioning. Writes bench/results/operator.md. Standard library only.
+"""
+
+import json
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "operator.md"
+EXPECTED = {
+    "secrets": ["{n}-jwt", "{n}-internal", "{n}-postgres-admin", "{n}-redis"],
+    "statefulsets": ["{n}-postgres", "{n}-redis"],
+    "networkpolicies": ["{n}-default-deny"],
+}
+GROUPS = {"secrets": "/api/v1", "statefulsets": "/apis/apps/v1", "networkpolicies": "/apis/networking.k8s.io/v1"}
+
+
+def kubeconfig_credentials(path: str) -> tuple[str, str]:
+    """Server and token from the kubeconfig the control-plane script writes (flat YAML)."""
+    server = token = ""
+    for line in Path(path).read_text().splitlines():
+        key, _, value = line.strip().partition(":")
+        if key == "server":
+            server = value.strip().strip('"')
+        elif key == "token":
+            token = value.strip().strip('"')
+    if not server or not token:
+        sys.exit("operator-bench: the kubeconfig needs a server and a bearer token")
+    return server, token
+
+
+class Kube:
+    def __init__(self, server: str, token: str):
+        self.server, self.token = server.rstrip("/"), token
+        self.tls = ssl._create_unverified_context()  # noqa: S323 - local control plane, self-signed
+
+    def request(self, method: str, path: str, body=None, content_type="application/json"):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.server + path, data=data, method=method)
+        req.add_header("Authorization", f"Bearer {self.token}")
+        if data is not None:
+            req.add_header("Content-Type", content_type)
+        try:
+            with urllib.request.urlopen(req, context=self.tls, timeout=30) as resp:
+                return resp.status, json.loads(resp.read() or b"{}")
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read() or b"{}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def coupleapp(name: str) -> dict:
+    return {
+        "apiVersion": "couple.dev/v1alpha1",
+        "kind": "CoupleApp",
+        "metadata": {"name": name},
+        "spec": {"image": {"repository": "couple-platform", "tag": "0.1.0"}, "databases": {"postgres": {"managed": {}}, "redis": {"managed": {}}}},
+    }
+
+
+def create(kube: Kube, namespace: str, name: str) -> None:
+    status, answer = kube.request("POST", "/api/v1/namespaces", {"metadata": {"name": namespace}})
+    if status not in (201, 409):
+        sys.exit(f"operator-bench: creating namespace {namespace}: {status} {answer}")
+    status, answer = kube.request("POST", f"/apis/couple.dev/v1alpha1/namespaces/{namespace}/coupleapps", coupleapp(name))
+    if status != 201:
+        sys.exit(f"operator-bench: creating CoupleApp {namespace}/{name}: {status} {answer}")
+
+
+def converged(kube: Kube, apps: list[tuple[str, str]]) -> int:
+    """How many of (namespace, name) have every first-stage object and phase Provisioning."""
+    label = "app.kubernetes.io%2Fmanaged-by%3Dcouple-operator"
+    present = set()
+    for kind, prefix in GROUPS.items():
+        _, items = kube.request("GET", f"{prefix}/{kind}?labelSelector={label}")
+        present |= {(kind, i["metadata"]["namespace"], i["metadata"]["name"]) for i in items.get("items", [])}
+    _, listed = kube.request("GET", "/apis/couple.dev/v1alpha1/coupleapps")
+    phases = {(a["metadata"]["namespace"], a["metadata"]["name"]): (a.get("status") or {}).get("phase") for a in listed.get("items", [])}
+    done = 0
+    for namespace, name in apps:
+        objects = all((kind, namespace, t.format(n=name)) in present for kind, templates in EXPECTED.items() for t in templates)
+        if objects and phases.get((namespace, name)) == "Provisioning":
+            done += 1
+    return done
+
+
+def wait_converged(kube: Kube, apps: list[tuple[str, str]], started: float, limit: float) -> float:
+    while True:
+        if converged(kube, apps) == len(apps):
+            return time.monotonic() - started
+        if time.monotonic() - started > limit:
+            return float("nan")
+        time.sleep(0.05)
+
+
+def main() -> None:
+    kubeconfig = os.environ.get("KUBECONFIG") or sys.exit("operator-bench: KUBECONFIG is not set")
+    binary = sys.argv[1] if len(sys.argv) > 1 else str(ROOT / "target" / "release" / "couple-operator")
+    kube = Kube(*kubeconfig_credentials(kubeconfig))
+    crd_yaml = (ROOT / "crds" / "coupleapps.couple.dev.yaml").read_text()
+    # Server-side apply accepts YAML bodies as they are.
+    req = urllib.request.Request(
+        kube.server + "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/coupleapps.couple.dev?fieldManager=operator-bench&force=true",
+        data=crd_yaml.encode(), method="PATCH")
+    req.add_header("Authorization", f"Bearer {kube.token}")
+    req.add_header("Content-Type", "application/apply-patch+yaml")
+    urllib.request.urlopen(req, context=kube.tls, timeout=30).read()
+    time.sleep(2)
+
+    port = free_port()
+    env = dict(os.environ, RUST_LOG="warn", COUPLE_LOG_FORMAT="json")
+    log = open(ROOT / ".tmp" / "operator-bench.log", "w")
+    operator = subprocess.Popen([binary, "run", "--leader-election", "false", "--metrics-addr", f"127.0.0.1:{port}"], env=env, stdout=log, stderr=log)
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        time.sleep(1)
+        idle = rss_mib(operator.pid)
+
+        started = time.monotonic()
+        create(kube, "bench-one", "demo")
+        one = wait_converged(kube, [("bench-one", "demo")], started, 60)
+
+        apps = [(f"bench-{i:03d}", "demo") for i in range(100)]
+        started = time.monotonic()
+        for namespace, name in apps:
+            create(kube, namespace, name)
+        created = time.monotonic() - started
+        hundred = wait_converged(kube, apps, started, 180)
+        time.sleep(5)
+        loaded = rss_mib(operator.pid)
+    finally:
+        operator.terminate()
+        operator.wait(timeout=30)
+
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(f"""# Operator benchmark
+
+Generated by `make bench-operator` on {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}, {os.cpu_count()} cores: the release
+`couple-operator` (leader election off) against the local kube-apiserver 1.20 started by the script.
+"Applied" means every object the operator can create before a database answers (generated Secrets,
+database StatefulSets and Services, NetworkPolicies) and status phase Provisioning: the local control
+plane has no kubelet, so no database ever answers.
+
+| scenario | time to applied (s) | target |
+|---|---|---|
+| 1 CoupleApp | {one:.2f} | at most 2 |
+| 100 CoupleApps (created in {created:.1f} s) | {hundred:.2f} | at most 60 |
+
+| operator resident memory | MiB | target |
+|---|---|---|
+| idle | {idle:.1f} | |
+| with 101 CoupleApps | {loaded:.1f} | at most 50 |
+""")
+    print(RESULTS.read_text())
+
+
+if __name__ == "__main__":
+    main()
