@@ -41,6 +41,55 @@ impl Gate {
     }
 }
 
+/// What the apply step found at the gates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    /// Databases and provisioning.
+    pub databases: Gate,
+    /// Migrations of every enabled service.
+    pub migrations: Gate,
+    /// Service workloads.
+    pub services: Gate,
+    /// Gateway, routes and Ingress.
+    pub routing: Gate,
+    /// Replicas and image per workload applied so far.
+    pub components: BTreeMap<String, ComponentStatus>,
+    /// Per service, the migration hash known to have succeeded.
+    pub migrations_applied: BTreeMap<String, String>,
+}
+
+impl Progress {
+    /// Every gate waiting for the same reason, nothing applied (e.g. an invalid spec).
+    pub fn waiting_on(reason: &'static str) -> Self {
+        let gate = || Gate::Waiting { reason, message: String::new() };
+        Self {
+            databases: gate(),
+            migrations: gate(),
+            services: gate(),
+            routing: gate(),
+            components: BTreeMap::new(),
+            migrations_applied: BTreeMap::new(),
+        }
+    }
+
+    /// Every gate passed.
+    pub fn done() -> Self {
+        Self {
+            databases: Gate::Done,
+            migrations: Gate::Done,
+            services: Gate::Done,
+            routing: Gate::Done,
+            components: BTreeMap::new(),
+            migrations_applied: BTreeMap::new(),
+        }
+    }
+
+    /// Whether any gate is still waiting (the reconcile is then requeued soon).
+    pub fn waiting(&self) -> bool {
+        [&self.databases, &self.migrations, &self.services, &self.routing].iter().any(|g| matches!(g, Gate::Waiting { .. }))
+    }
+}
+
 /// Everything the status is computed from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Observed {
@@ -48,18 +97,8 @@ pub struct Observed {
     pub generation: Option<i64>,
     /// Problems found by validation; when present nothing else was applied.
     pub invalid: Vec<Problem>,
-    /// Databases and provisioning.
-    pub databases: Gate,
-    /// Migrations of every enabled service.
-    pub migrations: Gate,
-    /// Workload availability.
-    pub services: Gate,
-    /// Gateway, routes, Ingress.
-    pub routing: Gate,
-    /// Replicas and images per component.
-    pub components: BTreeMap<String, ComponentStatus>,
-    /// Migration hash applied per service.
-    pub migrations_applied: BTreeMap<String, String>,
+    /// What the apply step found at the gates.
+    pub progress: Progress,
     /// The URL clients use.
     pub endpoint: Option<String>,
     /// Set when optional objects were skipped (e.g. no policy/v1 for PodDisruptionBudgets).
@@ -88,11 +127,12 @@ pub fn compute(previous: Option<&CoupleAppStatus>, observed: &Observed, now: Tim
         };
     }
 
+    let progress = &observed.progress;
     let gates = [
-        (DATABASES_READY, &observed.databases, "Provisioned"),
-        (MIGRATIONS_SUCCEEDED, &observed.migrations, "Migrated"),
-        (SERVICES_AVAILABLE, &observed.services, "Available"),
-        (ROUTING_READY, &observed.routing, "Routed"),
+        (DATABASES_READY, &progress.databases, "Provisioned"),
+        (MIGRATIONS_SUCCEEDED, &progress.migrations, "Migrated"),
+        (SERVICES_AVAILABLE, &progress.services, "Available"),
+        (ROUTING_READY, &progress.routing, "Routed"),
     ];
     let all_done = gates.iter().all(|(_, gate, _)| gate.is_done());
     let failed = gates.iter().find_map(|(_, gate, _)| match gate {
@@ -141,8 +181,8 @@ pub fn compute(previous: Option<&CoupleAppStatus>, observed: &Observed, now: Tim
         observed_generation: observed.generation,
         phase: Some(phase),
         conditions,
-        components: observed.components.clone(),
-        migrations: observed.migrations_applied.clone(),
+        components: progress.components.clone(),
+        migrations: progress.migrations_applied.clone(),
         endpoint: observed.endpoint.clone(),
     }
 }
@@ -178,12 +218,7 @@ mod tests {
         Observed {
             generation: Some(1),
             invalid: vec![],
-            databases: Gate::Done,
-            migrations: Gate::Done,
-            services: Gate::Done,
-            routing: Gate::Done,
-            components: BTreeMap::new(),
-            migrations_applied: BTreeMap::new(),
+            progress: Progress::done(),
             endpoint: Some("http://demo-gateway.couple.svc".into()),
             notes: vec![],
         }
@@ -200,20 +235,20 @@ mod tests {
     #[test]
     fn the_phase_walks_provisioning_migrating_progressing_ready() {
         let mut o = observed();
-        o.databases = waiting("DatabaseStarting");
-        o.migrations = waiting("NotStarted");
-        o.services = waiting("NotStarted");
-        o.routing = waiting("NotStarted");
+        o.progress.databases = waiting("DatabaseStarting");
+        o.progress.migrations = waiting("NotStarted");
+        o.progress.services = waiting("NotStarted");
+        o.progress.routing = waiting("NotStarted");
         let s1 = compute(None, &o, time(1));
         assert_eq!(s1.phase, Some(Phase::Provisioning));
-        o.databases = Gate::Done;
+        o.progress.databases = Gate::Done;
         let s2 = compute(Some(&s1), &o, time(2));
         assert_eq!(s2.phase, Some(Phase::Migrating));
-        o.migrations = Gate::Done;
+        o.progress.migrations = Gate::Done;
         let s3 = compute(Some(&s2), &o, time(3));
         assert_eq!(s3.phase, Some(Phase::Progressing));
-        o.services = Gate::Done;
-        o.routing = Gate::Done;
+        o.progress.services = Gate::Done;
+        o.progress.routing = Gate::Done;
         let s4 = compute(Some(&s3), &o, time(4));
         assert_eq!(s4.phase, Some(Phase::Ready));
         assert_eq!(condition_status(&s4, READY), "True");
@@ -223,7 +258,7 @@ mod tests {
     #[test]
     fn recomputing_with_nothing_changed_gives_an_identical_status() {
         let mut o = observed();
-        o.services = waiting("ReplicasUnavailable");
+        o.progress.services = waiting("ReplicasUnavailable");
         let first = compute(None, &o, time(10));
         let second = compute(Some(&first), &o, time(99));
         assert_eq!(first, second, "a later clock must not change an unchanged status");
@@ -232,9 +267,9 @@ mod tests {
     #[test]
     fn transition_times_move_only_when_a_condition_flips() {
         let mut o = observed();
-        o.services = waiting("ReplicasUnavailable");
+        o.progress.services = waiting("ReplicasUnavailable");
         let first = compute(None, &o, time(10));
-        o.services = Gate::Done;
+        o.progress.services = Gate::Done;
         let second = compute(Some(&first), &o, time(20));
         let t = |s: &CoupleAppStatus, type_: &str| s.conditions.iter().find(|c| c.type_ == type_).unwrap().last_transition_time.clone();
         assert_eq!(t(&second, SERVICES_AVAILABLE), time(20));
@@ -244,7 +279,7 @@ mod tests {
     #[test]
     fn a_failed_migration_fails_a_new_install_and_degrades_a_running_one() {
         let mut o = observed();
-        o.migrations = Gate::Failed { reason: "MigrationFailed", message: "user-couple migration job failed".into() };
+        o.progress.migrations = Gate::Failed { reason: "MigrationFailed", message: "user-couple migration job failed".into() };
         let fresh = compute(None, &o, time(1));
         assert_eq!(fresh.phase, Some(Phase::Failed));
         let ready = compute(None, &observed(), time(1));

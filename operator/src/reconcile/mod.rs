@@ -29,7 +29,7 @@ use crate::{
     },
     controller::Context,
     crd::{CoupleApp, CoupleAppStatus, Phase},
-    status::{Gate, Observed, READY, compute},
+    status::{Gate, Observed, Progress, READY, compute},
     validate::validate,
 };
 
@@ -147,16 +147,10 @@ async fn reconcile_app(app: &CoupleApp, ctx: &Context) -> Result<Action, Error> 
     let reference = app.object_ref(&());
 
     if let Err(problems) = validate(&app.spec) {
-        let waiting = || Gate::Waiting { reason: "InvalidSpec", message: String::new() };
         let observed = Observed {
             generation: app.metadata.generation,
             invalid: problems,
-            databases: waiting(),
-            migrations: waiting(),
-            services: waiting(),
-            routing: waiting(),
-            components: Default::default(),
-            migrations_applied: Default::default(),
+            progress: Progress::waiting_on("InvalidSpec"),
             endpoint: None,
             notes: vec![],
         };
@@ -183,23 +177,18 @@ async fn reconcile_app(app: &CoupleApp, ctx: &Context) -> Result<Action, Error> 
     if desired.hardening.pod_disruption_budgets_skipped {
         notes.push("PodDisruptionBudgets skipped: the cluster does not serve policy/v1".to_owned());
     }
+    let mut progress = progress;
     let waiting = progress.waiting();
-    let services = match desired.missing.is_empty() {
-        true => progress.services,
-        false => Gate::Failed {
+    if !desired.missing.is_empty() {
+        progress.services = Gate::Failed {
             reason: "SecretNotFound",
             message: desired.missing.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
-        },
-    };
+        };
+    }
     let observed = Observed {
         generation: app.metadata.generation,
         invalid: vec![],
-        databases: progress.databases,
-        migrations: progress.migrations,
-        services,
-        routing: progress.routing,
-        components: progress.components,
-        migrations_applied: progress.migrations_applied,
+        progress,
         endpoint: Some(report::endpoint(&name, &namespace, &app.spec)),
         notes,
     };

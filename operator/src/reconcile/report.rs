@@ -143,12 +143,7 @@ mod tests {
         let observed = crate::status::Observed {
             generation: Some(1),
             invalid: vec![],
-            databases: crate::status::Gate::Done,
-            migrations: crate::status::Gate::Done,
-            services: crate::status::Gate::Done,
-            routing: crate::status::Gate::Done,
-            components: Default::default(),
-            migrations_applied: Default::default(),
+            progress: crate::status::Progress::done(),
             endpoint: None,
             notes: vec![],
         };

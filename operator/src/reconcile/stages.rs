@@ -26,33 +26,8 @@ use crate::{
         desired::{Desired, Rollout},
         pod::CONFIG_HASH_ANNOTATION,
     },
-    crd::ComponentStatus,
-    status::Gate,
+    status::{Gate, Progress},
 };
-
-/// What the apply step found at the gates.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Progress {
-    /// Databases and provisioning.
-    pub databases: Gate,
-    /// Migrations.
-    pub migrations: Gate,
-    /// Service workloads.
-    pub services: Gate,
-    /// Gateway and Ingress.
-    pub routing: Gate,
-    /// Replicas and image per workload applied so far.
-    pub components: BTreeMap<String, ComponentStatus>,
-    /// Per service, the migration hash known to have succeeded.
-    pub migrations_applied: BTreeMap<String, String>,
-}
-
-impl Progress {
-    /// Whether any gate is still waiting (the reconcile is then requeued soon).
-    pub fn waiting(&self) -> bool {
-        [&self.databases, &self.migrations, &self.services, &self.routing].iter().any(|g| matches!(g, Gate::Waiting { .. }))
-    }
-}
 
 fn not_started(what: &str) -> Gate {
     Gate::Waiting { reason: "NotStarted", message: format!("waiting for {what}") }
