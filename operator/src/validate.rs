@@ -2,7 +2,14 @@
 //! version (no CEL before 1.25): pure, so every rule is unit-tested, and reported as a condition
 //! and an event instead of a crash.
 
-use crate::crd::{CoupleAppSpec, DatabaseSpec};
+use crate::{
+    builders::job::MIGRATION_HASH_LEN,
+    crd::{CoupleAppSpec, DatabaseSpec},
+};
+
+/// The longest CoupleApp name whose children all fit Kubernetes' limits. The tightest is a Job's
+/// name, which becomes a 63-character label value on its pods: `<app>-schedule-meeting-migrate-<hash>`.
+pub const MAX_NAME_LEN: usize = 63 - "-schedule-meeting-migrate-".len() - MIGRATION_HASH_LEN;
 
 /// One problem with a spec, naming the field.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,10 +26,22 @@ impl std::fmt::Display for Problem {
     }
 }
 
-/// Checks the rules the schema cannot; every problem is reported, not just the first.
-pub fn validate(spec: &CoupleAppSpec) -> Result<(), Vec<Problem>> {
+/// Checks the rules the schema cannot for the CoupleApp `name`; every problem is reported, not
+/// just the first.
+pub fn validate(name: &str, spec: &CoupleAppSpec) -> Result<(), Vec<Problem>> {
     let mut problems = Vec::new();
     let mut problem = |field: &'static str, message: String| problems.push(Problem { field, message });
+
+    if name.len() > MAX_NAME_LEN {
+        problem(
+            "metadata.name",
+            format!(
+                "{name:?} has {} characters; at most {MAX_NAME_LEN} fit, since child names such as \
+                 {name}-schedule-meeting-migrate-<hash> must stay within 63",
+                name.len()
+            ),
+        );
+    }
 
     let databases = &spec.databases;
     for (field, db) in [
@@ -128,12 +147,21 @@ mod tests {
     }
 
     fn fields(spec: &CoupleAppSpec) -> Vec<&'static str> {
-        validate(spec).err().unwrap_or_default().into_iter().map(|p| p.field).collect()
+        validate("demo", spec).err().unwrap_or_default().into_iter().map(|p| p.field).collect()
+    }
+
+    #[test]
+    fn names_longer_than_the_children_allow_are_rejected() {
+        let longest = "a".repeat(MAX_NAME_LEN);
+        assert_eq!(validate(&longest, &spec()), Ok(()));
+        let problems = validate(&format!("{longest}b"), &spec()).unwrap_err();
+        assert_eq!(problems.iter().map(|p| p.field).collect::<Vec<_>>(), ["metadata.name"]);
+        assert!(problems[0].message.contains(&format!("at most {MAX_NAME_LEN}")), "{}", problems[0].message);
     }
 
     #[test]
     fn the_minimal_spec_is_valid() {
-        assert_eq!(validate(&spec()), Ok(()));
+        assert_eq!(validate("demo", &spec()), Ok(()));
     }
 
     #[test]
@@ -156,9 +184,9 @@ mod tests {
         s.services.user_couple.enabled = false;
         s.services.schedule_meeting.service.enabled = false;
         s.services.question_answer.enabled = false;
-        assert_eq!(validate(&s), Ok(()), "chat alone on SQLite needs no PostgreSQL");
+        assert_eq!(validate("demo", &s), Ok(()), "chat alone on SQLite needs no PostgreSQL");
         s.services.chat.service.replicas = 3;
-        let problems = validate(&s).unwrap_err();
+        let problems = validate("demo", &s).unwrap_err();
         assert_eq!(problems.len(), 1);
         assert!(problems[0].message.contains("chat with more than one replica"), "{}", problems[0]);
     }
@@ -169,7 +197,7 @@ mod tests {
         s.databases.redis = None;
         assert_eq!(fields(&s), ["spec.databases.redis"], "the default gateway runs two replicas");
         s.gateway.replicas = 1;
-        assert_eq!(validate(&s), Ok(()));
+        assert_eq!(validate("demo", &s), Ok(()));
         s.services.user_couple.replicas = 2;
         assert_eq!(fields(&s), ["spec.databases.redis"]);
     }

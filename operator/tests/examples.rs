@@ -14,7 +14,7 @@ fn every_example_is_a_valid_coupleapp() {
         }
         let text = std::fs::read_to_string(&path).unwrap();
         let app: CoupleApp = serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        if let Err(problems) = validate(&app.spec) {
+        if let Err(problems) = validate(&app.metadata.name.clone().unwrap_or_default(), &app.spec) {
             panic!("{}: {problems:?}", path.display());
         }
         seen += 1;

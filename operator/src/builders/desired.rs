@@ -489,6 +489,42 @@ mod tests {
         sets.chain(deployments).chain(jobs).collect()
     }
 
+    /// Every Kubernetes name limit the build of `app` breaks: names of Services and label values
+    /// at most 63 characters; Jobs too (their name becomes a label on their pods); StatefulSets
+    /// 52 (their pods' `controller-revision-hash` label appends 11 characters).
+    fn name_limit_violations(app: &CoupleApp) -> Vec<String> {
+        let d = build(app, &Inputs { policy_v1: true, ..inputs(1) });
+        let mut out = Vec::new();
+        for object in all_objects(&d) {
+            let (kind, name) = (object["kind"].as_str().unwrap_or_default(), object["metadata"]["name"].as_str().unwrap());
+            let limit = match kind {
+                "Service" | "Job" => 63,
+                "StatefulSet" => 52,
+                _ => 253,
+            };
+            if name.len() > limit {
+                out.push(format!("{kind} {name} is longer than {limit}"));
+            }
+            for value in object["metadata"]["labels"].as_object().into_iter().flat_map(|l| l.values()) {
+                if value.as_str().unwrap().len() > 63 {
+                    out.push(format!("{kind} {name} has a label value longer than 63"));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_longest_valid_name_fits_every_kubernetes_limit_and_one_more_character_does_not() {
+        let named = |len: usize| {
+            let mut app = fixtures::managed();
+            app.metadata.name = Some("a".repeat(len));
+            app
+        };
+        assert_eq!(name_limit_violations(&named(crate::validate::MAX_NAME_LEN)), Vec::<String>::new());
+        assert!(!name_limit_violations(&named(crate::validate::MAX_NAME_LEN + 1)).is_empty(), "the limit is not tight");
+    }
+
     fn deployment<'a>(d: &'a Desired, name: &str) -> Option<&'a Deployment> {
         d.services.deployments.iter().find(|x| x.metadata.name.as_deref() == Some(name))
     }

@@ -44,11 +44,15 @@ pub fn migration_set_version(service: Component) -> u32 {
     }
 }
 
-/// The first 10 hex characters of SHA-256 over the service, its image and its migration-set
-/// version: what status records once the migration succeeded, and the suffix of the Job's name.
+/// Hex characters of a migration hash.
+pub const MIGRATION_HASH_LEN: usize = 10;
+
+/// The first [`MIGRATION_HASH_LEN`] hex characters of SHA-256 over the service, its image and its
+/// migration-set version: what status records once the migration succeeded, and the suffix of
+/// the Job's name.
 pub fn migration_hash(service: Component, image: &str) -> String {
     let digest = Sha256::digest(format!("{}\n{image}\n{}", service.name(), migration_set_version(service)));
-    hex(&digest)[..10].to_owned()
+    hex(&digest)[..MIGRATION_HASH_LEN].to_owned()
 }
 
 /// `<app>-<service>-migrate-<hash>`.

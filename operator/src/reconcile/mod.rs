@@ -146,7 +146,7 @@ async fn reconcile_app(app: &CoupleApp, ctx: &Context) -> Result<Action, Error> 
     let previous = app.status.as_ref();
     let reference = app.object_ref(&());
 
-    if let Err(problems) = validate(&app.spec) {
+    if let Err(problems) = validate(&name, &app.spec) {
         let observed = Observed {
             generation: app.metadata.generation,
             invalid: problems,
