@@ -97,6 +97,17 @@ impl Applier {
         Ok(self.api::<K>().list(&ListParams::default().labels(&selector)).await?.items)
     }
 
+    /// Merges `patch` (a strategic merge patch) into the object `name`; a vanished object is
+    /// left alone rather than created.
+    pub async fn merge<K: Kind>(&self, name: &str, patch: &serde_json::Value) -> Result<(), kube::Error> {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        match self.api::<K>().patch(name, &PatchParams::default(), &Patch::Strategic(patch)).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Deletes an object no longer wanted (its dependents go with it, in the background).
     pub async fn delete<K: Kind>(&self, name: &str) -> Result<(), kube::Error> {
         self.writes.fetch_add(1, Ordering::Relaxed);

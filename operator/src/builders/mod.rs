@@ -17,6 +17,7 @@ pub mod job;
 pub mod network_policy;
 pub mod pdb;
 pub mod pod;
+pub mod pvc;
 pub mod secret;
 pub mod service;
 pub mod statefulset;

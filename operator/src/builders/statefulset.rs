@@ -4,9 +4,9 @@
 //! The official postgres, redis and mongo images run as their own user (uid 999) here, never as
 //! root: the entrypoints skip their `chown` step then, `fsGroup` makes the volume writable, and
 //! the few paths they write besides the volume (`/tmp`, PostgreSQL's socket directory, MongoDB's
-//! config directory) are `emptyDir`s, so the root filesystem stays read-only. Volume claims
-//! outlive the StatefulSet (the Kubernetes default), so deleting a CoupleApp keeps the data until
-//! its PersistentVolumeClaims are deleted.
+//! config directory) are `emptyDir`s, so the root filesystem stays read-only. The volume
+//! claims the StatefulSet controller makes get the CoupleApp as an owner (see [`super::pvc`]), so
+//! they go with it and their volumes follow the StorageClass's reclaim policy.
 
 use std::collections::BTreeMap;
 

@@ -5,11 +5,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use k8s_openapi::api::{
     apps::v1::{Deployment, StatefulSet},
     batch::v1::Job,
-    core::v1::{ConfigMap, Secret, Service},
+    core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service},
     networking::v1::{Ingress, NetworkPolicy},
     policy::v1::PodDisruptionBudget,
 };
-use kube::{Api, Resource, ResourceExt};
+use kube::{Api, Resource, ResourceExt, api::ListParams};
 
 use crate::{
     apply::{Applier, Kind},
@@ -40,6 +40,9 @@ pub struct Live {
     pub network_policies: ByName<NetworkPolicy>,
     /// PodDisruptionBudgets (listed only when `policy/v1` is served).
     pub pod_disruption_budgets: ByName<PodDisruptionBudget>,
+    /// The claims the StatefulSet controller made for this instance (they carry the claim
+    /// templates' labels, `app.kubernetes.io/{name,instance}`, not `managed-by`).
+    pub claims: ByName<PersistentVolumeClaim>,
 }
 
 fn names_owned_by<K: Resource<DynamicType = ()>>(out: &mut BTreeMap<String, BTreeSet<String>>, objects: &ByName<K>, uid: &str) {
@@ -140,6 +143,12 @@ pub async fn read(
         ingresses: list(applier, instance).await?,
         network_policies: list(applier, instance).await?,
         pod_disruption_budgets: if policy_v1 { list(applier, instance).await? } else { BTreeMap::new() },
+        claims: Api::<PersistentVolumeClaim>::namespaced(client.clone(), namespace)
+            .list(&ListParams::default().labels(&format!("app.kubernetes.io/instance={instance}")))
+            .await?
+            .into_iter()
+            .map(|c| (c.name_any(), c))
+            .collect(),
     };
     Ok(Snapshot { secrets, policy_v1, live })
 }
