@@ -19,13 +19,14 @@ use k8s_openapi::{
     apimachinery::pkg::apis::meta::v1::ObjectMeta,
 };
 use kube::{
-    Api, Client, Resource,
-    api::ListParams,
+    Api, Client, Resource, ResourceExt,
+    api::{ListParams, PartialObjectMeta},
     core::DeserializeGuard,
     runtime::{
         Controller,
         controller::Action,
         events::{Recorder, Reporter},
+        reflector::{ObjectRef, Store},
         watcher,
     },
 };
@@ -33,7 +34,7 @@ use rand::Rng;
 
 use crate::{
     apply::Applier,
-    builders::MANAGER,
+    builders::{MANAGER, Platform, desired::referenced_secret_names},
     crd::CoupleApp,
     health::Health,
     reconcile::{Error, reconcile},
@@ -162,6 +163,22 @@ pub async fn serves_policy_v1(client: &Client) -> Result<bool, kube::Error> {
     }
 }
 
+/// The CoupleApps in `secret`'s namespace whose spec references it by name.
+fn apps_referencing(apps: &Store<DeserializeGuard<CoupleApp>>, secret: &ObjectMeta) -> Vec<ObjectRef<DeserializeGuard<CoupleApp>>> {
+    let (Some(name), Some(namespace)) = (secret.name.as_deref(), secret.namespace.as_deref()) else {
+        return Vec::new();
+    };
+    apps.state()
+        .into_iter()
+        .filter(|guard| guard.namespace().as_deref() == Some(namespace))
+        .filter(|guard| {
+            let Ok(app) = &guard.0 else { return false };
+            Platform::new(app).is_some_and(|platform| referenced_secret_names(&platform).contains(name))
+        })
+        .map(|guard| ObjectRef::from_obj(&*guard))
+        .collect()
+}
+
 /// Retries a failed object after its own exponential backoff with jitter.
 pub fn error_policy(guard: Arc<DeserializeGuard<CoupleApp>>, error: &Error, ctx: Arc<Context>) -> Action {
     let key = object_key(guard.meta());
@@ -204,6 +221,13 @@ pub async fn run_controller(ctx: Arc<Context>, shutdown: couple_common::shutdown
     if policy_v1 {
         controller = controller.owns(api::<PodDisruptionBudget>(&client, namespace), children());
     }
+    // The user's Secrets a spec references carry no labels of ours, so every Secret's metadata is
+    // watched (never its data) and mapped to the CoupleApps naming it: a referenced Secret that
+    // appears or changes is acted on at once instead of on the next periodic check.
+    let apps = controller.store();
+    controller = controller.watches(api::<PartialObjectMeta<Secret>>(&client, namespace), watcher::Config::default(), move |secret| {
+        apps_referencing(&apps, secret.meta())
+    });
     ctx.health.start_leading(controller.store());
     // Readiness: the list the CoupleApp watch starts with answers. (Awaiting
     // `Store::wait_until_ready` here instead would race the controller's own wait for the one
@@ -289,5 +313,46 @@ mod tests {
     fn the_object_key_is_namespace_and_name() {
         let meta = ObjectMeta { name: Some("demo".into()), namespace: Some("couple".into()), ..ObjectMeta::default() };
         assert_eq!(object_key(&meta), "couple/demo");
+    }
+
+    #[test]
+    fn a_secret_maps_to_the_coupleapps_in_its_namespace_that_reference_it() {
+        use kube::runtime::{reflector::store::Writer, watcher::Event};
+        let guard = |name: &str, namespace: &str, spec: serde_json::Value| -> DeserializeGuard<CoupleApp> {
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "couple.dev/v1alpha1", "kind": "CoupleApp",
+                "metadata": {"name": name, "namespace": namespace, "uid": format!("uid-{name}")},
+                "spec": spec,
+            }))
+            .unwrap()
+        };
+        let referencing = serde_json::json!({
+            "image": {"repository": "couple-platform", "tag": "0.1.0"},
+            "auth": {"jwtSecretRef": {"name": "my-jwt", "key": "secret"}},
+            "databases": {"postgres": {"external": {"secretRef": {"name": "pg-admin"}}}, "redis": {"managed": {}}}
+        });
+        let plain =
+            serde_json::json!({"image": {"repository": "couple-platform", "tag": "0.1.0"}, "databases": {"postgres": {"managed": {}}}});
+        let mut writer: Writer<DeserializeGuard<CoupleApp>> = Writer::default();
+        for app in [
+            guard("uses", "couple", referencing.clone()),
+            guard("plain", "couple", plain),
+            guard("elsewhere", "other", referencing),
+            guard("malformed", "couple", serde_json::json!({"image": 42})),
+        ] {
+            writer.apply_watcher_event(&Event::Apply(app));
+        }
+        let apps = writer.as_reader();
+        let secret = |name: &str, namespace: &str| ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some(namespace.into()),
+            ..ObjectMeta::default()
+        };
+        let names = |refs: Vec<ObjectRef<DeserializeGuard<CoupleApp>>>| refs.into_iter().map(|r| r.name).collect::<Vec<_>>();
+
+        assert_eq!(names(apps_referencing(&apps, &secret("my-jwt", "couple"))), ["uses"]);
+        assert_eq!(names(apps_referencing(&apps, &secret("pg-admin", "other"))), ["elsewhere"]);
+        assert!(apps_referencing(&apps, &secret("unrelated", "couple")).is_empty());
+        assert!(apps_referencing(&apps, &ObjectMeta::default()).is_empty());
     }
 }

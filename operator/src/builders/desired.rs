@@ -246,6 +246,12 @@ fn generated_secret_names(platform: &Platform) -> Vec<String> {
 }
 
 /// `(field, name, key)` of every Secret key the spec references and something uses.
+/// The names of the Secrets the spec references (the user's, not the operator's): a change to
+/// one of them triggers a reconcile.
+pub fn referenced_secret_names(platform: &Platform) -> BTreeSet<String> {
+    referenced_secrets(platform).into_iter().map(|(_, name, _)| name).collect()
+}
+
 fn referenced_secrets(platform: &Platform) -> Vec<(&'static str, String, String)> {
     let spec = &platform.app.spec;
     let mut refs = Vec::new();
