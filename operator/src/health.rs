@@ -67,6 +67,11 @@ impl Health {
         *self.store.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
+    /// Whether the controller runs here (it holds the Lease, or leader election is off).
+    pub fn leading(&self) -> bool {
+        self.leading.load(Ordering::SeqCst)
+    }
+
     /// The first watch sync completed.
     pub fn mark_synced(&self) {
         self.synced.store(true, Ordering::SeqCst);

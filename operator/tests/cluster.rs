@@ -25,15 +25,16 @@ use k8s_openapi::{
         apps::v1::{Deployment, StatefulSet},
         batch::v1::Job,
         coordination::v1::Lease,
-        core::v1::{Namespace, Pod, Secret, Service},
+        core::v1::{Namespace, PersistentVolumeClaim, Pod, Secret, Service},
         events::v1::Event,
         networking::v1::{Ingress, NetworkPolicy},
     },
     apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+    apimachinery::pkg::apis::meta::v1::MicroTime,
 };
 use kube::{
     Api, Client, CustomResourceExt, Resource, ResourceExt,
-    api::{DeleteParams, ListParams, Patch, PatchParams, PostParams},
+    api::{ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams},
     config::{KubeConfigOptions, Kubeconfig},
     core::DeserializeGuard,
 };
@@ -98,10 +99,17 @@ struct Operator {
 }
 
 impl Operator {
+    /// A controller requeueing often (1 s at a gate, 2 s otherwise), so tests settle fast.
     fn start(client: &Client, namespace: &str) -> Self {
+        Self::start_with(client, namespace, Duration::from_secs(2))
+    }
+
+    /// A controller requeueing after `requeue_ready` once Ready (or invalid, or paused): a long
+    /// one shows that a watch, not the periodic check, brought a change.
+    fn start_with(client: &Client, namespace: &str, requeue_ready: Duration) -> Self {
         let settings = Settings {
             requeue_waiting: Duration::from_secs(1),
-            requeue_ready: Duration::from_secs(2),
+            requeue_ready,
             namespace: Some(namespace.to_owned()),
             ..Settings::default()
         };
@@ -451,10 +459,11 @@ async fn a_paused_coupleapp_is_left_alone() {
 }
 
 #[tokio::test]
-async fn a_changed_referenced_secret_rolls_the_pods() {
+async fn a_changed_referenced_secret_rolls_the_pods_at_once() {
     let Some(client) = test_client().await else { return };
     let ns = namespace(&client, "roll").await;
-    let _operator = Operator::start(&client, &ns);
+    // No periodic check within the test's time: the Secret watch must bring the change.
+    let _operator = Operator::start_with(&client, &ns, Duration::from_secs(3600));
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
     let jwt = |value: &str| -> Secret {
         serde_json::from_value(json!({"metadata": {"name": "my-jwt"}, "stringData": {"secret": value}})).unwrap()
@@ -491,6 +500,16 @@ async fn deleting_the_coupleapp_removes_its_children() {
     let instance = ListParams::default().labels("app.kubernetes.io/instance=demo");
     assert!(!secrets.list(&instance).await.unwrap().items.is_empty());
     assert!(!sets.list(&instance).await.unwrap().items.is_empty());
+    // The controller manager's StatefulSet controller makes the database's volume claim; the
+    // operator adds the CoupleApp to its owners, so it goes with the CoupleApp.
+    let uid = apps.get("demo").await.unwrap().uid().unwrap();
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &ns);
+    let claim = wait("the PostgreSQL claim to be owned by the CoupleApp", || async {
+        let claim = claims.get_opt("data-demo-postgres-0").await.ok()??;
+        claim.owner_references().iter().any(|r| r.uid == uid && r.controller == Some(false)).then_some(claim)
+    })
+    .await;
+    assert!(claim.owner_references().iter().all(|r| r.kind == "CoupleApp"), "{:?}", claim.owner_references());
 
     // Stop reconciling first, so nothing is recreated while the garbage collector works.
     drop(operator);
@@ -499,11 +518,114 @@ async fn deleting_the_coupleapp_removes_its_children() {
     // for that on a fresh API server.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(150);
     loop {
-        let left = secrets.list(&instance).await.unwrap().items.len() + sets.list(&instance).await.unwrap().items.len();
+        let left = secrets.list(&instance).await.unwrap().items.len()
+            + sets.list(&instance).await.unwrap().items.len()
+            + claims.list(&instance).await.unwrap().items.len();
         if left == 0 {
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "{left} children outlived their CoupleApp");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+#[tokio::test]
+async fn a_replica_that_loses_the_lease_stops_reconciling_until_it_wins_it_back() {
+    let Some(client) = test_client().await else { return };
+    let ns = namespace(&client, "lease-lost").await;
+    let settings = Settings { requeue_waiting: Duration::from_secs(1), namespace: Some(ns.clone()), ..Settings::default() };
+    let ctx = Arc::new(Context::new(client.clone(), Arc::new(Health::new(Duration::from_secs(600))), settings.clone()));
+    let config = RunConfig { leader_election: true, namespace: ns.clone(), identity: "replica-a".into(), settings };
+    let (_stop, stopped) = shutdown::channel();
+    let task = tokio::spawn(run(ctx.clone(), config, stopped));
+    let apps: Api<CoupleApp> = Api::namespaced(client.clone(), &ns);
+    apps.create(&PostParams::default(), &app("demo", spec())).await.unwrap();
+    wait_for_phase(&client, &ns, "demo", Phase::Provisioning, NOTHING).await;
+
+    // Another identity takes the Lease (as a replica would after a network partition).
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &ns);
+    let now = serde_json::to_value(MicroTime(k8s_openapi::jiff::Timestamp::now())).unwrap();
+    let stolen = json!({"spec": {"holderIdentity": "intruder", "acquireTime": now, "renewTime": now, "leaseDurationSeconds": 20}});
+    leases.patch("couple-operator", &PatchParams::default(), &Patch::Merge(stolen)).await.unwrap();
+    wait("replica-a to notice it lost the lease", || async { (!ctx.health.leading()).then_some(()) }).await;
+
+    let writes = ctx.writes.load(Ordering::SeqCst);
+    let services: Api<Service> = Api::namespaced(client.clone(), &ns);
+    services.delete("demo-postgres", &DeleteParams::default()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(services.get_opt("demo-postgres").await.unwrap().is_none(), "a replica without the lease restored a child");
+    assert_eq!(ctx.writes.load(Ordering::SeqCst), writes, "a replica without the lease wrote");
+
+    // The intruder never renews: once its lease expires, replica-a takes it back and catches up.
+    wait("replica-a to restore the Service after winning the lease back", || async {
+        services.get_opt("demo-postgres").await.ok().flatten()
+    })
+    .await;
+    let lease = leases.get("couple-operator").await.unwrap();
+    assert_eq!(lease.spec.and_then(|s| s.holder_identity).as_deref(), Some("replica-a"));
+    assert!(ctx.health.leading());
+    task.abort();
+}
+
+/// Stores a CoupleApp whose `spec.image.tag` is a number, which the operator cannot read: the
+/// CRD's schema refuses one, so the tag's schema is widened for the create (as an object stored
+/// under an older, laxer CRD would be) and the CRD restored right after. Other tests re-apply
+/// the strict CRD when they start, so the create is retried until it lands under the wide one.
+async fn create_malformed(client: &Client, namespace: &str, name: &str) {
+    let mut wide = serde_json::to_value(CoupleApp::crd()).unwrap();
+    let image = &mut wide["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["image"];
+    image["properties"]["tag"] = json!({"x-kubernetes-int-or-string": true});
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let raw: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &ApiResource::erase::<CoupleApp>(&()));
+    let object: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "couple.dev/v1alpha1", "kind": "CoupleApp", "metadata": {"name": name},
+        "spec": {"image": {"repository": "couple-platform", "tag": 42}, "databases": {"postgres": {"managed": {}}, "redis": {"managed": {}}}}
+    }))
+    .unwrap();
+    let mut attempts = 0;
+    loop {
+        crds.patch("coupleapps.couple.dev", &PatchParams::apply("couple-operator-tests").force(), &Patch::Apply(&wide)).await.unwrap();
+        match raw.create(&PostParams::default(), &object).await {
+            Ok(_) => break,
+            Err(kube::Error::Api(e)) if e.code == 422 && attempts < 50 => attempts += 1,
+            Err(e) => panic!("could not store the malformed CoupleApp: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    install_crd(client).await;
+}
+
+#[tokio::test]
+async fn a_coupleapp_that_cannot_be_read_gets_an_event_and_a_condition_where_possible_and_recovers_once_fixed() {
+    let Some(client) = test_client().await else { return };
+    let ns = namespace(&client, "malformed").await;
+    let _operator = Operator::start(&client, &ns);
+    create_malformed(&client, &ns, "demo").await;
+    let events: Api<Event> = Api::namespaced(client.clone(), &ns);
+    let event = wait("the MalformedSpec event", || async {
+        let list = events.list(&ListParams::default()).await.ok()?;
+        list.items.into_iter().find(|e| e.reason.as_deref() == Some("MalformedSpec") && e.type_.as_deref() == Some("Warning"))
+    })
+    .await;
+    let note = event.note.unwrap_or_default();
+    assert!(note.contains("spec.image.tag") || note.contains("expected a string"), "{note}");
+    // A status says so too, where the API server lets one be written (validation ratcheting,
+    // 1.30+); 1.20 validates the whole object on a status write, and the event says that.
+    let raw: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &ApiResource::erase::<CoupleApp>(&()));
+    let status = raw.get("demo").await.unwrap().data["status"].clone();
+    match status["conditions"].as_array().and_then(|c| c.iter().find(|c| c["type"] == "Ready")) {
+        Some(ready) => assert_eq!((&ready["status"], &ready["reason"]), (&json!("False"), &json!("MalformedSpec"))),
+        None => assert!(note.contains("its status cannot be written"), "{note}"),
+    }
+    let sets: Api<StatefulSet> = Api::namespaced(client.clone(), &ns);
+    assert!(sets.list(&ListParams::default()).await.unwrap().items.is_empty(), "nothing applied for a malformed CoupleApp");
+
+    // The watch survived: a well-formed neighbour is reconciled as usual.
+    let apps: Api<CoupleApp> = Api::namespaced(client.clone(), &ns);
+    apps.create(&PostParams::default(), &app("neighbour", spec())).await.unwrap();
+    wait_for_phase(&client, &ns, "neighbour", Phase::Provisioning, NOTHING).await;
+
+    // Fixing the object brings its reconcile back.
+    raw.patch("demo", &PatchParams::default(), &Patch::Merge(json!({"spec": {"image": {"tag": "0.1.0"}}}))).await.unwrap();
+    wait_for_phase(&client, &ns, "demo", Phase::Provisioning, NOTHING).await;
 }

@@ -10,7 +10,7 @@ pub mod stages;
 
 use std::{sync::Arc, time::Instant};
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::{api::core::v1::PersistentVolumeClaim, apimachinery::pkg::apis::meta::v1::Time};
 use kube::{
     Resource,
     api::{Api, ApiResource, DynamicObject},
@@ -25,6 +25,7 @@ use crate::{
     builders::{
         Platform,
         desired::{desired, secrets_to_read},
+        pvc,
         secret::Entropy,
     },
     controller::Context,
@@ -129,8 +130,17 @@ async fn reconcile_malformed(guard: &DeserializeGuard<CoupleApp>, invalid: &Inva
     let current = raw.as_ref().and_then(|o| o.data.get("status"));
     if let Some(status) = malformed_status(&invalid.error, invalid.metadata.generation, current, &now()) {
         let body = serde_json::json!({"apiVersion": "couple.dev/v1alpha1", "kind": "CoupleApp", "status": status});
-        report::patch_status_json(&ctx.client, &namespace, &name, &body, &ctx.writes).await?;
-        let note = format!("the CoupleApp does not match its schema: {}", invalid.error);
+        let mut note = format!("the CoupleApp does not match its schema: {}", invalid.error);
+        match report::patch_status_json(&ctx.client, &namespace, &name, &body, &ctx.writes).await {
+            Ok(()) => {}
+            // API servers without CRD validation ratcheting (before 1.30) validate the whole
+            // object on a status write, so one stored under a laxer schema cannot take a status:
+            // the event says it instead, and retrying sooner would not help.
+            Err(kube::Error::Api(e)) if e.code == 422 => {
+                note.push_str(&format!(" (its status cannot be written either: {})", e.message));
+            }
+            Err(e) => return Err(e.into()),
+        }
         publish(ctx, &guard.object_ref(&()), EventType::Warning, MALFORMED_SPEC, note).await;
     }
     Ok(Action::requeue(ctx.settings.requeue_ready))
@@ -167,6 +177,12 @@ async fn reconcile_app(app: &CoupleApp, ctx: &Context) -> Result<Action, Error> 
     let inputs = snapshot.inputs(&platform, Entropy::from_rng(&mut rand::rngs::OsRng));
     let desired = desired(&platform, &inputs);
     let progress = stages::apply(&applier, &desired, &snapshot, &inputs.migrations).await?;
+
+    let sets = desired.databases.stateful_sets.iter().chain(&desired.services.stateful_sets);
+    for claim in pvc::claims_to_adopt(&platform, sets, snapshot.live.claims.values()) {
+        tracing::info!(%namespace, app = %name, %claim, "adding the CoupleApp as an owner of a volume claim");
+        applier.merge::<PersistentVolumeClaim>(&claim, &pvc::owner_patch(&platform)).await?;
+    }
 
     for (kind, orphan) in orphans::select_orphans(&snapshot.live.owned_names(platform.uid()), &desired.object_names()) {
         tracing::info!(%namespace, app = %name, kind, name = %orphan, "deleting an object the spec no longer asks for");
