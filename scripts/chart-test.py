@@ -578,7 +578,10 @@ def uid_of(kube: Kube, path: str) -> str | None:
 
 def test_operator_reconciles(kube: Kube, operator: Operator, namespace: str, op_namespace: str) -> str | None:
     """Ready, leading, and a CoupleApp reaches Provisioning with its children; returns its uid."""
-    check(wait_until(lambda: operator.get("/readyz") == 200, 60), f"the operator's /readyz answers 200 (127.0.0.1:{operator.port})")
+    ready = wait_until(lambda: operator.get("/readyz") == 200 or not operator.alive(), 60) and operator.alive()
+    check(ready, f"the operator runs and its /readyz answers 200 (127.0.0.1:{operator.port}){'' if operator.alive() else '; it exited with status ' + str(operator.process and operator.process.returncode)}")
+    if not operator.alive():
+        return None
     check(wait_until(lambda: lease_holder(kube, namespace) == operator.identity, 60), f"the Lease {LEASE} in {namespace} names {operator.identity} (holder: {lease_holder(kube, namespace)})")
 
     status, _ = kube.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": op_namespace}})
