@@ -7,23 +7,37 @@
    election off, two replicas): RBAC rules, security contexts, probes, env, the CRD copy.
 4. With COUPLE_TEST_KUBECONFIG set: install into a fresh namespace of that API server, check the
    objects exist, ask the API server's authorizer (SubjectAccessReview) what the ServiceAccount may
-   and may not do, upgrade, uninstall, and check that the CRD stays.
+   and may not do, send the operator's kinds of request with its token, upgrade, uninstall, and
+   check that the CRD stays.
+   With --operator-bin as well (scripts/chart-test.sh builds the operator), between install and
+   upgrade (4b): run the real operator binary locally with a TokenRequest token of the chart's
+   ServiceAccount and leader election on. It must become ready, take the Lease, bring a CoupleApp
+   (examples/minimal.yaml) to Provisioning with its owned children, ride out a restart of
+   kube-apiserver (when the kubeconfig comes from scripts/control-plane/cluster.sh: still running,
+   healthy again, watches resumed), on SIGTERM exit 0 within 10 s and release the Lease, and never
+   be denied (no forbidden/403 in its log, except while the restarted API server is starting).
 
 Run through scripts/chart-test.sh, which prepares the virtual environment.
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import json
 import os
+import re
 import secrets
+import signal
+import socket
 import ssl
+import subprocess
 import sys
 import time
 import traceback
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import helm_python as helm
@@ -50,6 +64,7 @@ EXPECTED_CLUSTER_RULES = {
     ("networking.k8s.io", "networkpolicies"): OWNED_VERBS,
     ("policy", "poddisruptionbudgets"): OWNED_VERBS,
     ("events.k8s.io", "events"): {"create", "patch"},
+    ("", "persistentvolumeclaims"): {"list", "patch"},
 }
 
 failures: list[str] = []
@@ -398,11 +413,298 @@ def test_requests_as_service_account(kube: Kube, namespace: str, account: str, a
         check(status == expected, f"as the ServiceAccount's token: {what} -> {status} (want {expected}){detail}")
 
 
-def test_cluster(chart: helm.Chart, kubeconfig: str) -> None:
+# -------------------------------------------------------------- 4b. the real operator binary
+
+
+CHILD_KINDS = {
+    # kind: (list path in a namespace, names that must be among them)
+    "Secret": ("/api/v1/namespaces/{ns}/secrets", set()),
+    "StatefulSet": ("/apis/apps/v1/namespaces/{ns}/statefulsets", {"demo-postgres", "demo-redis"}),
+    "Service": ("/api/v1/namespaces/{ns}/services", {"demo-postgres", "demo-redis"}),
+    "NetworkPolicy": ("/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies", set()),
+}
+OPERATOR_WORK_DIR = REPO / ".tmp" / "chart-test"
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+DENIED = re.compile(r"forbidden|\b(code|status)\W{0,3}403\b", re.IGNORECASE)
+
+
+def wait_until(predicate: Callable[[], object], seconds: float, interval: float = 0.5) -> bool:
+    """Polls `predicate` until it is truthy or `seconds` pass; True if it became truthy."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if predicate():
+                return True
+        except (OSError, urllib.error.URLError, ValueError):
+            pass  # the API server or the operator is (re)starting
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def service_account_kubeconfig(kube: Kube, admin_kubeconfig: str, namespace: str, account: str, path: Path, seconds: int = 600) -> None:
+    """A kubeconfig for `account`: a TokenRequest token, the admin kubeconfig's server and CA settings."""
+    request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": seconds}}
+    status, answer = kube.request("POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token", request)
+    if status != 201:
+        raise RuntimeError(f"TokenRequest for {namespace}/{account} failed: {status} {answer.get('message', answer)}")
+    admin = yaml.safe_load(Path(admin_kubeconfig).read_text())
+    context = next(c["context"] for c in admin["contexts"] if c["name"] == admin.get("current-context"))
+    cluster = next(c["cluster"] for c in admin["clusters"] if c["name"] == context["cluster"])
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "cluster", "cluster": cluster}],
+        "users": [{"name": account, "user": {"token": answer["status"]["token"]}}],
+        "contexts": [{"name": account, "context": {"cluster": "cluster", "user": account, "namespace": namespace}}],
+        "current-context": account,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        yaml.safe_dump(config, f)
+
+
+class Operator:
+    """The couple-operator binary, run locally as `couple-operator run --leader-election=true`."""
+
+    def __init__(self, binary: str, kubeconfig: Path, namespace: str, identity: str, log_path: Path):
+        self.binary, self.kubeconfig, self.namespace, self.identity, self.log_path = binary, kubeconfig, namespace, identity, log_path
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "POD_NAMESPACE": self.namespace, "POD_NAME": self.identity}
+        env.pop("COUPLE_OPERATOR_LEADER_ELECTION", None)
+        env.pop("COUPLE_OPERATOR_METRICS_ADDR", None)
+        args = [self.binary, "run", "--leader-election=true", f"--metrics-addr=127.0.0.1:{self.port}", "--log-format=text"]
+        with self.log_path.open("wb") as log:
+            # Own session: a Ctrl-C aimed at the test does not reach it; stop() and the finally do.
+            self.process = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def get(self, path: str) -> int:
+        """HTTP status of GET `path` on the metrics address (0: no answer)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=2) as resp:
+                return resp.status
+        except urllib.error.HTTPError as err:
+            return err.code
+        except OSError:
+            return 0
+
+    def terminate(self, seconds: float) -> tuple[int | None, float]:
+        """SIGTERM, then wait up to `seconds`: (exit status or None if still running, seconds taken)."""
+        if self.process is None:
+            return None, 0.0
+        started = time.monotonic()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=seconds), time.monotonic() - started
+        except subprocess.TimeoutExpired:
+            return None, time.monotonic() - started
+
+    def kill(self) -> None:
+        if self.alive():
+            assert self.process is not None
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def log_text(self) -> str:
+        """The log so far, without the colour codes of the text format."""
+        try:
+            return ANSI.sub("", self.log_path.read_text(errors="replace"))
+        except OSError:
+            return ""
+
+    def denials(self, start: int = 0, end: int | None = None) -> list[str]:
+        """Log lines (from character `start` to `end`) that report a 403 / forbidden answer."""
+        return [line for line in self.log_text()[start:end].splitlines() if DENIED.search(line)]
+
+    def print_log_tail(self, lines: int = 60) -> None:
+        print(f"       --- last {lines} lines of {self.log_path.relative_to(REPO)} ---")
+        for line in self.log_text().splitlines()[-lines:]:
+            print(f"       | {line}")
+        print("       ---")
+
+
+def control_plane_dir(kubeconfig: str) -> Path | None:
+    """The state dir of scripts/control-plane/cluster.sh the kubeconfig belongs to, if it does."""
+    state = Path(kubeconfig).resolve().parent
+    return state if (state / ".couple-control-plane").is_file() else None
+
+
+def lease_holder(kube: Kube, namespace: str) -> str | None:
+    status, lease = kube.request("GET", f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{LEASE}")
+    return lease.get("spec", {}).get("holderIdentity") if status == 200 else None
+
+
+def phase_of(kube: Kube, namespace: str, name: str) -> str | None:
+    status, app = kube.request("GET", f"/apis/couple.dev/v1alpha1/namespaces/{namespace}/coupleapps/{name}")
+    return app.get("status", {}).get("phase") if status == 200 else None
+
+
+def owned_children(kube: Kube, namespace: str, owner_uid: str) -> dict[str, set[str]]:
+    """Per kind, the names of the objects the CoupleApp with `owner_uid` controls."""
+    owned: dict[str, set[str]] = {}
+    for kind, (path, _) in CHILD_KINDS.items():
+        _, found = kube.request("GET", path.format(ns=namespace))
+        owned[kind] = {
+            item["metadata"]["name"]
+            for item in found.get("items", [])
+            if any(ref.get("uid") == owner_uid and ref.get("controller") for ref in item["metadata"].get("ownerReferences", []))
+        }
+    return owned
+
+
+def children_complete(owned: dict[str, set[str]]) -> bool:
+    return all(owned.get(kind) and names <= owned[kind] for kind, (_, names) in CHILD_KINDS.items())
+
+
+def uid_of(kube: Kube, path: str) -> str | None:
+    status, obj = kube.request("GET", path)
+    return obj["metadata"]["uid"] if status == 200 else None
+
+
+def test_operator_reconciles(kube: Kube, operator: Operator, namespace: str, op_namespace: str) -> str | None:
+    """Ready, leading, and a CoupleApp reaches Provisioning with its children; returns its uid."""
+    ready = wait_until(lambda: operator.get("/readyz") == 200 or not operator.alive(), 60) and operator.alive()
+    check(ready, f"the operator runs and its /readyz answers 200 (127.0.0.1:{operator.port}){'' if operator.alive() else '; it exited with status ' + str(operator.process and operator.process.returncode)}")
+    if not operator.alive():
+        return None
+    check(wait_until(lambda: lease_holder(kube, namespace) == operator.identity, 60), f"the Lease {LEASE} in {namespace} names {operator.identity} (holder: {lease_holder(kube, namespace)})")
+
+    status, _ = kube.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": op_namespace}})
+    check(status == 201, f"created the namespace {op_namespace}")
+    app = yaml.safe_load((REPO / "examples" / "minimal.yaml").read_text())
+    app["metadata"]["namespace"] = op_namespace
+    status, created = kube.request("POST", f"/apis/couple.dev/v1alpha1/namespaces/{op_namespace}/coupleapps", app)
+    check(status == 201, f"applied examples/minimal.yaml as {op_namespace}/demo -> {status}")
+    if status != 201:
+        return None
+    uid = created["metadata"]["uid"]
+    check(wait_until(lambda: phase_of(kube, op_namespace, "demo") == "Provisioning", 120), f"the CoupleApp reaches status.phase Provisioning (phase: {phase_of(kube, op_namespace, 'demo')})")
+    wait_until(lambda: children_complete(owned_children(kube, op_namespace, uid)), 30)
+    owned = owned_children(kube, op_namespace, uid)
+    for kind, (_, names) in CHILD_KINDS.items():
+        want = f" (among them {', '.join(sorted(names))})" if names else ""
+        check(bool(owned[kind]) and names <= owned[kind], f"the operator created {kind}s owned by the CoupleApp{want}: {', '.join(sorted(owned[kind])) or 'none'}")
+    return uid
+
+
+def test_apiserver_restart(kube: Kube, operator: Operator, namespace: str, op_namespace: str, state: Path) -> tuple[int, int]:
+    """Restart kube-apiserver under the running operator; it must come back without a restart of its own.
+
+    Returns the part of the operator's log (character offsets) from the restart until the operator
+    had recovered: a freshly started API server denies requests it serves before its RBAC
+    informers have synced (kubernetes/kubernetes#121635, #101422), so 403s there are expected.
+    """
+    restart_began = len(operator.log_text())
+    script = REPO / "scripts" / "control-plane" / "cluster.sh"
+    started = time.monotonic()
+    result = subprocess.run([str(script), "restart-apiserver"], env={**os.environ, "COUPLE_CP_DIR": str(state)}, capture_output=True, text=True, timeout=180, check=False)
+    took = time.monotonic() - started
+    check(result.returncode == 0, f"cluster.sh restart-apiserver succeeded in {took:.0f}s{'' if result.returncode == 0 else ': ' + result.stderr.strip()[-2000:]}")
+    check(operator.alive(), "the operator process is still running after the restart")
+    started = time.monotonic()
+    live = wait_until(lambda: operator.get("/livez") == 200, 60)
+    ready = wait_until(lambda: operator.get("/readyz") == 200, 60)
+    check(live and ready, f"/livez and /readyz answer 200 again ({time.monotonic() - started:.1f}s after the restart; livez {operator.get('/livez')}, readyz {operator.get('/readyz')})")
+    check(wait_until(lambda: lease_holder(kube, namespace) == operator.identity, 60), f"the Lease still (or again) names {operator.identity} (holder: {lease_holder(kube, namespace)})")
+
+    # The watches resumed: a deleted child comes back.
+    path = f"/api/v1/namespaces/{op_namespace}/services/demo-postgres"
+    old_uid = uid_of(kube, path)
+    status, _ = kube.request("DELETE", path)
+    check(status == 200 and old_uid is not None, f"deleted the Service {op_namespace}/demo-postgres -> {status}")
+    started = time.monotonic()
+    recreated = wait_until(lambda: uid_of(kube, path) not in (None, old_uid), 60)
+    check(recreated, f"the operator recreated it ({time.monotonic() - started:.1f}s): its watches resumed after the restart")
+    recovered = len(operator.log_text())
+
+    # The controller manager reconnects by itself: a new namespace gets its ServiceAccount token.
+    probe = f"{op_namespace}-kcm"
+    kube.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": probe}})
+    try:
+        token = wait_until(lambda: bool(kube.request("GET", f"/api/v1/namespaces/{probe}/serviceaccounts/default")[1].get("secrets")), 60)
+        check(token, "the controller manager works after the restart (a new namespace's default ServiceAccount gets its token Secret)")
+    finally:
+        kube.request("DELETE", f"/api/v1/namespaces/{probe}")
+    return restart_began, recovered
+
+
+def test_operator_shutdown(kube: Kube, operator: Operator, namespace: str) -> None:
+    code, took = operator.terminate(15)
+    check(code == 0 and took <= 10, f"SIGTERM: the operator exits with status 0 within 10s (status {code}, {took:.1f}s)")
+    status, lease = kube.request("GET", f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{LEASE}")
+    spec = lease.get("spec", {})
+    # kube-lease-manager's release() patches holderIdentity, acquireTime, renewTime and
+    # leaseDurationSeconds to null: the Lease stays, without a holder.
+    check(status == 200 and not spec.get("holderIdentity") and not spec.get("renewTime"), f"it released the Lease {LEASE} (holderIdentity and renewTime gone; spec {spec})")
+
+
+def test_real_operator(kube: Kube, admin_kubeconfig: str, binary: str, namespace: str, account: str, op_namespace: str) -> None:
+    section("4b. the real operator binary as the chart's ServiceAccount")
+    before = len(failures)
+    # The Lease that test_requests_as_service_account created with a made-up holder: start from none.
+    kube.request("DELETE", f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{LEASE}")
+    OPERATOR_WORK_DIR.mkdir(parents=True, exist_ok=True)
+    sa_kubeconfig = OPERATOR_WORK_DIR / "operator.kubeconfig"
+    service_account_kubeconfig(kube, admin_kubeconfig, namespace, account, sa_kubeconfig)
+    operator = Operator(binary, sa_kubeconfig, namespace, f"chart-test-{secrets.token_hex(3)}", OPERATOR_WORK_DIR / "operator.log")
+    print(f"       {binary}, log {operator.log_path.relative_to(REPO)}")
+    operator.start()
+    try:
+        run_real_operator_checks(kube, operator, admin_kubeconfig, namespace, op_namespace)
+    except Exception as err:  # noqa: BLE001 - report, clean up, let the rest of the chart test run
+        traceback.print_exc()
+        check(False, f"the real-operator test raised {type(err).__name__}: {err}")
+    finally:
+        if operator.alive():
+            operator.terminate(10)
+            operator.kill()
+        if len(failures) > before:
+            operator.print_log_tail()
+        sa_kubeconfig.unlink(missing_ok=True)
+
+
+def run_real_operator_checks(kube: Kube, operator: Operator, admin_kubeconfig: str, namespace: str, op_namespace: str) -> None:
+    uid = test_operator_reconciles(kube, operator, namespace, op_namespace)
+    state = control_plane_dir(admin_kubeconfig)
+    window = (len(operator.log_text()),) * 2  # the restart, as log offsets
+    if uid is not None:
+        if state is None:
+            print("       (API server restart skipped: the kubeconfig is not from scripts/control-plane/cluster.sh)")
+        else:
+            window = test_apiserver_restart(kube, operator, namespace, op_namespace, state)
+    test_operator_shutdown(kube, operator, namespace)
+    check(bool(operator.log_text()), "the operator wrote a log")
+    before, after = operator.denials(0, window[0]), operator.denials(window[1])
+    check(not before, f"the operator's log has no forbidden/403 before the API server restart {before[:3] or ''}".rstrip())
+    check(not after, f"... nor after it had recovered from the restart {after[:3] or ''}".rstrip())
+    during = operator.denials(window[0], window[1])
+    if during:
+        print(f"       (info: {len(during)} forbidden/403 while the restarted API server's RBAC caches filled, expected:")
+        for line in during[:3]:
+            print(f"        {line[:300]})")
+
+
+def test_cluster(chart: helm.Chart, kubeconfig: str, operator_bin: str | None) -> None:
     section("4. install into a real API server")
     kube = Kube(kubeconfig)
     suffix = secrets.token_hex(3)
     namespace, release, app_namespace = f"chart-test-{suffix}", f"ct-{suffix}", f"chart-test-{suffix}-apps"
+    op_namespace = f"chart-test-{suffix}-op"
     fullname = f"{release}-couple-operator"
     sa_user = f"system:serviceaccount:{namespace}:{fullname}"
     config = helm.Config(kubeconfig_path=kubeconfig, namespace=namespace)
@@ -473,6 +775,11 @@ def test_cluster(chart: helm.Chart, kubeconfig: str) -> None:
 
         test_requests_as_service_account(kube, namespace, fullname, app_namespace)
 
+        if operator_bin:
+            test_real_operator(kube, kubeconfig, operator_bin, namespace, fullname, op_namespace)
+        else:
+            section("4b. the real operator: skipped (no --operator-bin; scripts/chart-test.sh builds and passes it)")
+        section("4c. upgrade and uninstall")
         rel = config.upgrade(chart, release, {**values, "replicas": 2, "logFormat": "text"}, namespace=namespace, timeout=120)
         status, dep = kube.request("GET", f"/apis/apps/v1/namespaces/{namespace}/deployments/{fullname}")
         env = env_of(dep["spec"]["template"]["spec"]["containers"][0]) if status == 200 else {}
@@ -499,12 +806,15 @@ def test_cluster(chart: helm.Chart, kubeconfig: str) -> None:
                 config.uninstall(release, timeout=120, ignore_not_found=True)
             except Exception as err:  # noqa: BLE001
                 print(f"  (cleanup: uninstall failed: {err})")
-        for ns in (namespace, app_namespace):
+        for ns in (namespace, app_namespace, op_namespace):
             kube.request("DELETE", f"/api/v1/namespaces/{ns}")
         config.close()
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description="Checks of charts/couple-operator (run through scripts/chart-test.sh).")
+    parser.add_argument("--operator-bin", help="the couple-operator binary to run under the chart's ServiceAccount (cluster test only)")
+    args = parser.parse_args()
     print(f"helm SDK {helm.helm_sdk_version()}, chart {CHART.relative_to(REPO)}")
     test_lint()
     chart = helm.Chart.load(str(CHART))
@@ -514,7 +824,7 @@ def main() -> int:
         test_render_variants(chart)
         kubeconfig = os.environ.get("COUPLE_TEST_KUBECONFIG")
         if kubeconfig:
-            test_cluster(chart, kubeconfig)
+            test_cluster(chart, kubeconfig, args.operator_bin)
         else:
             section("4. install: skipped (set COUPLE_TEST_KUBECONFIG, e.g. from scripts/control-plane/cluster.sh start)")
     finally:

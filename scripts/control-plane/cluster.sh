@@ -8,6 +8,10 @@
 #   scripts/control-plane/cluster.sh status   print what runs (exit 0 only if all
 #                                             three run and the API server is ready)
 #   scripts/control-plane/cluster.sh env      print the env file (for eval)
+#   scripts/control-plane/cluster.sh restart-apiserver
+#                                             stop only kube-apiserver and start it
+#                                             again (same flags, port, etcd data);
+#                                             returns once /readyz answers
 #
 # After `start`:
 #
@@ -148,6 +152,36 @@ teardown() {
     rm -rf -- "${state}"
 }
 
+# TTLAfterFinished (alpha in 1.20, on by default from 1.21): without it the
+# API server drops a Job's ttlSecondsAfterFinished and nothing cleans
+# finished Jobs up, unlike any current cluster.
+feature_gates=TTLAfterFinished=true
+
+# start_apiserver BIN_DIR ETCD_URL: launch kube-apiserver on ${api_port} and
+# wait until /readyz answers. `start` and `restart-apiserver` share it, so a
+# restarted API server runs with exactly the flags of the first one.
+# --cert-dir: it writes a self-signed serving cert (and its CA) there once and
+# reuses it on a restart. Admission: the 1.20 defaults (incl. ServiceAccount,
+# which waits for the token controller before admitting Pods); none of them
+# needs a node.
+start_apiserver() {
+    local bin_dir=$1 etcd_url=$2
+    mkdir -p "${state}/certs"
+    launch kube-apiserver "${state}/kube-apiserver.log" "${bin_dir}/kube-apiserver" \
+        --etcd-servers="${etcd_url}" \
+        --bind-address=127.0.0.1 \
+        --secure-port="${api_port}" \
+        --cert-dir="${state}/certs" \
+        --token-auth-file="${state}/tokens.csv" \
+        --authorization-mode=RBAC \
+        --service-account-issuer=https://kubernetes.default.svc \
+        --service-account-key-file="${state}/sa.pub" \
+        --service-account-signing-key-file="${state}/sa.key" \
+        --service-cluster-ip-range=10.96.0.0/16 \
+        --feature-gates="${feature_gates}"
+    wait_for kube-apiserver "${state}/kube-apiserver.log" curl_api /readyz
+}
+
 # ---------------------------------------------------------------- commands
 
 ensure_binaries() {
@@ -217,29 +251,8 @@ cmd_start() {
     wait_for etcd "${state}/etcd.log" curl -sSf --max-time 2 "${etcd_url}/health"
     log "etcd running (pid $(running_pid etcd), ${etcd_url})"
 
-    # TTLAfterFinished (alpha in 1.20, on by default from 1.21): without it the
-    # API server drops a Job's ttlSecondsAfterFinished and nothing cleans
-    # finished Jobs up, unlike any current cluster.
-    local feature_gates=TTLAfterFinished=true
-
     # --- kube-apiserver
-    # --cert-dir: it writes a self-signed serving cert (and its CA) there.
-    # Admission: the 1.20 defaults (incl. ServiceAccount, which waits for the
-    # token controller before admitting Pods); none of them needs a node.
-    mkdir -p "${state}/certs"
-    launch kube-apiserver "${state}/kube-apiserver.log" "${bin_dir}/kube-apiserver" \
-        --etcd-servers="${etcd_url}" \
-        --bind-address=127.0.0.1 \
-        --secure-port="${api_port}" \
-        --cert-dir="${state}/certs" \
-        --token-auth-file="${state}/tokens.csv" \
-        --authorization-mode=RBAC \
-        --service-account-issuer=https://kubernetes.default.svc \
-        --service-account-key-file="${state}/sa.pub" \
-        --service-account-signing-key-file="${state}/sa.key" \
-        --service-cluster-ip-range=10.96.0.0/16 \
-        --feature-gates="${feature_gates}"
-    wait_for kube-apiserver "${state}/kube-apiserver.log" curl_api /readyz
+    start_apiserver "${bin_dir}" "${etcd_url}"
     log "kube-apiserver ready (pid $(running_pid kube-apiserver), https://127.0.0.1:${api_port}, $((SECONDS - t0))s)"
 
     write_kubeconfig "${kubeconfig}" "${token}"
@@ -323,6 +336,26 @@ cmd_stop() {
     log "removed ${state}"
 }
 
+# Stop only the API server (by its pid file) and start it again with the same
+# flags on the same port, against the same etcd: a test of how clients ride
+# out an API server restart. etcd and the controller manager keep running.
+cmd_restart_apiserver() {
+    [[ -f ${marker} && -f ${env_file} ]] || die "not started (no ${env_file}); run: $0 start"
+    running_pid etcd >/dev/null || die "etcd is not running (${state}); run: $0 start"
+    local bin_dir etcd_port t0=${SECONDS}
+    bin_dir=$("${here}/build.sh" --bin-dir)
+    api_port=$(cat "${state}/kube-apiserver.port")
+    etcd_port=$(cat "${state}/etcd.port")
+    token=$(cut -d, -f1 "${state}/tokens.csv")
+    stop_component kube-apiserver
+    # Keep the first run's log next to the new one.
+    if [[ -f ${state}/kube-apiserver.log ]]; then
+        mv -f "${state}/kube-apiserver.log" "${state}/kube-apiserver.previous.log"
+    fi
+    start_apiserver "${bin_dir}" "http://127.0.0.1:${etcd_port}"
+    log "kube-apiserver restarted (pid $(running_pid kube-apiserver), https://127.0.0.1:${api_port}, ready after $((SECONDS - t0))s)"
+}
+
 cmd_status() {
     local ok=0 c pid port
     for c in etcd kube-apiserver kube-controller-manager; do
@@ -362,9 +395,10 @@ case ${1:-} in
     stop) cmd_stop ;;
     status) cmd_status ;;
     env) cmd_env ;;
+    restart-apiserver) cmd_restart_apiserver ;;
     -h | --help) sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0" ;;
     *)
-        printf 'usage: %s start|stop|status|env\n' "$0" >&2
+        printf 'usage: %s start|stop|status|env|restart-apiserver\n' "$0" >&2
         exit 2
         ;;
 esac
