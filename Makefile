@@ -12,7 +12,7 @@ CARGO ?= cargo
 TEST_ENV := .tmp/test-services/env
 K8S_ENV := .tmp/control-plane/env
 
-.PHONY: help run build test test-only smoke lint fmt fmt-check clippy services-up services-down bench bench-operator k8s-build k8s-up k8s-down crds clean-data
+.PHONY: help run build test test-only smoke lint fmt fmt-check clippy services-up services-down bench bench-operator k8s-build k8s-up k8s-down kind-up kind-image kind-status kind-down crds clean-data
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -79,6 +79,18 @@ k8s-up: ## Start a local Kubernetes control plane; then `source .tmp/control-pla
 
 k8s-down: ## Stop it and delete its state
 	@scripts/control-plane/cluster.sh stop
+
+kind-up: ## The platform on a local kind cluster: cluster, image, chart, examples/kind.yaml, wait for Ready, print the URL
+	@scripts/kind.sh up
+
+kind-image: ## Rebuild the image, load it into the kind cluster and restart the operator and the platform on it
+	@scripts/kind.sh image
+
+kind-status: ## The kind cluster, the operator, the CoupleApp and its pods, the URL
+	@scripts/kind.sh status
+
+kind-down: ## Delete the kind cluster (and stop the port forward to it)
+	@scripts/kind.sh down
 
 crds: ## Regenerate crds/ (and the chart's copy) from the operator's Rust types
 	$(CARGO) run --quiet -p couple-operator -- crd > crds/coupleapps.couple.dev.yaml
