@@ -53,6 +53,9 @@ pub struct Settings {
     pub backoff_base: Duration,
     /// Longest retry delay after errors.
     pub backoff_cap: Duration,
+    /// How long after failing a provisioning or migration Job is run again (see
+    /// [`JobRetry`](crate::reconcile::gates::JobRetry)).
+    pub job_retry_after: Duration,
     /// Watch only this namespace (tests run one controller per namespace); all when `None`.
     pub namespace: Option<String>,
 }
@@ -65,6 +68,7 @@ impl Default for Settings {
             discovery_ttl: Duration::from_secs(300),
             backoff_base: Duration::from_secs(1),
             backoff_cap: Duration::from_secs(300),
+            job_retry_after: Duration::from_secs(600),
             namespace: None,
         }
     }

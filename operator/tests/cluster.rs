@@ -101,18 +101,19 @@ struct Operator {
 impl Operator {
     /// A controller requeueing often (1 s at a gate, 2 s otherwise), so tests settle fast.
     fn start(client: &Client, namespace: &str) -> Self {
-        Self::start_with(client, namespace, Duration::from_secs(2))
+        Self::start_with(client, namespace, |_| {})
     }
 
-    /// A controller requeueing after `requeue_ready` once Ready (or invalid, or paused): a long
-    /// one shows that a watch, not the periodic check, brought a change.
-    fn start_with(client: &Client, namespace: &str, requeue_ready: Duration) -> Self {
-        let settings = Settings {
+    /// A controller with those settings changed by `adjust` (a long `requeue_ready` shows that a
+    /// watch, not the periodic check, brought a change).
+    fn start_with(client: &Client, namespace: &str, adjust: impl FnOnce(&mut Settings)) -> Self {
+        let mut settings = Settings {
             requeue_waiting: Duration::from_secs(1),
-            requeue_ready,
+            requeue_ready: Duration::from_secs(2),
             namespace: Some(namespace.to_owned()),
             ..Settings::default()
         };
+        adjust(&mut settings);
         let ctx = Arc::new(Context::new(client.clone(), Arc::new(Health::new(Duration::from_secs(600))), settings));
         let (stop, stopped) = shutdown::channel();
         let task = tokio::spawn(run_controller(ctx.clone(), stopped));
@@ -398,6 +399,29 @@ async fn a_failed_migration_names_the_service_and_keeps_it_undeployed() {
 }
 
 #[tokio::test]
+async fn a_failed_provisioning_job_runs_again_after_the_retry_delay() {
+    let Some(client) = test_client().await else { return };
+    let ns = namespace(&client, "retry").await;
+    let _operator = Operator::start_with(&client, &ns, |s| s.job_retry_after = Duration::from_secs(3));
+    let apps: Api<CoupleApp> = Api::namespaced(client.clone(), &ns);
+    apps.create(&PostParams::default(), &app("demo", spec())).await.unwrap();
+
+    let failing = Node { stateful_sets: true, jobs: &[], deployments: false, failing: &["demo-provision"] };
+    let failed = wait_for_phase(&client, &ns, "demo", Phase::Failed, failing).await;
+    let databases = failed.status.unwrap().conditions.into_iter().find(|c| c.type_ == "DatabasesReady").unwrap();
+    assert_eq!(databases.reason, "ProvisioningFailed");
+    assert!(databases.message.contains("runs again 3s after failing"), "{}", databases.message);
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
+    let first = jobs.get("demo-provision").await.unwrap().uid().unwrap();
+
+    // Whatever broke is fixed: the next run (a new Job) succeeds.
+    let fixed = Node { stateful_sets: true, jobs: &["demo-provision"], deployments: false, failing: &[] };
+    wait_for_phase(&client, &ns, "demo", Phase::Migrating, fixed).await;
+    let second = jobs.get("demo-provision").await.unwrap().uid().unwrap();
+    assert_ne!(first, second, "the failed Job itself cannot succeed; a new one must have run");
+}
+
+#[tokio::test]
 async fn only_the_lease_holder_reconciles_and_a_standby_takes_over() {
     let Some(client) = test_client().await else { return };
     let ns = namespace(&client, "lease").await;
@@ -463,7 +487,7 @@ async fn a_changed_referenced_secret_rolls_the_pods_at_once() {
     let Some(client) = test_client().await else { return };
     let ns = namespace(&client, "roll").await;
     // No periodic check within the test's time: the Secret watch must bring the change.
-    let _operator = Operator::start_with(&client, &ns, Duration::from_secs(3600));
+    let _operator = Operator::start_with(&client, &ns, |s| s.requeue_ready = Duration::from_secs(3600));
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
     let jwt = |value: &str| -> Secret {
         serde_json::from_value(json!({"metadata": {"name": "my-jwt"}, "stringData": {"secret": value}})).unwrap()
@@ -599,8 +623,9 @@ async fn create_malformed(client: &Client, namespace: &str, name: &str) {
 async fn a_coupleapp_that_cannot_be_read_gets_an_event_and_a_condition_where_possible_and_recovers_once_fixed() {
     let Some(client) = test_client().await else { return };
     let ns = namespace(&client, "malformed").await;
-    let _operator = Operator::start(&client, &ns);
     create_malformed(&client, &ns, "demo").await;
+    // Started only now, so that it meets the object under the strict schema only.
+    let _operator = Operator::start(&client, &ns);
     let events: Api<Event> = Api::namespaced(client.clone(), &ns);
     let event = wait("the MalformedSpec event", || async {
         let list = events.list(&ListParams::default()).await.ok()?;

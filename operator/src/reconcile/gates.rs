@@ -3,9 +3,14 @@
 //! Without a kubelet (the test control plane) these statuses are written by the tests acting as
 //! the node, so only the fields a kubelet-fed controller fills are read.
 
-use k8s_openapi::api::{
-    apps::v1::{Deployment, StatefulSet},
-    batch::v1::Job,
+use std::time::Duration;
+
+use k8s_openapi::{
+    api::{
+        apps::v1::{Deployment, StatefulSet},
+        batch::v1::Job,
+    },
+    jiff::Timestamp,
 };
 
 /// The Job controller's default `backoffLimit`.
@@ -32,6 +37,33 @@ pub fn job_state(job: Option<&Job>) -> JobState {
     let limit = job.spec.as_ref().and_then(|s| s.backoff_limit).unwrap_or(DEFAULT_BACKOFF_LIMIT);
     let failed_condition = status.conditions.iter().flatten().any(|c| c.type_ == "Failed" && c.status == "True");
     if failed_condition || status.failed.unwrap_or(0) > limit { JobState::Failed } else { JobState::Running }
+}
+
+/// When a failed Job is run again. Provisioning or a migration can fail for a reason that
+/// passes (a database restarting, a network blip, credentials fixed in place), and with the
+/// inputs unchanged nothing else would try again; so a fresh Job replaces a failed one `after`
+/// it failed. Until then the status says it failed.
+#[derive(Debug, Clone, Copy)]
+pub struct JobRetry {
+    /// The time of this reconcile.
+    pub now: Timestamp,
+    /// How long after its failure a Job is replaced.
+    pub after: Duration,
+}
+
+impl JobRetry {
+    /// Whether the failed `job` is due for a fresh run: `after` past its `Failed` condition (or,
+    /// lacking one, its start); at once when it has neither.
+    pub fn due(&self, job: &Job) -> bool {
+        let status = job.status.as_ref();
+        let failed_at = status
+            .and_then(|s| s.conditions.iter().flatten().find(|c| c.type_ == "Failed" && c.status == "True"))
+            .and_then(|c| c.last_transition_time.as_ref())
+            .or_else(|| status.and_then(|s| s.start_time.as_ref()));
+        let Some(failed_at) = failed_at else { return true };
+        let after = k8s_openapi::jiff::SignedDuration::try_from(self.after).unwrap_or(k8s_openapi::jiff::SignedDuration::MAX);
+        failed_at.0.checked_add(after).is_ok_and(|due| self.now >= due)
+    }
 }
 
 /// A database StatefulSet is started once one pod is ready.
@@ -79,6 +111,22 @@ pub fn ready_replicas_of_stateful_set(set: Option<&StatefulSet>) -> i32 {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_failed_job_is_due_for_a_retry_only_after_the_delay() {
+        let at = |secs: i64| Timestamp::from_second(secs).unwrap();
+        let retry = |now: i64| JobRetry { now: at(now), after: Duration::from_secs(600) };
+        let failed = job(
+            json!({}),
+            json!({"startTime": "1970-01-01T00:00:10Z", "conditions": [
+                {"type": "Failed", "status": "True", "lastTransitionTime": "1970-01-01T00:01:40Z"}]}),
+        );
+        assert!(!retry(100 + 599).due(&failed), "measured from the failure, not the start");
+        assert!(retry(100 + 600).due(&failed));
+        let no_condition = job(json!({"backoffLimit": 0}), json!({"failed": 1, "startTime": "1970-01-01T00:00:10Z"}));
+        assert!(!retry(609).due(&no_condition) && retry(610).due(&no_condition), "from the start without a condition");
+        assert!(retry(0).due(&job(json!({}), json!({"failed": 9}))), "no time at all: at once");
+    }
 
     fn job(spec: serde_json::Value, status: serde_json::Value) -> Job {
         serde_json::from_value(json!({"metadata": {"name": "j"}, "spec": spec, "status": status})).unwrap()

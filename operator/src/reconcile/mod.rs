@@ -176,7 +176,8 @@ async fn reconcile_app(app: &CoupleApp, ctx: &Context) -> Result<Action, Error> 
     let snapshot = read::read(&ctx.client, &applier, &namespace, &name, &secrets_to_read(&platform), policy_v1).await?;
     let inputs = snapshot.inputs(&platform, Entropy::from_rng(&mut rand::rngs::OsRng));
     let desired = desired(&platform, &inputs);
-    let progress = stages::apply(&applier, &desired, &snapshot, &inputs.migrations).await?;
+    let retry = gates::JobRetry { now: k8s_openapi::jiff::Timestamp::now(), after: ctx.settings.job_retry_after };
+    let progress = stages::apply(&applier, &desired, &snapshot, &inputs.migrations, retry).await?;
 
     let sets = desired.databases.stateful_sets.iter().chain(&desired.services.stateful_sets);
     for claim in pvc::claims_to_adopt(&platform, sets, snapshot.live.claims.values()) {
@@ -215,8 +216,7 @@ async fn reconcile_app(app: &CoupleApp, ctx: &Context) -> Result<Action, Error> 
         let type_ = if matches!(phase, Phase::Failed | Phase::Degraded) { EventType::Warning } else { EventType::Normal };
         publish(ctx, &reference, type_, &format!("{phase:?}"), ready_message(&status)).await;
     }
-    // Waiting at a gate: look again soon, as not every awaited change (a referenced Secret created
-    // later) arrives as a watch event.
+    // Waiting at a gate: look again soon, as a safety net for a watch event that never came.
     let requeue = if waiting || !desired.missing.is_empty() { ctx.settings.requeue_waiting } else { ctx.settings.requeue_ready };
     Ok(Action::requeue(requeue))
 }

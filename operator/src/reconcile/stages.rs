@@ -16,7 +16,7 @@ use k8s_openapi::api::batch::v1::Job;
 use kube::ResourceExt;
 
 use super::{
-    gates::{JobState, database_started, deployment_available, job_state, stateful_set_available},
+    gates::{JobRetry, JobState, database_started, deployment_available, job_state, stateful_set_available},
     read::Snapshot,
     report::{deployment_component, stateful_set_component},
 };
@@ -38,10 +38,18 @@ fn config_hash(job: &Job) -> Option<&String> {
 }
 
 /// Creates the Job when absent; replaces it (delete now, create on the next reconcile, which
-/// the deletion triggers) when its inputs changed, since a Job's pod template is immutable.
-async fn ensure_job(applier: &Applier, desired: &Job, live: Option<&Job>) -> Result<JobState, kube::Error> {
+/// the deletion triggers) when its inputs changed, since a Job's pod template is immutable, or
+/// when it failed and `retry` says it is time to run it again.
+async fn ensure_job(applier: &Applier, desired: &Job, live: Option<&Job>, retry: JobRetry) -> Result<JobState, kube::Error> {
     match live {
-        Some(live) if config_hash(live) == config_hash(desired) => Ok(job_state(Some(live))),
+        Some(live) if config_hash(live) == config_hash(desired) => match job_state(Some(live)) {
+            JobState::Failed if retry.due(live) => {
+                tracing::info!(job = %live.name_any(), "running a failed Job again");
+                applier.delete::<Job>(&live.name_any()).await?;
+                Ok(JobState::Running)
+            }
+            state => Ok(state),
+        },
         Some(live) => {
             tracing::info!(job = %live.name_any(), "inputs changed; replacing the Job");
             applier.delete::<Job>(&live.name_any()).await?;
@@ -54,14 +62,24 @@ async fn ensure_job(applier: &Applier, desired: &Job, live: Option<&Job>) -> Res
     }
 }
 
+/// `90s`, `10m`, `2h`: how status messages say a delay.
+fn humanize(delay: std::time::Duration) -> String {
+    match delay.as_secs() {
+        s if s % 3600 == 0 && s > 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 && s > 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
 /// Applies stages 1-7 of `desired`, given what the read step found.
 pub async fn apply(
     applier: &Applier,
     desired: &Desired,
     snapshot: &Snapshot,
     recorded: &BTreeMap<String, String>,
+    retry: JobRetry,
 ) -> Result<Progress, kube::Error> {
-    let progress = apply_gated(applier, desired, snapshot, recorded).await?;
+    let progress = apply_gated(applier, desired, snapshot, recorded, retry).await?;
     let live = &snapshot.live;
     for policy in &desired.hardening.network_policies {
         applier.ensure(policy, live.network_policies.get(&policy.name_any())).await?;
@@ -77,6 +95,7 @@ async fn apply_gated(
     desired: &Desired,
     snapshot: &Snapshot,
     recorded: &BTreeMap<String, String>,
+    retry: JobRetry,
 ) -> Result<Progress, kube::Error> {
     let live = &snapshot.live;
     // Recorded hashes of services that still have a migration (one with a newer image keeps its
@@ -127,10 +146,13 @@ async fn apply_gated(
     // 3. Provisioning.
     if let Some(job) = &desired.provisioning {
         let name = job.name_any();
-        match ensure_job(applier, job, live.jobs.get(&name)).await? {
+        match ensure_job(applier, job, live.jobs.get(&name), retry).await? {
             JobState::Succeeded => {}
             JobState::Failed => {
-                progress.databases = Gate::Failed { reason: "ProvisioningFailed", message: format!("the provisioning Job {name} failed") };
+                progress.databases = Gate::Failed {
+                    reason: "ProvisioningFailed",
+                    message: format!("the provisioning Job {name} failed; it runs again {} after failing", humanize(retry.after)),
+                };
                 return Ok(progress);
             }
             JobState::Running => {
@@ -146,7 +168,7 @@ async fn apply_gated(
     for migration in &desired.migrations {
         let service = migration.service.name();
         let Some(job) = &migration.job else { continue };
-        match ensure_job(applier, job, live.jobs.get(&migration.job_name)).await? {
+        match ensure_job(applier, job, live.jobs.get(&migration.job_name), retry).await? {
             JobState::Succeeded => {
                 progress.migrations_applied.insert(service.to_owned(), migration.hash.clone());
             }
@@ -160,7 +182,10 @@ async fn apply_gated(
         }
     }
     progress.migrations = if !failed.is_empty() {
-        Gate::Failed { reason: "MigrationFailed", message: failed.join("; ") }
+        Gate::Failed {
+            reason: "MigrationFailed",
+            message: format!("{}; failed migrations run again {} after failing", failed.join("; "), humanize(retry.after)),
+        }
     } else if !running.is_empty() {
         Gate::Waiting { reason: "MigrationsRunning", message: format!("waiting for the migrations of {}", running.join(", ")) }
     } else {
@@ -226,6 +251,12 @@ async fn apply_gated(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delays_read_as_people_write_them() {
+        let say = |secs| humanize(std::time::Duration::from_secs(secs));
+        assert_eq!([say(600), say(7200), say(90), say(0)], ["10m", "2h", "90s", "0s"]);
+    }
 
     #[test]
     fn progress_is_waiting_while_any_gate_waits() {
