@@ -12,7 +12,7 @@ CARGO ?= cargo
 TEST_ENV := .tmp/test-services/env
 K8S_ENV := .tmp/control-plane/env
 
-.PHONY: help run build test test-only smoke lint fmt fmt-check clippy services-up services-down bench bench-operator k8s-build k8s-up k8s-down kind-up kind-image kind-status kind-down crds clean-data
+.PHONY: help run build test test-only smoke lint fmt fmt-check clippy services-up services-down bench bench-operator k8s-build k8s-up k8s-down k8s-operator kind-up kind-image kind-status kind-down crds clean-data
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -76,6 +76,12 @@ k8s-build: ## Build kube-apiserver and kube-controller-manager 1.20.2 once per m
 
 k8s-up: ## Start a local Kubernetes control plane; then `source .tmp/control-plane/env`
 	@scripts/control-plane/cluster.sh start
+
+k8s-operator: ## Run the operator (CRD included) against the local control plane, started if not running; Ctrl-C stops it
+	@scripts/control-plane/cluster.sh status >/dev/null 2>&1 || scripts/control-plane/cluster.sh start >/dev/null
+	@source $(K8S_ENV); \
+		echo "operator on $$KUBECONFIG; in another shell: source $(K8S_ENV) && kubectl create ns couple && kubectl apply -f examples/minimal.yaml"; \
+		$(CARGO) run -p couple-operator -- run --install-crd --leader-election false --metrics-addr 127.0.0.1:9443 --log-format text
 
 k8s-down: ## Stop it and delete its state
 	@scripts/control-plane/cluster.sh stop

@@ -37,6 +37,9 @@ struct RunArgs {
     /// Reconcile only while holding the Lease `couple-operator` (turn off for local runs).
     #[arg(long, env = "COUPLE_OPERATOR_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
     leader_election: bool,
+    /// Apply the CoupleApp CRD before starting (development; the chart installs it in a cluster).
+    #[arg(long, env = "COUPLE_OPERATOR_INSTALL_CRD")]
+    install_crd: bool,
     /// Log format: auto, json or text.
     #[arg(long, env = "COUPLE_LOG_FORMAT", default_value = "auto", value_parser = ["auto", "json", "text"])]
     log_format: String,
@@ -71,6 +74,10 @@ async fn run_operator(args: RunArgs) -> anyhow::Result<()> {
         }
     });
     let client = kube::Client::try_default().await.context("no Kubernetes configuration (in-cluster or KUBECONFIG)")?;
+    if args.install_crd {
+        couple_operator::install_crd(&client).await.context("installing the CoupleApp CRD")?;
+        tracing::info!("CoupleApp CRD applied");
+    }
     let config = RunConfig::from_env(args.leader_election);
     let health = Arc::new(Health::new(Duration::from_secs(15 * 60)));
     let ctx = Arc::new(Context::new(client, health.clone(), config.settings.clone()));
