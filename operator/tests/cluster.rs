@@ -421,17 +421,20 @@ async fn a_failed_provisioning_job_runs_again_after_the_retry_delay() {
     assert_ne!(first, second, "the failed Job itself cannot succeed; a new one must have run");
 }
 
+/// One operator replica with leader election on, its Lease in `namespace`, as `identity`.
+fn start_replica(client: &Client, namespace: &str, identity: &str) -> (Arc<Context>, ShutdownTrigger, JoinHandle<anyhow::Result<()>>) {
+    let settings = Settings { requeue_waiting: Duration::from_secs(1), namespace: Some(namespace.to_owned()), ..Settings::default() };
+    let ctx = Arc::new(Context::new(client.clone(), Arc::new(Health::new(Duration::from_secs(600))), settings.clone()));
+    let config = RunConfig { leader_election: true, namespace: namespace.to_owned(), identity: identity.to_owned(), settings };
+    let (stop, stopped) = shutdown::channel();
+    (ctx.clone(), stop, tokio::spawn(run(ctx, config, stopped)))
+}
+
 #[tokio::test]
 async fn only_the_lease_holder_reconciles_and_a_standby_takes_over() {
     let Some(client) = test_client().await else { return };
     let ns = namespace(&client, "lease").await;
-    let start = |identity: &str| {
-        let settings = Settings { requeue_waiting: Duration::from_secs(1), namespace: Some(ns.clone()), ..Settings::default() };
-        let ctx = Arc::new(Context::new(client.clone(), Arc::new(Health::new(Duration::from_secs(600))), settings.clone()));
-        let config = RunConfig { leader_election: true, namespace: ns.clone(), identity: identity.to_owned(), settings };
-        let (stop, stopped) = shutdown::channel();
-        (ctx.clone(), stop, tokio::spawn(run(ctx, config, stopped)))
-    };
+    let start = |identity: &str| start_replica(&client, &ns, identity);
     let leases: Api<Lease> = Api::namespaced(client.clone(), &ns);
     let holder = |want: &'static str| {
         let leases = leases.clone();
@@ -557,11 +560,7 @@ async fn deleting_the_coupleapp_removes_its_children() {
 async fn a_replica_that_loses_the_lease_stops_reconciling_until_it_wins_it_back() {
     let Some(client) = test_client().await else { return };
     let ns = namespace(&client, "lease-lost").await;
-    let settings = Settings { requeue_waiting: Duration::from_secs(1), namespace: Some(ns.clone()), ..Settings::default() };
-    let ctx = Arc::new(Context::new(client.clone(), Arc::new(Health::new(Duration::from_secs(600))), settings.clone()));
-    let config = RunConfig { leader_election: true, namespace: ns.clone(), identity: "replica-a".into(), settings };
-    let (_stop, stopped) = shutdown::channel();
-    let task = tokio::spawn(run(ctx.clone(), config, stopped));
+    let (ctx, _stop, task) = start_replica(&client, &ns, "replica-a");
     let apps: Api<CoupleApp> = Api::namespaced(client.clone(), &ns);
     apps.create(&PostParams::default(), &app("demo", spec())).await.unwrap();
     wait_for_phase(&client, &ns, "demo", Phase::Provisioning, NOTHING).await;
