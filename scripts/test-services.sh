@@ -10,7 +10,9 @@
 # All state lives in $COUPLE_TEST_DIR (default: <repo>/.tmp/test-services).
 # After `start`, load the connection URLs with:
 #
-#   . "$COUPLE_TEST_DIR/env"   # TEST_DATABASE_URL, TEST_REDIS_URL
+#   . "$COUPLE_TEST_DIR/env"   # TEST_DATABASE_URL, TEST_REDIS_URL, and
+#                              # TEST_PG_BINDIR, TEST_REDIS_SERVER for tests
+#                              # that start private servers
 #
 # `start` always gives a clean slate: if servers from an earlier `start` are
 # still running in the same directory they are stopped and their data
@@ -307,6 +309,9 @@ cmd_start() {
 # Written by scripts/test-services.sh start; source this file.
 export TEST_DATABASE_URL=postgres://${pg_superuser}@127.0.0.1:${pg_port}/postgres
 export TEST_REDIS_URL=redis://127.0.0.1:${redis_port}
+# For tests that run (and stop) servers of their own: the same binaries.
+export TEST_PG_BINDIR=$(printf '%q' "$(pg_bindir)")
+export TEST_REDIS_SERVER=$(printf '%q' "$(command -v redis-server)")
 EOF
     mv "${env_file}.tmp" "${env_file}"
     trap - EXIT

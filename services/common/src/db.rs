@@ -75,9 +75,36 @@ pub async fn sqlite_pool(url: &str, settings: PoolSettings) -> Result<SqlitePool
 }
 
 /// Whether an error means the database could not be reached (so the answer is 503, not 500).
+///
+/// Besides failing to connect, that includes a server saying it is going away or not ready: a
+/// PostgreSQL shut down or restarted terminates every pooled connection with `57P01`, and the next
+/// query on each reports that rather than an I/O error.
 pub fn is_unavailable(err: &sqlx::Error) -> bool {
-    matches!(
-        err,
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) | sqlx::Error::WorkerCrashed
-    )
+    match err {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| is_unavailable_sqlstate(&code)),
+        _ => false,
+    }
+}
+
+/// SQLSTATEs of a server that is unreachable for now: class 08 (connection exception),
+/// `57P01`–`57P03` (shutting down, crashed, not accepting connections yet) and `53300` (too many
+/// connections).
+fn is_unavailable_sqlstate(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_going_away_is_unavailable_but_a_bad_query_is_not() {
+        for code in ["08006", "08001", "57P01", "57P02", "57P03", "53300"] {
+            assert!(is_unavailable_sqlstate(code), "{code}");
+        }
+        for code in ["23505", "42P01", "40001", "57014"] {
+            assert!(!is_unavailable_sqlstate(code), "{code}");
+        }
+    }
 }

@@ -1,9 +1,14 @@
 //! Helpers for tests (feature `test-util`): throwaway PostgreSQL databases on the server that
-//! `make test` starts, the matching Redis URL, and a fixed signing secret.
+//! `make test` starts, the matching Redis URL, private servers a test may stop and restart, and a
+//! fixed signing secret.
 
 use uuid::Uuid;
 
 use crate::config::SharedConfig;
+
+mod servers;
+
+pub use servers::{PrivatePostgres, PrivateRedis};
 
 /// The signing secret test services share.
 pub const TEST_JWT_SECRET: &str = "test-secret-0123456789abcdef-0123456789";
