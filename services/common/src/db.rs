@@ -47,12 +47,16 @@ impl Default for PoolSettings {
 
 /// A PostgreSQL pool. Connects lazily, so the service starts (and reports not ready) while the
 /// database is still coming up.
+///
+/// Pooled connections are pinged before use: a restarted (or failed-over) server has terminated
+/// them all, and a request should get a fresh connection rather than a 503 for a dead one. That
+/// costs one round trip per acquire.
 pub fn postgres_pool(url: &str, settings: PoolSettings) -> Result<PgPool, sqlx::Error> {
     let options = PgConnectOptions::from_str(url)?;
     Ok(PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(settings.acquire_timeout)
-        .test_before_acquire(false)
+        .test_before_acquire(true)
         .connect_lazy_with(options))
 }
 

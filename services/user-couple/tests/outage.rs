@@ -1,6 +1,7 @@
 //! PostgreSQL stopped and started again under load, on a private server (the shared one serves
 //! other tests): while it is down every request fails fast with 503, once it is back the same
-//! service process answers again within seconds, and no signup it acknowledged is lost.
+//! service process answers again within seconds, and no signup it acknowledged is lost. A second,
+//! quiet restart checks that the connections the old server terminated are not handed out.
 
 use std::{
     sync::{
@@ -139,7 +140,18 @@ async fn postgres_stopped_and_restarted_under_load_gives_fast_503s_then_recovers
         "every signup made while PostgreSQL was down is refused with 503"
     );
 
-    // Every acknowledged signup survived the restart.
+    // A restart nobody noticed: the pool still holds connections the old server terminated, and
+    // the very first requests afterwards must not be the ones to find out.
+    postgres.stop().await;
+    postgres.resume().await;
+    for _ in 0..CLIENTS * 2 {
+        let email = format!("u-{}@example.com", uuid::Uuid::new_v4().simple());
+        let body = json!({"email": email, "password": "password-123", "name": "Mina", "gender": "F", "birth": "1998-04-12"});
+        let res = http.post(format!("{base}/api/users/signup")).json(&body).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED, "a signup right after a quiet restart: {}", res.text().await.unwrap());
+    }
+
+    // Every acknowledged signup survived the restarts.
     let store = user_couple::open_store(&config).await.unwrap();
     for a in attempts.iter().filter(|a| a.status == Ok(StatusCode::CREATED)) {
         let user = store.user_by_email(&a.email.to_lowercase()).await.unwrap();
