@@ -208,22 +208,23 @@ fn children() -> watcher::Config {
 }
 
 /// Runs the controller until `shutdown` fires: watches CoupleApps everywhere and every kind they
-/// own (only objects labelled as managed by this operator, so the caches stay small).
+/// own (only objects labelled as managed by this operator, and only their metadata: the owner
+/// reference is all a watch needs, and the read step fetches what a reconcile uses).
 pub async fn run_controller(ctx: Arc<Context>, shutdown: couple_common::shutdown::Shutdown) -> Result<(), kube::Error> {
     let client = ctx.client.clone();
     let policy_v1 = ctx.policy_v1().await?;
     let namespace = ctx.settings.namespace.as_deref();
     let mut controller = Controller::new(api::<DeserializeGuard<CoupleApp>>(&client, namespace), watcher::Config::default())
-        .owns(api::<Secret>(&client, namespace), children())
-        .owns(api::<ConfigMap>(&client, namespace), children())
-        .owns(api::<Service>(&client, namespace), children())
-        .owns(api::<Deployment>(&client, namespace), children())
-        .owns(api::<StatefulSet>(&client, namespace), children())
-        .owns(api::<Job>(&client, namespace), children())
-        .owns(api::<Ingress>(&client, namespace), children())
-        .owns(api::<NetworkPolicy>(&client, namespace), children());
+        .owns(api::<PartialObjectMeta<Secret>>(&client, namespace), children())
+        .owns(api::<PartialObjectMeta<ConfigMap>>(&client, namespace), children())
+        .owns(api::<PartialObjectMeta<Service>>(&client, namespace), children())
+        .owns(api::<PartialObjectMeta<Deployment>>(&client, namespace), children())
+        .owns(api::<PartialObjectMeta<StatefulSet>>(&client, namespace), children())
+        .owns(api::<PartialObjectMeta<Job>>(&client, namespace), children())
+        .owns(api::<PartialObjectMeta<Ingress>>(&client, namespace), children())
+        .owns(api::<PartialObjectMeta<NetworkPolicy>>(&client, namespace), children());
     if policy_v1 {
-        controller = controller.owns(api::<PodDisruptionBudget>(&client, namespace), children());
+        controller = controller.owns(api::<PartialObjectMeta<PodDisruptionBudget>>(&client, namespace), children());
     }
     // The user's Secrets a spec references carry no labels of ours, so every Secret's metadata is
     // watched (never its data) and mapped to the CoupleApps naming it: a referenced Secret that
