@@ -268,6 +268,9 @@ cmd_start() {
     # --authorization-kubeconfig: they need the extension-apiserver-authentication
     # ConfigMap, which the API server only writes when it has a client CA, and
     # the controller manager then logs errors forever; /healthz needs neither.
+    # --kube-api-qps/burst: the default 20/30 per controller makes the StatefulSet and ReplicaSet
+    # controllers queue pod creations for minutes once a benchmark has a few hundred workloads;
+    # this control plane serves tests and benchmarks, not a shared cluster.
     mkdir -p "${state}/controller-manager-certs"
     launch kube-controller-manager "${state}/kube-controller-manager.log" \
         "${bin_dir}/kube-controller-manager" \
@@ -280,6 +283,8 @@ cmd_start() {
         --cert-dir="${state}/controller-manager-certs" \
         --service-account-private-key-file="${state}/sa.key" \
         --use-service-account-credentials=true \
+        --kube-api-qps=200 \
+        --kube-api-burst=400 \
         --root-ca-file="${state}/certs/apiserver.crt" \
         --feature-gates="${feature_gates}"
     wait_for kube-controller-manager "${state}/kube-controller-manager.log" \
