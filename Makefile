@@ -12,7 +12,7 @@ CARGO ?= cargo
 TEST_ENV := .tmp/test-services/env
 K8S_ENV := .tmp/control-plane/env
 
-.PHONY: help run build test test-only smoke lint fmt fmt-check clippy services-up services-down bench bench-operator k8s-build k8s-up k8s-down k8s-operator kind-up kind-image kind-status kind-down crds clean-data
+.PHONY: help run build test test-only smoke fuzz lint fmt fmt-check clippy services-up services-down bench bench-operator k8s-build k8s-up k8s-down k8s-operator kind-up kind-image kind-status kind-down crds clean-data
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -34,6 +34,7 @@ test: ## Format check, clippy, every test against real PostgreSQL, Redis and a K
 		COUPLE_REQUIRE_K8S=1 $(MAKE) --no-print-directory test-only && \
 		scripts/chart-test.sh
 	@scripts/smoke.sh
+	@scripts/fuzz.sh
 
 test-only: ## Run the tests only (expects TEST_DATABASE_URL, TEST_REDIS_URL and COUPLE_TEST_KUBECONFIG: services-up, k8s-up)
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
@@ -44,6 +45,9 @@ test-only: ## Run the tests only (expects TEST_DATABASE_URL, TEST_REDIS_URL and 
 
 smoke: ## Start the platform as `make run` does and walk signup, login and me through the gateway
 	@scripts/smoke.sh
+
+fuzz: ## Schemathesis over the gateway's OpenAPI document (no 5xx, responses as documented, >= 1,000 requests) and 413 over the body limit
+	@scripts/fuzz.sh
 
 lint: fmt-check clippy ## Formatting and clippy
 

@@ -2,8 +2,9 @@
 //!
 //! Everything here is used by at least two services: configuration loading, the response
 //! envelope and the wire error, JSON extraction with envelope rejections, JWT issue and
-//! verification, the identity extractor, the key-value store (Redis or in-process), telemetry,
-//! health and metrics, graceful shutdown, and the command line every service binary accepts.
+//! verification, the identity extractor, the error responses every OpenAPI document states, the
+//! key-value store (Redis or in-process), telemetry, health and metrics, graceful shutdown, and
+//! the command line every service binary accepts.
 
 pub mod cli;
 pub mod config;
@@ -14,6 +15,7 @@ pub mod extract;
 pub mod identity;
 pub mod jwt;
 pub mod kv;
+pub mod openapi;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;

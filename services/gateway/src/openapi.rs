@@ -16,6 +16,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use bytes::Bytes;
+use couple_common::openapi::error_response;
 use http_body_util::{BodyExt, Full, Limited};
 use serde_json::{Map, Value, json};
 use tokio::sync::Mutex;
@@ -23,7 +24,7 @@ use tokio::sync::Mutex;
 use crate::{
     Gateway,
     proxy::{HttpClient, describe},
-    routes::{Routes, Upstream},
+    routes::{Routes, Upstream, is_public},
 };
 
 /// Bound on fetching one upstream's document.
@@ -32,8 +33,16 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(2);
 const INCOMPLETE_TTL: Duration = Duration::from_secs(5);
 const MAX_DOCUMENT_BYTES: usize = 16 * 1024 * 1024;
 
-/// Requests that need no token; their operations say so in the merged document.
-const PUBLIC_OPERATIONS: [&str; 3] = ["/api/users/signup", "/api/users/login", "/api/users/token/refresh"];
+/// The HTTP methods an OpenAPI path item can hold operations under.
+const METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+
+/// What the gateway itself may answer instead of the upstream, by status.
+const GATEWAY_RESPONSES: [(&str, &str); 4] = [
+    ("429", "rate limited by the gateway; retry after `Retry-After` seconds"),
+    ("502", "the service answered something that is not HTTP"),
+    ("503", "the service is unreachable or its circuit is open; retry after `Retry-After` seconds"),
+    ("504", "the service did not answer in time"),
+];
 
 /// The merged document, rebuilt at most once per TTL.
 pub(crate) struct OpenApiCache {
@@ -129,9 +138,11 @@ pub(crate) fn merge(routes: &Routes, documents: Vec<(&str, Value)>) -> Value {
             }
         }
     }
-    for path in PUBLIC_OPERATIONS {
-        if let Some(operation) = paths.get_mut(path).and_then(|item| item.get_mut("post")).and_then(Value::as_object_mut) {
-            operation.insert("security".into(), json!([]));
+    for (path, item) in &mut paths {
+        for method in METHODS {
+            if let Some(Value::Object(operation)) = item.get_mut(method) {
+                state_gateway_behaviour(method, path, operation);
+            }
         }
     }
     components.insert(
@@ -150,6 +161,25 @@ pub(crate) fn merge(routes: &Routes, documents: Vec<(&str, Value)>) -> Value {
         "security": [{"bearerAuth": []}],
         "tags": tags,
     })
+}
+
+/// Makes an operation say what the gateway does on its route: whether it needs a token (in the
+/// gateway's security scheme, whatever the service named its own) and the errors the gateway
+/// answers itself.
+fn state_gateway_behaviour(method: &str, path: &str, operation: &mut Map<String, Value>) {
+    let public = method.to_ascii_uppercase().parse::<axum::http::Method>().is_ok_and(|m| is_public(&m, path));
+    operation.insert("security".into(), if public { json!([]) } else { json!([{"bearerAuth": []}]) });
+    let mut statuses: Vec<(&str, &str)> = GATEWAY_RESPONSES.to_vec();
+    if !public {
+        statuses.push(("401", "no bearer token, or it is invalid, expired or revoked"));
+    }
+    if operation.contains_key("requestBody") {
+        statuses.push(("413", "the body is over the size limit"));
+    }
+    let Value::Object(responses) = operation.entry("responses").or_insert_with(|| json!({})) else { return };
+    for (status, description) in statuses {
+        responses.entry(status).or_insert_with(|| serde_json::to_value(error_response(description)).unwrap_or_default());
+    }
 }
 
 #[cfg(test)]
@@ -184,6 +214,12 @@ mod tests {
         assert_eq!(names, ["/api/schedules", "/api/users/login", "/api/users/me"]);
         assert_eq!(paths["/api/schedules"]["get"]["summary"], "list", "a path comes from the service it is routed to");
         assert_eq!(paths["/api/users/login"]["post"]["security"], json!([]));
+        let me = &paths["/api/users/me"]["get"];
+        assert_eq!(me["security"], json!([{"bearerAuth": []}]), "the gateway's scheme replaces the service's");
+        let statuses = |op: &Value| op["responses"].as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(statuses(me), ["401", "429", "502", "503", "504"], "the gateway's own answers are documented");
+        assert!(!statuses(&paths["/api/users/login"]["post"]).contains(&"401".to_owned()), "a public route never gets the gateway's 401");
+        assert_eq!(me["responses"]["401"]["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/ErrorEnvelope");
         let schemas = &merged["components"]["schemas"];
         assert!(schemas.get("User").is_some() && schemas.get("Schedule").is_some());
         assert_eq!(schemas["ErrorEnvelope"]["title"], "first");

@@ -433,6 +433,14 @@ async fn health_and_openapi_are_served() {
     for path in ["/api/users/signup", "/api/users/login", "/api/couples/match/accept", "/api/couples/home"] {
         assert!(doc["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
     }
+    // Every status the shared extractors can answer is documented (the API fuzzer checks it).
+    let statuses =
+        |path: &str, method: &str| doc["paths"][path][method]["responses"].as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    for status in ["400", "413", "415", "422", "503"] {
+        assert!(statuses("/api/users/signup", "post").iter().any(|s| s == status), "signup does not document {status}");
+    }
+    assert!(statuses("/api/users/me", "get").iter().any(|s| s == "401"), "a secured operation does not document 401");
+    assert_ne!(doc["paths"]["/api/users/logout"]["post"]["requestBody"]["required"], serde_json::json!(true), "logout's body is optional");
     let (status, body) = app.call(Method::GET, "/api/nothing-here", None, None).await;
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("NOT_FOUND")));
 }

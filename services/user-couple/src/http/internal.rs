@@ -39,7 +39,8 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
 /// A user's current token version, for the gateway's revocation check.
 #[utoipa::path(get, path = "/internal/users/{id}/token-version", tag = "internal",
     params(("id" = Uuid, Path, description = "user id"), ("x-internal-token" = String, Header, description = "shared internal token")),
-    responses((status = 200, body = ApiResponse<TokenVersion>), (status = 404, description = "no such user", body = couple_common::error::ErrorEnvelope)))]
+    responses((status = 200, body = ApiResponse<TokenVersion>), (status = 400, description = "the id is not a UUID", body = couple_common::error::ErrorEnvelope),
+        (status = 401, description = "no valid internal token", body = couple_common::error::ErrorEnvelope), (status = 404, description = "no such user", body = couple_common::error::ErrorEnvelope)))]
 pub async fn token_version(
     State(s): State<AppState>,
     headers: HeaderMap,

@@ -6,6 +6,8 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
+use couple_common::openapi::StandardResponses;
+
 use super::{couples, internal, users};
 
 /// The document.
@@ -17,7 +19,7 @@ use super::{couples, internal, users};
         couples::create_match_code, couples::accept_match, couples::my_couple, couples::update_couple, couples::break_up,
         couples::members, couples::home, internal::token_version,
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &StandardResponses),
     tags((name = "users", description = "Accounts and sessions"), (name = "couples", description = "Matching and the couple"),
         (name = "internal", description = "Service-to-service; never routed by the gateway")),
 )]

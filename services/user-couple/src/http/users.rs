@@ -54,7 +54,7 @@ pub async fn refresh(State(s): State<AppState>, Json(req): Json<RefreshRequest>)
 }
 
 /// Log out: revoke the session and the user's access tokens.
-#[utoipa::path(post, path = "/api/users/logout", tag = "users", request_body(content = LogoutRequest, content_type = "application/json"),
+#[utoipa::path(post, path = "/api/users/logout", tag = "users", request_body(content = Option<LogoutRequest>, content_type = "application/json", description = "optional"),
     security(("bearer" = [])), responses((status = 200, body = ApiResponse<Empty>), (status = 401, body = couple_common::error::ErrorEnvelope)))]
 pub async fn logout(State(s): State<AppState>, identity: Identity, body: Bytes) -> Result<ApiResponse<Empty>, ApiError> {
     // The body is optional: an empty one means "this device only has its access token".
