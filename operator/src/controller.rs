@@ -24,7 +24,7 @@ use kube::{
     core::DeserializeGuard,
     runtime::{
         Controller,
-        controller::Action,
+        controller::{self, Action},
         events::{Recorder, Reporter},
         reflector::{ObjectRef, Store},
         watcher,
@@ -56,6 +56,9 @@ pub struct Settings {
     /// How long after failing a provisioning or migration Job is run again (see
     /// [`JobRetry`](crate::reconcile::gates::JobRetry)).
     pub job_retry_after: Duration,
+    /// CoupleApps reconciled at once: bounds the operator's memory and its burst of requests when
+    /// many change together (a restart, a hundred created at once).
+    pub concurrency: u16,
     /// Watch only this namespace (tests run one controller per namespace); all when `None`.
     pub namespace: Option<String>,
 }
@@ -69,6 +72,7 @@ impl Default for Settings {
             backoff_base: Duration::from_secs(1),
             backoff_cap: Duration::from_secs(300),
             job_retry_after: Duration::from_secs(600),
+            concurrency: 8,
             namespace: None,
         }
     }
@@ -215,6 +219,7 @@ pub async fn run_controller(ctx: Arc<Context>, shutdown: couple_common::shutdown
     let policy_v1 = ctx.policy_v1().await?;
     let namespace = ctx.settings.namespace.as_deref();
     let mut controller = Controller::new(api::<DeserializeGuard<CoupleApp>>(&client, namespace), watcher::Config::default())
+        .with_config(controller::Config::default().concurrency(ctx.settings.concurrency))
         .owns(api::<PartialObjectMeta<Secret>>(&client, namespace), children())
         .owns(api::<PartialObjectMeta<ConfigMap>>(&client, namespace), children())
         .owns(api::<PartialObjectMeta<Service>>(&client, namespace), children())
