@@ -15,24 +15,25 @@ use crate::store::{CoupleRecord, MemberRecord, UserRecord};
 #[serde(rename_all = "camelCase")]
 pub struct SignupRequest {
     /// Email address; unique, case-insensitive.
-    #[schema(example = "mina@example.com")]
+    #[schema(required = true, nullable = false, format = Email, max_length = 254, example = "mina@example.com")]
     pub email: Option<String>,
     /// 8 to 128 characters.
-    #[schema(example = "correct horse battery")]
+    #[schema(required = true, nullable = false, min_length = 8, max_length = 128, example = "correct horse battery")]
     pub password: Option<String>,
-    /// 1 to 50 characters.
-    #[schema(example = "Mina")]
+    /// 1 to 50 characters, not only spaces, no control characters.
+    #[schema(required = true, nullable = false, min_length = 1, max_length = 50, pattern = r"\S", example = "Mina")]
     pub name: Option<String>,
     /// `M` or `F`.
-    #[schema(example = "F")]
+    #[schema(required = true, nullable = false, pattern = "^[MF]$", example = "F")]
     pub gender: Option<String>,
     /// Birth date (YYYY-MM-DD), in the past.
-    #[schema(example = "1998-04-12")]
+    #[schema(required = true, nullable = false, format = Date, example = "1998-04-12")]
     pub birth: Option<String>,
     /// Push registration token.
+    #[schema(max_length = 4096)]
     pub fcm_code: Option<String>,
     /// When the daily question is pushed (HH:MM).
-    #[schema(example = "21:00")]
+    #[schema(pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]$", example = "21:00")]
     pub send_time: Option<String>,
 }
 
@@ -40,8 +41,10 @@ pub struct SignupRequest {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct LoginRequest {
     /// Email address.
+    #[schema(required = true, nullable = false, max_length = 254)]
     pub email: Option<String>,
     /// Password.
+    #[schema(required = true, nullable = false, max_length = 128)]
     pub password: Option<String>,
 }
 
@@ -50,6 +53,7 @@ pub struct LoginRequest {
 #[serde(rename_all = "camelCase")]
 pub struct RefreshRequest {
     /// The refresh token from login or the last refresh.
+    #[schema(required = true, nullable = false, max_length = 256)]
     pub refresh_token: Option<String>,
 }
 
@@ -58,6 +62,7 @@ pub struct RefreshRequest {
 #[serde(rename_all = "camelCase")]
 pub struct LogoutRequest {
     /// The session's refresh token, revoked with its whole family.
+    #[schema(max_length = 256)]
     pub refresh_token: Option<String>,
 }
 
@@ -65,11 +70,14 @@ pub struct LogoutRequest {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateUserRequest {
-    /// New display name.
+    /// New display name (1 to 50 characters).
+    #[schema(min_length = 1, max_length = 50, pattern = r"\S")]
     pub name: Option<String>,
     /// New push registration token.
+    #[schema(max_length = 4096)]
     pub fcm_code: Option<String>,
     /// New push time (HH:MM).
+    #[schema(pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
     pub send_time: Option<String>,
 }
 
@@ -78,8 +86,10 @@ pub struct UpdateUserRequest {
 #[serde(rename_all = "camelCase")]
 pub struct ChangePasswordRequest {
     /// The current password.
+    #[schema(required = true, nullable = false, max_length = 128)]
     pub current_password: Option<String>,
     /// The new password (8 to 128 characters).
+    #[schema(required = true, nullable = false, min_length = 8, max_length = 128)]
     pub new_password: Option<String>,
 }
 
@@ -87,10 +97,11 @@ pub struct ChangePasswordRequest {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MatchRequest {
-    /// The couple's name.
-    #[schema(example = "Mina & Joon")]
+    /// The couple's name (1 to 50 characters).
+    #[schema(min_length = 1, max_length = 50, pattern = r"\S", example = "Mina & Joon")]
     pub name: Option<String>,
     /// The day they count from (YYYY-MM-DD); today when omitted.
+    #[schema(format = Date)]
     pub start_date: Option<String>,
 }
 
@@ -99,7 +110,7 @@ pub struct MatchRequest {
 #[serde(rename_all = "camelCase")]
 pub struct AcceptMatchRequest {
     /// The partner's 6-digit code.
-    #[schema(example = "042917")]
+    #[schema(required = true, nullable = false, pattern = "^[0-9]{6}$", example = "042917")]
     pub matching_code: Option<String>,
 }
 
@@ -107,9 +118,11 @@ pub struct AcceptMatchRequest {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateCoupleRequest {
-    /// New couple name.
+    /// New couple name (1 to 50 characters).
+    #[schema(min_length = 1, max_length = 50, pattern = r"\S")]
     pub name: Option<String>,
     /// New start date (YYYY-MM-DD).
+    #[schema(format = Date)]
     pub start_date: Option<String>,
 }
 
