@@ -15,6 +15,7 @@ use std::{
 
 use couple_common::shutdown::{self, ShutdownTrigger};
 use couple_operator::{
+    builders::MANAGER,
     controller::{Context, RunConfig, Settings, run, run_controller},
     crd::{CoupleApp, Phase},
     health::Health,
@@ -58,15 +59,10 @@ async fn test_client() -> Option<Client> {
     Some(client)
 }
 
+/// The operator's own `run --install-crd` step: server-side apply as its field manager, then wait
+/// until the CRD is established.
 async fn install_crd(client: &Client) {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let params = PatchParams::apply("couple-operator-tests").force();
-    crds.patch("coupleapps.couple.dev", &params, &Patch::Apply(CoupleApp::crd())).await.expect("CRD applied");
-    wait("the CRD to be established", || async {
-        let crd = crds.get("coupleapps.couple.dev").await.ok()?;
-        crd.status?.conditions?.iter().any(|c| c.type_ == "Established" && c.status == "True").then_some(())
-    })
-    .await;
+    couple_operator::install_crd(client).await.expect("CRD applied");
 }
 
 async fn namespace(client: &Client, prefix: &str) -> String {
@@ -607,7 +603,8 @@ async fn create_malformed(client: &Client, namespace: &str, name: &str) {
     .unwrap();
     let mut attempts = 0;
     loop {
-        crds.patch("coupleapps.couple.dev", &PatchParams::apply("couple-operator-tests").force(), &Patch::Apply(&wide)).await.unwrap();
+        // The same field manager as `install_crd`, so restoring the CRD replaces the wide schema.
+        crds.patch("coupleapps.couple.dev", &PatchParams::apply(MANAGER).force(), &Patch::Apply(&wide)).await.unwrap();
         match raw.create(&PostParams::default(), &object).await {
             Ok(_) => break,
             Err(kube::Error::Api(e)) if e.code == 422 && attempts < 50 => attempts += 1,
