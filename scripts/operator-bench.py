@@ -198,6 +198,18 @@ def wait_ready(kube: Kube, apps: list[tuple[str, str]], started: float, limit: f
         time.sleep(0.1)
 
 
+def one_then_hundred(kube: Kube, prefix: str, wait, limit_one: float, limit_hundred: float) -> tuple[float, float, float]:
+    """Creates `<prefix>-one`, waits for it, then 100 more at once: (seconds for one, seconds the
+    100 creations took, seconds from their first creation until all 100 are done)."""
+    started = time.monotonic()
+    create(kube, f"{prefix}-one", "demo")
+    one = wait(kube, [(f"{prefix}-one", "demo")], started, limit_one)
+    apps = [(f"{prefix}-{i:03d}", "demo") for i in range(100)]
+    started = time.monotonic()
+    created = create_all(kube, apps)
+    return one, created, wait(kube, apps, started, limit_hundred)
+
+
 def main() -> None:
     kubeconfig = os.environ.get("KUBECONFIG") or sys.exit("operator-bench: KUBECONFIG is not set")
     binary = sys.argv[1] if len(sys.argv) > 1 else str(ROOT / "target" / "release" / "couple-operator")
@@ -228,24 +240,12 @@ def main() -> None:
 
         # Every child through every gate first, so the memory figure is for 101 Ready CoupleApps.
         with Node(kube, "bench-full-"):
-            started = time.monotonic()
-            create(kube, "bench-full-one", "demo")
-            full_one = wait_ready(kube, [("bench-full-one", "demo")], started, 120)
-            full = [(f"bench-full-{i:03d}", "demo") for i in range(100)]
-            started = time.monotonic()
-            full_created = create_all(kube, full)
-            full_hundred = wait_ready(kube, full, started, 600)
+            full_one, full_created, full_hundred = one_then_hundred(kube, "bench-full", wait_ready, 120, 600)
         time.sleep(5)
         loaded_full = rss_mib(operator.pid)
 
         # Then the operator alone, with those 101 in the background.
-        started = time.monotonic()
-        create(kube, "bench-one", "demo")
-        one = wait_converged(kube, [("bench-one", "demo")], started, 60)
-        apps = [(f"bench-{i:03d}", "demo") for i in range(100)]
-        started = time.monotonic()
-        created = create_all(kube, apps)
-        hundred = wait_converged(kube, apps, started, 180)
+        one, created, hundred = one_then_hundred(kube, "bench", wait_converged, 60, 180)
         time.sleep(5)
         loaded = rss_mib(operator.pid)
     finally:

@@ -72,7 +72,7 @@ impl Default for Settings {
             backoff_base: Duration::from_secs(1),
             backoff_cap: Duration::from_secs(300),
             job_retry_after: Duration::from_secs(600),
-            concurrency: 8,
+            concurrency: 16,
             namespace: None,
         }
     }
