@@ -13,6 +13,43 @@ use axum::{
 use serde::Serialize;
 use utoipa::ToSchema;
 
+/// The machine-readable error codes the shared machinery and more than one service answer with.
+/// A service's own codes (`EMAIL_TAKEN`, ...) stay in its error mapping.
+pub mod codes {
+    /// 400: the request could not be read.
+    pub const BAD_REQUEST: &str = "BAD_REQUEST";
+    /// 400: the body is not valid JSON.
+    pub const MALFORMED_JSON: &str = "MALFORMED_JSON";
+    /// 400: a query parameter is missing or does not parse.
+    pub const INVALID_QUERY: &str = "INVALID_QUERY";
+    /// 401: no bearer token.
+    pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
+    /// 401: the access token has expired.
+    pub const TOKEN_EXPIRED: &str = "TOKEN_EXPIRED";
+    /// 401: the access token is invalid (signature, algorithm, issuer, audience, shape).
+    pub const INVALID_TOKEN: &str = "INVALID_TOKEN";
+    /// 401: the session was revoked (logout, password change, deletion, break-up).
+    pub const TOKEN_REVOKED: &str = "TOKEN_REVOKED";
+    /// 401: `X-User-ID` disagrees with the token.
+    pub const IDENTITY_MISMATCH: &str = "IDENTITY_MISMATCH";
+    /// 401: an `/internal/` call without the right internal token.
+    pub const INVALID_INTERNAL_TOKEN: &str = "INVALID_INTERNAL_TOKEN";
+    /// 404.
+    pub const NOT_FOUND: &str = "NOT_FOUND";
+    /// 413: the body is over the limit.
+    pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
+    /// 415: the body is not JSON.
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "UNSUPPORTED_MEDIA_TYPE";
+    /// 422: invalid fields, listed in `fields`.
+    pub const VALIDATION_FAILED: &str = "VALIDATION_FAILED";
+    /// 429.
+    pub const RATE_LIMITED: &str = "RATE_LIMITED";
+    /// 500.
+    pub const INTERNAL_ERROR: &str = "INTERNAL_ERROR";
+    /// 503: a dependency is down.
+    pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
+}
+
 /// Field name to problem, for 422 responses.
 pub type FieldErrors = BTreeMap<String, String>;
 
@@ -71,12 +108,15 @@ impl ApiError {
 
     /// 400: the request could not be read.
     pub fn bad_request(message: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", message)
+        Self::new(StatusCode::BAD_REQUEST, codes::BAD_REQUEST, message)
     }
 
     /// 422 with per-field problems.
     pub fn validation(fields: FieldErrors) -> Self {
-        Self { fields: Some(fields), ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED", "the request has invalid fields") }
+        Self {
+            fields: Some(fields),
+            ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, codes::VALIDATION_FAILED, "the request has invalid fields")
+        }
     }
 
     /// 401.
@@ -91,7 +131,7 @@ impl ApiError {
 
     /// 404.
     pub fn not_found(message: &'static str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", message)
+        Self::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, message)
     }
 
     /// 409.
@@ -103,18 +143,38 @@ impl ApiError {
     pub fn too_many_requests(retry_after_secs: u64) -> Self {
         Self {
             retry_after: Some(retry_after_secs.max(1)),
-            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", "too many requests, try again later")
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, codes::RATE_LIMITED, "too many requests, try again later")
         }
     }
 
     /// 503: a dependency is down; the client may retry.
     pub fn unavailable(message: &'static str) -> Self {
-        Self { retry_after: Some(1), ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", message) }
+        Self { retry_after: Some(1), ..Self::new(StatusCode::SERVICE_UNAVAILABLE, codes::SERVICE_UNAVAILABLE, message) }
     }
 
     /// 500. The cause must have been logged by the caller; it is never shown.
     pub fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "internal error")
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL_ERROR, "internal error")
+    }
+
+    /// 404 for a path nothing serves.
+    pub fn no_such_endpoint() -> Self {
+        Self::not_found("no such endpoint")
+    }
+
+    /// 413.
+    pub fn payload_too_large() -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, codes::PAYLOAD_TOO_LARGE, "the request body is too large")
+    }
+
+    /// 401 without a bearer token.
+    pub fn missing_token() -> Self {
+        Self::unauthorized(codes::UNAUTHENTICATED, "a bearer token is required")
+    }
+
+    /// 401 for a token older than the user's last revocation.
+    pub fn token_revoked() -> Self {
+        Self::unauthorized(codes::TOKEN_REVOKED, "the session has been revoked; sign in again")
     }
 
     /// The envelope body, with the current request id when there is one.

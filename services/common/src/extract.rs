@@ -8,7 +8,7 @@ use axum::{
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
-use crate::error::{ApiError, FieldErrors};
+use crate::error::{ApiError, FieldErrors, codes};
 
 /// JSON body extractor with envelope rejections. As a response it is plain JSON.
 #[derive(Debug, Clone, Copy, Default)]
@@ -24,7 +24,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
                 mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
             });
         if !is_json {
-            return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", "expected an application/json body"));
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                codes::UNSUPPORTED_MEDIA_TYPE,
+                "expected an application/json body",
+            ));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(body_rejection)?;
         parse_json(&bytes).map(Json)
@@ -54,7 +58,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 }
 
 fn malformed(err: serde_json::Error) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "MALFORMED_JSON", format!("malformed JSON: {}", clean_serde_message(&err.to_string())))
+    ApiError::new(StatusCode::BAD_REQUEST, codes::MALFORMED_JSON, format!("malformed JSON: {}", clean_serde_message(&err.to_string())))
 }
 
 /// Drops serde's " at line 1 column 42" suffix, which means nothing to a client.
@@ -67,7 +71,7 @@ fn clean_serde_message(message: &str) -> String {
 
 fn body_rejection(rejection: BytesRejection) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "the request body is too large")
+        ApiError::payload_too_large()
     } else {
         ApiError::bad_request("the request body could not be read")
     }
@@ -89,7 +93,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         axum::extract::Query::<T>::try_from_uri(&parts.uri)
             .map(|q| Query(q.0))
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "INVALID_QUERY", e.body_text()))
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_QUERY, e.body_text()))
     }
 }
 

@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    error::ApiError,
+    error::{ApiError, codes},
     jwt::{Claims, JwtKeys, TokenError},
 };
 
@@ -65,6 +65,20 @@ pub struct Identity {
     pub claims: Claims,
 }
 
+impl From<TokenError> for ApiError {
+    /// The 401 a client gets for a token that fails verification; the reason is logged at debug
+    /// level only (it helps an attacker more than a client).
+    fn from(err: TokenError) -> Self {
+        match err {
+            TokenError::Expired => ApiError::unauthorized(codes::TOKEN_EXPIRED, "the access token has expired"),
+            TokenError::Invalid(reason) => {
+                tracing::debug!(%reason, "rejected access token");
+                ApiError::unauthorized(codes::INVALID_TOKEN, "the access token is invalid")
+            }
+        }
+    }
+}
+
 /// Reads the bearer token from `Authorization`.
 pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
@@ -74,19 +88,13 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 
 /// Verifies the request's token and cross-checks `X-User-ID`.
 pub fn authenticate(headers: &HeaderMap, keys: &JwtKeys) -> Result<Identity, ApiError> {
-    let token = bearer_token(headers).ok_or_else(|| ApiError::unauthorized("UNAUTHENTICATED", "a bearer token is required"))?;
-    let claims = keys.verify(token).map_err(|err| match err {
-        TokenError::Expired => ApiError::unauthorized("TOKEN_EXPIRED", "the access token has expired"),
-        TokenError::Invalid(reason) => {
-            tracing::debug!(%reason, "rejected access token");
-            ApiError::unauthorized("INVALID_TOKEN", "the access token is invalid")
-        }
-    })?;
+    let token = bearer_token(headers).ok_or_else(ApiError::missing_token)?;
+    let claims = keys.verify(token).map_err(ApiError::from)?;
     if let Some(header_user) = headers.get(USER_ID_HEADER) {
         let matches = header_user.to_str().ok().and_then(|v| Uuid::parse_str(v).ok()) == Some(claims.sub);
         if !matches {
             tracing::warn!(sub = %claims.sub, "X-User-ID header disagrees with the token subject");
-            return Err(ApiError::unauthorized("IDENTITY_MISMATCH", "the identity headers do not match the token"));
+            return Err(ApiError::unauthorized(codes::IDENTITY_MISMATCH, "the identity headers do not match the token"));
         }
     }
     Ok(Identity { user_id: claims.sub, couple_id: claims.couple_id, role: claims.role, claims })

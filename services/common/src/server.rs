@@ -189,7 +189,7 @@ pub fn spawn_admin(listener: TcpListener, shutdown: Shutdown) {
 
 /// 404 in the envelope for unknown paths.
 pub async fn not_found() -> ApiError {
-    ApiError::not_found("no such endpoint")
+    ApiError::no_such_endpoint()
 }
 
 #[cfg(test)]
