@@ -4,7 +4,9 @@
 //! the settings every service shares under `COUPLE_`; `__` separates nested keys. Defaults give the
 //! embedded local setup; secrets are wrapped so they never print.
 
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
+
+use couple_registry::ServiceSpec;
 
 use figment::{Figment, providers::Env};
 use secrecy::{ExposeSecret, SecretString};
@@ -139,5 +141,53 @@ impl ListenConfig {
     /// A listen configuration on the given host and port with no admin port.
     pub fn new(host: &str, port: u16) -> Self {
         Self { host: host.into(), port, admin_port: None }
+    }
+}
+
+/// The base URLs of the services a service calls, from `<PREFIX><PEER>_URL`
+/// (`GATEWAY_USER_COUPLE_URL`). A peer without one is on loopback at its registry port, which is
+/// where `make run` starts it; the operator sets every one to the peer's cluster Service.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerUrls(BTreeMap<&'static str, String>);
+
+impl PeerUrls {
+    /// Reads the variables of every peer `spec` calls.
+    pub fn from_env(spec: &ServiceSpec) -> Self {
+        Self::from_lookup(spec, |var| std::env::var(var).ok())
+    }
+
+    /// Reads them through `lookup` (variable name to value), so tests need no environment.
+    pub fn from_lookup(spec: &ServiceSpec, lookup: impl Fn(&str) -> Option<String>) -> Self {
+        Self(
+            spec.peers()
+                .filter_map(|peer| lookup(&spec.peer_url_var(peer)).filter(|url| !url.is_empty()).map(|url| (peer.name, url)))
+                .collect(),
+        )
+    }
+
+    /// Sets one peer's URL (tests and tools).
+    pub fn with(mut self, peer: &ServiceSpec, url: impl Into<String>) -> Self {
+        self.0.insert(peer.name, url.into());
+        self
+    }
+
+    /// The base URL of `peer`.
+    pub fn url(&self, peer: &ServiceSpec) -> String {
+        self.0.get(peer.name).cloned().unwrap_or_else(|| peer.local_url())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use couple_registry::{GATEWAY, USER_COUPLE};
+
+    use super::*;
+
+    #[test]
+    fn peer_urls_come_from_the_prefixed_variables_or_default_to_loopback() {
+        let peers = PeerUrls::from_lookup(&GATEWAY, |var| (var == "GATEWAY_USER_COUPLE_URL").then(|| "http://uc:1".to_owned()));
+        assert_eq!(peers.url(&USER_COUPLE), "http://uc:1");
+        assert_eq!(peers.url(&couple_registry::CHAT), "http://127.0.0.1:8000");
+        assert_eq!(PeerUrls::default().with(&USER_COUPLE, "http://x:2").url(&USER_COUPLE), "http://x:2");
     }
 }
