@@ -9,26 +9,25 @@
 //! refused (503): a gateway that cannot tell must not let a revoked session through.
 
 use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
-use axum::http::{HeaderName, HeaderValue, Request, StatusCode};
+use axum::http::{HeaderValue, Request, StatusCode};
 use bytes::Bytes;
 use couple_common::{
     Claims, JwtKeys,
-    jwt::TokenError,
     kv::{Kv, KvError},
+    net::INTERNAL_TOKEN_HEADER,
+    revocation::version_key,
 };
 use http_body_util::{BodyExt, Full, Limited};
+use moka::{Expiry, sync::Cache};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::{error::GatewayError, proxy::HttpClient, routes::Upstream, store::SharedStore};
+use crate::{error::GatewayError, proxy::HttpClient, redis_health::SharedRedis, routes::Upstream};
 
-/// Header carrying the shared secret on `/internal/` calls.
-const INTERNAL_TOKEN_HEADER: HeaderName = HeaderName::from_static("x-internal-token");
 /// Bound on one token-version lookup over HTTP.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(1);
 /// The version a deleted user has: every token is older.
@@ -48,13 +47,7 @@ impl Authenticator {
     /// Checks the signature, algorithm, issuer, audience and expiry. CPU only.
     pub fn verify(&self, token: Option<&str>) -> Result<Claims, GatewayError> {
         let token = token.ok_or(GatewayError::MissingToken)?;
-        self.keys.verify(token).map_err(|err| match err {
-            TokenError::Expired => GatewayError::ExpiredToken,
-            TokenError::Invalid(reason) => {
-                tracing::debug!(%reason, "rejected access token");
-                GatewayError::InvalidToken
-            }
-        })
+        Ok(self.keys.verify(token)?)
     }
 
     /// Refuses a token issued before the user's current token version.
@@ -67,33 +60,33 @@ impl Authenticator {
 /// Current token versions: cache, then Redis, then the user-couple service.
 pub(crate) struct TokenVersions {
     cache: VersionCache,
-    redis: Option<Arc<SharedStore>>,
+    redis: Option<Arc<SharedRedis>>,
     lookup: InternalLookup,
 }
 
 impl TokenVersions {
     /// `upstream` is the user-couple service, `internal_token` the shared `/internal/` secret.
-    pub fn new(ttl: Duration, redis: Option<Arc<SharedStore>>, client: HttpClient, upstream: Arc<Upstream>, internal_token: &str) -> Self {
+    pub fn new(ttl: Duration, redis: Option<Arc<SharedRedis>>, client: HttpClient, upstream: Arc<Upstream>, internal_token: &str) -> Self {
         let mut token = HeaderValue::from_str(internal_token).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
         token.set_sensitive(true);
-        Self { cache: VersionCache::new(ttl), redis, lookup: InternalLookup { client, upstream, token } }
+        Self { cache: VersionCache::new(ttl, CACHE_CAPACITY), redis, lookup: InternalLookup { client, upstream, token } }
     }
 
     async fn current(&self, user: Uuid) -> Result<i64, GatewayError> {
-        // Taken before the lookup, so an entry never outlives the TTL counted from the read.
-        let now = Instant::now();
-        if let Some(version) = self.cache.get(user, now) {
+        if let Some(version) = self.cache.get(user) {
             return Ok(version);
         }
+        // Taken before the lookup, so an entry never outlives the TTL counted from the read.
+        let started = Instant::now();
         let version = self.fetch(user).await?;
-        self.cache.insert(user, version, now);
+        self.cache.insert(user, version, started);
         Ok(version)
     }
 
     async fn fetch(&self, user: Uuid) -> Result<i64, GatewayError> {
-        if let Some(store) = &self.redis
-            && let Some(kv) = store.available()
-            && let Some(Some(version)) = store.within_budget(redis_version(kv, user), "token versions from the user-couple service").await
+        if let Some(redis) = &self.redis
+            && let Some(kv) = redis.available()
+            && let Some(Some(version)) = redis.within_budget(redis_version(kv, user), "token versions from the user-couple service").await
         {
             return Ok(version);
         }
@@ -102,7 +95,7 @@ impl TokenVersions {
 }
 
 async fn redis_version(kv: &dyn Kv, user: Uuid) -> Result<Option<i64>, KvError> {
-    let value = kv.get(&format!("tv:{user}")).await?;
+    let value = kv.get(&version_key(user)).await?;
     Ok(value.and_then(|v| match v.trim().parse() {
         Ok(version) => Some(version),
         Err(_) => {
@@ -158,44 +151,44 @@ impl InternalLookup {
     }
 }
 
-const SHARDS: usize = 16;
-const SHARD_CAPACITY: usize = 8192;
+/// Users whose token versions are kept at most; beyond that the least useful entries go.
+const CACHE_CAPACITY: u64 = 128 * 1024;
 
-/// Token versions by user, each trusted for `ttl`. Sharded so concurrent requests of different
-/// users rarely wait on the same lock; bounded so it cannot grow without limit.
+/// Token versions by user, each trusted for `ttl` from the moment before it was looked up.
 struct VersionCache {
-    shards: [Mutex<HashMap<Uuid, (i64, Instant)>>; SHARDS],
+    entries: Cache<Uuid, Fetched>,
     ttl: Duration,
 }
 
+/// A version and when the lookup that found it began.
+#[derive(Clone, Copy)]
+struct Fetched {
+    version: i64,
+    at: Instant,
+}
+
+/// Expires an entry `ttl` after its lookup began, not after it was inserted.
+struct FromLookup(Duration);
+
+impl Expiry<Uuid, Fetched> for FromLookup {
+    fn expire_after_create(&self, _: &Uuid, fetched: &Fetched, created_at: Instant) -> Option<Duration> {
+        Some(self.0.saturating_sub(created_at.saturating_duration_since(fetched.at)))
+    }
+}
+
 impl VersionCache {
-    fn new(ttl: Duration) -> Self {
-        Self { shards: std::array::from_fn(|_| Mutex::new(HashMap::new())), ttl }
+    fn new(ttl: Duration, capacity: u64) -> Self {
+        Self { entries: Cache::builder().max_capacity(capacity).expire_after(FromLookup(ttl)).build(), ttl }
     }
 
-    fn shard(&self, user: Uuid) -> &Mutex<HashMap<Uuid, (i64, Instant)>> {
-        // The low bits of a v4 or v7 UUID are random.
-        &self.shards[(user.as_u128() as usize) % SHARDS]
-    }
-
-    fn get(&self, user: Uuid, now: Instant) -> Option<i64> {
-        let shard = self.shard(user).lock().unwrap();
-        shard.get(&user).filter(|(_, at)| now.saturating_duration_since(*at) < self.ttl).map(|(version, _)| *version)
+    fn get(&self, user: Uuid) -> Option<i64> {
+        self.entries.get(&user).map(|fetched| fetched.version)
     }
 
     fn insert(&self, user: Uuid, version: i64, at: Instant) {
-        if self.ttl.is_zero() {
-            return;
+        if !self.ttl.is_zero() {
+            self.entries.insert(user, Fetched { version, at });
         }
-        let mut shard = self.shard(user).lock().unwrap();
-        if shard.len() >= SHARD_CAPACITY {
-            let now = Instant::now();
-            shard.retain(|_, (_, at)| now.saturating_duration_since(*at) < self.ttl);
-            if shard.len() >= SHARD_CAPACITY {
-                shard.clear();
-            }
-        }
-        shard.insert(user, (version, at));
     }
 }
 
@@ -204,24 +197,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_cached_version_expires_the_ttl_after_its_lookup_began() {
+        let cache = VersionCache::new(Duration::from_millis(500), CACHE_CAPACITY);
+        let (fresh, stale, now) = (Uuid::now_v7(), Uuid::now_v7(), Instant::now());
+        cache.insert(fresh, 3, now - Duration::from_millis(300));
+        cache.insert(stale, 4, now - Duration::from_millis(500));
+        assert_eq!(cache.get(fresh), Some(3));
+        assert_eq!(cache.get(stale), None, "a slow lookup does not extend the TTL");
+        assert_eq!(cache.get(Uuid::now_v7()), None);
+    }
+
+    #[test]
     fn cached_versions_expire_after_the_ttl() {
-        let cache = VersionCache::new(Duration::from_millis(500));
+        let cache = VersionCache::new(Duration::from_millis(50), CACHE_CAPACITY);
         let user = Uuid::now_v7();
-        let t0 = Instant::now();
-        cache.insert(user, 3, t0);
-        assert_eq!(cache.get(user, t0 + Duration::from_millis(499)), Some(3));
-        assert_eq!(cache.get(user, t0 + Duration::from_millis(500)), None);
-        assert_eq!(cache.get(Uuid::now_v7(), t0), None);
+        cache.insert(user, 3, Instant::now());
+        assert_eq!(cache.get(user), Some(3));
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(cache.get(user), None);
     }
 
     #[test]
     fn the_cache_stays_bounded() {
-        let cache = VersionCache::new(Duration::from_secs(60));
+        let cache = VersionCache::new(Duration::from_secs(60), 100);
         let now = Instant::now();
-        // Equal low bits: every user lands in the same shard.
-        for i in 0..(SHARD_CAPACITY as u128 * 2) {
-            cache.insert(Uuid::from_u128(i << 64), 1, now);
+        for i in 0..1000 {
+            cache.insert(Uuid::from_u128(i), 1, now);
         }
-        assert!(cache.shards.iter().all(|s| s.lock().unwrap().len() <= SHARD_CAPACITY));
+        cache.entries.run_pending_tasks();
+        assert!(cache.entries.entry_count() <= 100, "{} entries", cache.entries.entry_count());
     }
 }

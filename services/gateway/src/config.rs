@@ -5,7 +5,8 @@
 use std::{path::PathBuf, time::Duration};
 
 use axum::http::HeaderValue;
-use couple_common::config::ConfigError;
+use couple_common::config::{ConfigError, PeerUrls};
+use couple_registry::GATEWAY;
 use serde::{Deserialize, Deserializer};
 
 /// The gateway's own settings; the shared ones (`COUPLE_*`) live in
@@ -20,16 +21,13 @@ pub struct Config {
     /// `GATEWAY_ADMIN_PORT`: the `/metrics` port; absent disables it.
     pub admin_port: Option<u16>,
     /// `GATEWAY_ROUTES_FILE`: a JSON route table (see [`crate::RouteTable`]) replacing the
-    /// default one built from the four upstream URLs below.
+    /// default one built from the registry and [`Config::peers`].
     pub routes_file: Option<PathBuf>,
-    /// `GATEWAY_USER_COUPLE_URL`: also where token versions are looked up.
-    pub user_couple_url: String,
-    /// `GATEWAY_SCHEDULE_MEETING_URL`.
-    pub schedule_meeting_url: String,
-    /// `GATEWAY_QUESTION_ANSWER_URL`.
-    pub question_answer_url: String,
-    /// `GATEWAY_CHAT_URL`: REST and WebSocket.
-    pub chat_url: String,
+    /// `GATEWAY_<SERVICE>_URL` (`GATEWAY_USER_COUPLE_URL`, `GATEWAY_CHAT_URL`, ...): the base URL
+    /// of each service in the registry, loopback at its registry port when unset. The user-couple
+    /// URL also answers token-version lookups.
+    #[serde(skip)]
+    pub peers: PeerUrls,
     /// `GATEWAY_ROUTE_TIMEOUT_MS`: time allowed for an upstream's response headers, including
     /// retries, for routes and upstreams that set no `timeoutMs` of their own.
     pub route_timeout_ms: u64,
@@ -85,10 +83,7 @@ impl Default for Config {
             port: 8080,
             admin_port: None,
             routes_file: None,
-            user_couple_url: "http://127.0.0.1:8081".into(),
-            schedule_meeting_url: "http://127.0.0.1:8082".into(),
-            question_answer_url: "http://127.0.0.1:8086".into(),
-            chat_url: "http://127.0.0.1:8000".into(),
+            peers: PeerUrls::default(),
             route_timeout_ms: 10_000,
             redis_url: None,
             redis_prefix: "couple:".into(),
@@ -106,7 +101,8 @@ impl Default for Config {
 impl Config {
     /// Reads `GATEWAY_*` and checks the values.
     pub fn from_env() -> Result<Self, ConfigError> {
-        let config: Self = couple_common::config::from_env("GATEWAY_")?;
+        let mut config: Self = couple_common::config::from_env(GATEWAY.env_prefix)?;
+        config.peers = PeerUrls::from_env(&GATEWAY);
         config.validate()?;
         Ok(config)
     }
@@ -196,7 +192,7 @@ mod tests {
         assert_eq!(config.port, 9000);
         assert_eq!(config.circuit.open_secs, 2);
         assert_eq!(config.circuit.failure_threshold, 5);
-        assert_eq!(config.user_couple_url, "http://127.0.0.1:8081");
+        assert_eq!(config.peers.url(&couple_registry::USER_COUPLE), "http://127.0.0.1:8081");
         assert!(config.validate().is_ok());
     }
 

@@ -7,7 +7,7 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use couple_common::ApiError;
+use couple_common::{ApiError, jwt::TokenError};
 
 use crate::ratelimit::retry_after_secs;
 
@@ -17,12 +17,9 @@ pub enum GatewayError {
     /// No `Authorization: Bearer` (nor `?token=` on a WebSocket upgrade).
     #[error("no bearer token")]
     MissingToken,
-    /// Past `exp`.
-    #[error("expired token")]
-    ExpiredToken,
-    /// Bad signature, algorithm, issuer, audience or shape.
-    #[error("invalid token")]
-    InvalidToken,
+    /// Expired, or a bad signature, algorithm, issuer, audience or shape.
+    #[error(transparent)]
+    Token(#[from] TokenError),
     /// The user's token version moved past the token's (logout, password change, ...).
     #[error("revoked token")]
     RevokedToken,
@@ -75,16 +72,15 @@ impl GatewayError {
             err
         };
         match self {
-            MissingToken => ApiError::unauthorized("UNAUTHENTICATED", "a bearer token is required"),
-            ExpiredToken => ApiError::unauthorized("TOKEN_EXPIRED", "the access token has expired"),
-            InvalidToken => ApiError::unauthorized("INVALID_TOKEN", "the access token is invalid"),
-            RevokedToken => ApiError::unauthorized("TOKEN_REVOKED", "the access token has been revoked; sign in again"),
+            MissingToken => ApiError::missing_token(),
+            Token(err) => err.clone().into(),
+            RevokedToken => ApiError::token_revoked(),
             RevocationUnavailable(_) => ApiError::unavailable("cannot check the session right now"),
             OriginNotAllowed => ApiError::forbidden("ORIGIN_NOT_ALLOWED", "this origin may not open a connection"),
             RateLimited(wait) => ApiError::too_many_requests(retry_after_secs(*wait)),
-            PayloadTooLarge => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "the request body is too large"),
+            PayloadTooLarge => ApiError::payload_too_large(),
             UnreadableBody(_) => ApiError::bad_request("the request body could not be read"),
-            NotFound => ApiError::not_found("no such endpoint"),
+            NotFound => ApiError::no_such_endpoint(),
             NotUpgradable => ApiError::bad_request("this connection cannot be upgraded to a WebSocket"),
             CircuitOpen { retry_after, .. } => with_retry(
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "CIRCUIT_OPEN", "the service is unavailable, try again shortly"),

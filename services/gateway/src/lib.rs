@@ -14,8 +14,8 @@ mod error;
 mod openapi;
 mod proxy;
 mod ratelimit;
+mod redis_health;
 mod routes;
-mod store;
 mod websocket;
 
 use std::{sync::Arc, time::Duration};
@@ -48,8 +48,8 @@ use crate::{
     openapi::OpenApiCache,
     proxy::HttpClient,
     ratelimit::RateLimiter,
+    redis_health::SharedRedis,
     routes::Routes,
-    store::SharedStore,
 };
 
 /// Everything a request needs, built once at start-up.
@@ -82,7 +82,7 @@ pub fn build_app(config: &Config, shared: &SharedConfig, shutdown: Shutdown) -> 
         .as_ref()
         .context("COUPLE_INTERNAL_TOKEN is required: the gateway asks the user-couple service for token versions")?;
     let redis = match config.redis_url.as_deref().filter(|url| !url.is_empty()) {
-        Some(url) => Some(SharedStore::new(Arc::new(RedisKv::new(url)?.with_prefix(&config.redis_prefix)))),
+        Some(url) => Some(SharedRedis::new(Arc::new(RedisKv::new(url)?.with_prefix(&config.redis_prefix)))),
         None => None,
     };
     let client = proxy::http_client();

@@ -24,7 +24,7 @@ use tokio::sync::Mutex;
 use crate::{
     Gateway,
     proxy::{HttpClient, describe},
-    routes::{Routes, Upstream, is_public},
+    routes::{Routes, Upstream},
 };
 
 /// Bound on fetching one upstream's document.
@@ -141,7 +141,7 @@ pub(crate) fn merge(routes: &Routes, documents: Vec<(&str, Value)>) -> Value {
     for (path, item) in &mut paths {
         for method in METHODS {
             if let Some(Value::Object(operation)) = item.get_mut(method) {
-                state_gateway_behaviour(method, path, operation);
+                state_gateway_behaviour(routes, method, path, operation);
             }
         }
     }
@@ -166,8 +166,8 @@ pub(crate) fn merge(routes: &Routes, documents: Vec<(&str, Value)>) -> Value {
 /// Makes an operation say what the gateway does on its route: whether it needs a token (in the
 /// gateway's security scheme, whatever the service named its own) and the errors the gateway
 /// answers itself.
-fn state_gateway_behaviour(method: &str, path: &str, operation: &mut Map<String, Value>) {
-    let public = method.to_ascii_uppercase().parse::<axum::http::Method>().is_ok_and(|m| is_public(&m, path));
+fn state_gateway_behaviour(routes: &Routes, method: &str, path: &str, operation: &mut Map<String, Value>) {
+    let public = method.to_ascii_uppercase().parse::<axum::http::Method>().is_ok_and(|m| routes.is_public(&m, path));
     operation.insert("security".into(), if public { json!([]) } else { json!([{"bearerAuth": []}]) });
     let mut statuses: Vec<(&str, &str)> = GATEWAY_RESPONSES.to_vec();
     if !public {

@@ -30,6 +30,8 @@ use bytes::Bytes;
 use couple_common::{
     Claims,
     identity::{COUPLE_ID_HEADER, IDENTITY_HEADERS, USER_ID_HEADER, bearer_token},
+    jwt::TokenError,
+    net::last_forwarded_hop,
 };
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Body as _, Incoming};
@@ -43,7 +45,7 @@ use crate::{
     Gateway,
     error::GatewayError,
     ratelimit::ClientKey,
-    routes::{Route, Upstream, has_dot_segment, is_public},
+    routes::{Route, Upstream, has_dot_segment},
     websocket,
 };
 
@@ -108,7 +110,7 @@ async fn proxy(gateway: &Gateway, route: &Route, request: Request) -> Result<Res
         None
     };
 
-    let verified = (upgrade || !is_public(&parts.method, parts.uri.path()))
+    let verified = (upgrade || !gateway.routes.is_public(&parts.method, parts.uri.path()))
         .then(|| gateway.auth.verify(bearer_token(&parts.headers).or(query_token.as_deref())));
     let client = match &verified {
         Some(Ok(claims)) => ClientKey::User(claims.sub),
@@ -125,7 +127,8 @@ async fn proxy(gateway: &Gateway, route: &Route, request: Request) -> Result<Res
         let query_token = query_token.filter(|_| bearer_token(&parts.headers).is_none());
         prepare_headers(&mut parts.headers, claims.as_ref(), peer, gateway.trust_forwarded_for);
         if let Some(token) = query_token {
-            let value = HeaderValue::try_from(format!("Bearer {token}")).map_err(|_| GatewayError::InvalidToken)?;
+            let value = HeaderValue::try_from(format!("Bearer {token}"))
+                .map_err(|_| TokenError::Invalid("the query token is not a header value".into()))?;
             parts.headers.insert(header::AUTHORIZATION, value);
         }
         return websocket::proxy(gateway, route, parts).await;
@@ -305,14 +308,7 @@ pub(crate) fn client_ip(headers: &HeaderMap, peer: IpAddr, trust_forwarded: bool
     if !trust_forwarded {
         return peer;
     }
-    headers
-        .get_all(X_FORWARDED_FOR)
-        .iter()
-        .next_back()
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.rsplit(',').next())
-        .and_then(|hop| hop.trim().parse().ok())
-        .unwrap_or(peer)
+    last_forwarded_hop(headers).and_then(|hop| hop.parse().ok()).unwrap_or(peer)
 }
 
 /// Drops hop-by-hop headers, including any the `Connection` header names.

@@ -7,7 +7,7 @@ use std::{net::IpAddr, sync::Arc, time::Duration};
 use couple_common::kv::{Kv, MemoryKv, Throttle};
 use uuid::Uuid;
 
-use crate::{error::GatewayError, store::SharedStore};
+use crate::{error::GatewayError, redis_health::SharedRedis};
 
 /// Who a request is counted against.
 #[derive(Debug, Clone, Copy)]
@@ -29,7 +29,7 @@ impl ClientKey {
 
 /// The limiter.
 pub(crate) struct RateLimiter {
-    shared: Option<Arc<SharedStore>>,
+    shared: Option<Arc<SharedRedis>>,
     local: MemoryKv,
     per_sec: f64,
     burst: u32,
@@ -37,7 +37,7 @@ pub(crate) struct RateLimiter {
 
 impl RateLimiter {
     /// `per_sec` sustained, `burst` at once; `shared` when Redis is configured.
-    pub fn new(shared: Option<Arc<SharedStore>>, per_sec: f64, burst: u32) -> Self {
+    pub fn new(shared: Option<Arc<SharedRedis>>, per_sec: f64, burst: u32) -> Self {
         // Bounded so a flood of distinct addresses cannot grow the process without limit.
         Self { shared, local: MemoryKv::new(100_000), per_sec, burst }
     }
@@ -46,10 +46,10 @@ impl RateLimiter {
     pub async fn check(&self, client: ClientKey) -> Result<(), GatewayError> {
         let key = client.key();
         let mut decision = None;
-        if let Some(store) = &self.shared
-            && let Some(kv) = store.available()
+        if let Some(redis) = &self.shared
+            && let Some(kv) = redis.available()
         {
-            decision = store.within_budget(kv.throttle(&key, self.per_sec, self.burst), "in-process rate limits").await;
+            decision = redis.within_budget(kv.throttle(&key, self.per_sec, self.burst), "in-process rate limits").await;
         }
         let decision = match decision {
             Some(decision) => decision,
@@ -92,7 +92,7 @@ mod tests {
     #[tokio::test]
     async fn a_dead_redis_falls_back_to_the_process() {
         let redis: Arc<dyn Kv> = Arc::new(RedisKv::new("redis://127.0.0.1:1").unwrap());
-        let limiter = RateLimiter::new(Some(SharedStore::new(redis)), 1.0, 2);
+        let limiter = RateLimiter::new(Some(SharedRedis::new(redis)), 1.0, 2);
         let started = std::time::Instant::now();
         let client = ClientKey::Ip("10.0.0.2".parse().unwrap());
         limiter.check(client).await.unwrap();

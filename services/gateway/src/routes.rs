@@ -7,6 +7,7 @@ use std::{collections::BTreeMap, path::Path, sync::Arc, time::Duration};
 
 use axum::http::{Method, Uri, uri::Authority, uri::Scheme};
 use couple_common::config::ConfigError;
+use couple_registry::{SERVICES, ServiceSpec, USER_COUPLE};
 use serde::{Deserialize, Serialize};
 
 use crate::{circuit::CircuitBreaker, config::Config, proxy::UpstreamMetrics};
@@ -17,14 +18,18 @@ use crate::{circuit::CircuitBreaker, config::Config, proxy::UpstreamMetrics};
 /// ```json
 /// {
 ///   "upstreams": {"user-couple": {"url": "http://user-couple:8081", "timeoutMs": 5000}},
-///   "routes": [{"prefix": "/api/users", "upstream": "user-couple", "timeoutMs": 5000}]
+///   "routes": [{"prefix": "/api/users", "upstream": "user-couple", "timeoutMs": 5000}],
+///   "public": [{"method": "POST", "path": "/api/users/login"}]
 /// }
 /// ```
 ///
 /// Upstream URLs are plain `http://host:port` (traffic inside the cluster). A route's `timeoutMs`
 /// wins over its upstream's, which wins over `GATEWAY_ROUTE_TIMEOUT_MS`. The longest matching
 /// prefix wins. The upstream named `user-couple`, when present, also answers token-version
-/// lookups.
+/// lookups. `public` lists the requests forwarded without a token (exact path, a trailing slash
+/// also matches); without it, the public routes of every service in the registry (sign-up, login
+/// and token refresh). Optional fields are left out when unset, so a gateway that predates one
+/// still reads a table written without it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RouteTable {
@@ -32,6 +37,9 @@ pub struct RouteTable {
     pub upstreams: BTreeMap<String, UpstreamSpec>,
     /// Path prefixes and where they go.
     pub routes: Vec<RouteSpec>,
+    /// Requests that need no token; `None` means the registry's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public: Option<Vec<PublicSpec>>,
 }
 
 /// One upstream service.
@@ -58,45 +66,31 @@ pub struct RouteSpec {
     pub timeout_ms: Option<u64>,
 }
 
-/// Name of the upstream that owns users and token versions.
-pub const USER_COUPLE: &str = "user-couple";
+/// A request that needs no token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PublicSpec {
+    /// `POST`, `GET`, ...
+    pub method: String,
+    /// The exact path (`/api/users/login`).
+    pub path: String,
+}
 
 /// The gateway's own paths, which no route may shadow.
 const RESERVED: [&str; 4] = ["/internal", "/healthz", "/readyz", "/openapi.json"];
 
 impl RouteTable {
-    /// The seed's table plus the paths added since, pointing at the configured URLs.
+    /// Every service of the registry with its routes, at the URLs of [`Config::peers`], and the
+    /// registry's public routes.
     pub fn defaults(config: &Config) -> Self {
-        let upstreams = [
-            (USER_COUPLE, &config.user_couple_url),
-            ("schedule-meeting", &config.schedule_meeting_url),
-            ("question-answer", &config.question_answer_url),
-            ("chat", &config.chat_url),
-        ];
-        let routes = [
-            ("/api/users", USER_COUPLE),
-            ("/api/couples", USER_COUPLE),
-            ("/api/schedules", "schedule-meeting"),
-            ("/api/meetings", "schedule-meeting"),
-            ("/api/places", "schedule-meeting"),
-            ("/api/calendar", "schedule-meeting"),
-            ("/api/questions", "question-answer"),
-            ("/api/user-answers", "question-answer"),
-            ("/api/user-vectors", "question-answer"),
-            ("/api/tags", "question-answer"),
-            ("/api/user-tag-profiles", "question-answer"),
-            ("/api/chat", "chat"),
-            ("/ws", "chat"),
-        ];
+        let route = |spec: &ServiceSpec, prefix: &str| RouteSpec { prefix: prefix.into(), upstream: spec.name.into(), timeout_ms: None };
         Self {
-            upstreams: upstreams
-                .into_iter()
-                .map(|(name, url)| (name.to_owned(), UpstreamSpec { url: url.clone(), timeout_ms: None }))
+            upstreams: SERVICES
+                .iter()
+                .map(|spec| (spec.name.to_owned(), UpstreamSpec { url: config.peers.url(spec), timeout_ms: None }))
                 .collect(),
-            routes: routes
-                .into_iter()
-                .map(|(prefix, upstream)| RouteSpec { prefix: prefix.into(), upstream: upstream.into(), timeout_ms: None })
-                .collect(),
+            routes: SERVICES.iter().flat_map(|spec| spec.routes.iter().map(move |prefix| route(spec, prefix))).collect(),
+            public: None,
         }
     }
 
@@ -148,11 +142,31 @@ impl RouteTable {
         }
         // Longest first, so the first match is the most specific.
         routes.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()).then_with(|| a.prefix.cmp(&b.prefix)));
-        let user_couple = match upstreams.get(USER_COUPLE) {
+        let user_couple = match upstreams.get(USER_COUPLE.name) {
             Some((u, _)) => u.clone(),
-            None => upstream(USER_COUPLE, &config.user_couple_url)?,
+            None => upstream(USER_COUPLE.name, &config.peers.url(&USER_COUPLE))?,
         };
-        Ok(Routes { routes, upstreams: upstreams.into_values().map(|(u, _)| u).collect(), user_couple })
+        Ok(Routes { routes, upstreams: upstreams.into_values().map(|(u, _)| u).collect(), user_couple, public: self.public_routes()? })
+    }
+
+    /// The `public` list, or the registry's public routes without one.
+    fn public_routes(&self) -> Result<Vec<PublicRoute>, ConfigError> {
+        let registry = || SERVICES.iter().flat_map(|spec| spec.public).map(|p| (p.method, p.path));
+        let listed: Vec<(&str, &str)> = match &self.public {
+            Some(list) => list.iter().map(|p| (p.method.as_str(), p.path.as_str())).collect(),
+            None => registry().collect(),
+        };
+        listed
+            .into_iter()
+            .map(|(method, path)| {
+                let fail = |why: &str| ConfigError(format!("public `{method} {path}`: {why}"));
+                let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).map_err(|_| fail("not an HTTP method"))?;
+                if !path.starts_with('/') {
+                    return Err(fail("a path starts with `/`"));
+                }
+                Ok(PublicRoute { method, path: path.strip_suffix('/').unwrap_or(path).to_owned() })
+            })
+            .collect()
     }
 }
 
@@ -213,6 +227,15 @@ pub(crate) struct Routes {
     /// Answers token-version lookups: the table's `user-couple` upstream, else
     /// `GATEWAY_USER_COUPLE_URL`.
     pub user_couple: Arc<Upstream>,
+    /// Requests that need no token.
+    pub public: Vec<PublicRoute>,
+}
+
+/// A request that needs no token; the path without a trailing slash.
+#[derive(Debug)]
+pub(crate) struct PublicRoute {
+    method: Method,
+    path: String,
 }
 
 impl Routes {
@@ -222,6 +245,12 @@ impl Routes {
             return None;
         }
         self.routes.iter().find(|r| r.matches(path))
+    }
+
+    /// Whether `method` on `path` (exactly, or with a trailing slash) needs no token.
+    pub fn is_public(&self, method: &Method, path: &str) -> bool {
+        let path = path.strip_suffix('/').unwrap_or(path);
+        self.public.iter().any(|p| p.method == method && p.path == path)
     }
 }
 
@@ -240,15 +269,6 @@ pub(crate) fn has_dot_segment(path: &str) -> bool {
         let lower = segment.to_ascii_lowercase();
         matches!(lower.as_str(), "." | ".." | "%2e" | "%2e%2e" | ".%2e" | "%2e.")
     })
-}
-
-/// Requests that need no token: signing up, logging in and refreshing a token.
-pub(crate) fn is_public(method: &Method, path: &str) -> bool {
-    if method != Method::POST {
-        return false;
-    }
-    let path = path.strip_suffix('/').unwrap_or(path);
-    matches!(path, "/api/users/signup" | "/api/users/login" | "/api/users/token/refresh")
 }
 
 fn normalize_prefix(prefix: &str) -> Result<String, String> {
@@ -317,6 +337,7 @@ mod tests {
         let table = RouteTable {
             upstreams: [("any".to_owned(), UpstreamSpec { url: "http://127.0.0.1:1".into(), timeout_ms: None })].into(),
             routes: vec![RouteSpec { prefix: "/".into(), upstream: "any".into(), timeout_ms: None }],
+            public: None,
         };
         let routes = compiled(&table);
         assert_eq!(upstream_of(&routes, "/anything"), Some("any"));
@@ -350,6 +371,7 @@ mod tests {
         let table = |url: &str, prefix: &str, upstream: &str| RouteTable {
             upstreams: [("u".to_owned(), UpstreamSpec { url: url.into(), timeout_ms: None })].into(),
             routes: vec![RouteSpec { prefix: prefix.into(), upstream: upstream.into(), timeout_ms: None }],
+            public: None,
         };
         let config = Config::default();
         assert!(table("http://u:1", "/api", "u").compile(&config).is_ok());
@@ -365,18 +387,97 @@ mod tests {
 
     #[test]
     fn only_signup_login_and_refresh_are_public() {
-        assert!(is_public(&Method::POST, "/api/users/login"));
-        assert!(is_public(&Method::POST, "/api/users/signup/"));
-        assert!(is_public(&Method::POST, "/api/users/token/refresh"));
-        assert!(!is_public(&Method::GET, "/api/users/login"));
-        assert!(!is_public(&Method::POST, "/api/users/logout"));
-        assert!(!is_public(&Method::POST, "/api/users/login/x"));
+        let routes = compiled(&RouteTable::defaults(&Config::default()));
+        assert!(routes.is_public(&Method::POST, "/api/users/login"));
+        assert!(routes.is_public(&Method::POST, "/api/users/signup/"));
+        assert!(routes.is_public(&Method::POST, "/api/users/token/refresh"));
+        assert!(!routes.is_public(&Method::GET, "/api/users/login"));
+        assert!(!routes.is_public(&Method::POST, "/api/users/logout"));
+        assert!(!routes.is_public(&Method::POST, "/api/users/login/x"));
+    }
+
+    #[test]
+    fn a_public_list_in_the_table_replaces_the_registry_one() {
+        let mut table = RouteTable::defaults(&Config::default());
+        table.public = Some(vec![PublicSpec { method: "get".into(), path: "/api/places/".into() }]);
+        let routes = compiled(&table);
+        assert!(routes.is_public(&Method::GET, "/api/places"));
+        assert!(routes.is_public(&Method::GET, "/api/places/"));
+        assert!(!routes.is_public(&Method::POST, "/api/places"));
+        assert!(!routes.is_public(&Method::POST, "/api/users/login"), "only what the list says");
+        table.public = Some(Vec::new());
+        assert!(!compiled(&table).is_public(&Method::POST, "/api/users/login"), "an empty list makes everything need a token");
+        table.public = Some(vec![PublicSpec { method: "POST".into(), path: "api/x".into() }]);
+        assert!(table.compile(&Config::default()).is_err());
+        table.public = Some(vec![PublicSpec { method: "NOT A METHOD".into(), path: "/api/x".into() }]);
+        assert!(table.compile(&Config::default()).is_err());
+    }
+
+    #[test]
+    fn the_default_routes_and_upstreams_come_from_the_registry() {
+        let peers = couple_common::config::PeerUrls::default().with(&couple_registry::CHAT, "http://chat:9");
+        let table = RouteTable::defaults(&Config { peers, ..Config::default() });
+        let names: Vec<_> = table.upstreams.keys().map(String::as_str).collect();
+        assert_eq!(names, ["chat", "question-answer", "schedule-meeting", "user-couple"]);
+        assert_eq!(table.upstreams["chat"].url, "http://chat:9");
+        assert_eq!(table.upstreams["user-couple"].url, "http://127.0.0.1:8081");
+        assert_eq!(table.routes.len(), SERVICES.iter().map(|s| s.routes.len()).sum::<usize>());
+        assert!(table.routes.iter().any(|r| r.prefix == "/ws" && r.upstream == "chat"));
     }
 
     #[test]
     fn the_default_table_round_trips_through_the_file_format() {
-        let table = RouteTable::defaults(&Config::default());
+        let mut table = RouteTable::defaults(&Config::default());
         let json = serde_json::to_string(&table).unwrap();
         assert_eq!(serde_json::from_str::<RouteTable>(&json).unwrap(), table);
+        table.public = Some(vec![PublicSpec { method: "POST".into(), path: "/api/users/login".into() }]);
+        let json = serde_json::to_string(&table).unwrap();
+        assert!(json.contains(r#""public":[{"method":"POST","path":"/api/users/login"}]"#), "{json}");
+        assert_eq!(serde_json::from_str::<RouteTable>(&json).unwrap(), table);
+    }
+
+    /// The format as the previous gateway reads it: a newer operator's ConfigMap must still load
+    /// there during a rollout.
+    mod previous_version {
+        use std::collections::BTreeMap;
+
+        use serde::Deserialize;
+
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        pub struct RouteTable {
+            pub upstreams: BTreeMap<String, UpstreamSpec>,
+            pub routes: Vec<RouteSpec>,
+        }
+
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        pub struct UpstreamSpec {
+            pub url: String,
+            #[serde(default)]
+            pub timeout_ms: Option<u64>,
+        }
+
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        pub struct RouteSpec {
+            pub prefix: String,
+            pub upstream: String,
+            #[serde(default)]
+            pub timeout_ms: Option<u64>,
+        }
+    }
+
+    #[test]
+    fn the_previous_gateway_version_reads_the_default_table() {
+        let table = RouteTable::defaults(&Config::default());
+        let json = serde_json::to_string(&table).unwrap();
+        let previous: previous_version::RouteTable = serde_json::from_str(&json).unwrap();
+        let routes: Vec<_> = previous.routes.iter().map(|r| (r.prefix.as_str(), r.upstream.as_str(), r.timeout_ms)).collect();
+        let expected: Vec<_> = table.routes.iter().map(|r| (r.prefix.as_str(), r.upstream.as_str(), r.timeout_ms)).collect();
+        assert_eq!(routes, expected);
+        let upstreams: Vec<_> = previous.upstreams.iter().map(|(name, u)| (name.as_str(), u.url.as_str(), u.timeout_ms)).collect();
+        let expected: Vec<_> = table.upstreams.iter().map(|(name, u)| (name.as_str(), u.url.as_str(), u.timeout_ms)).collect();
+        assert_eq!(upstreams, expected);
     }
 }

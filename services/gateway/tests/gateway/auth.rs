@@ -5,6 +5,7 @@ use std::{
 
 use axum::http::StatusCode;
 use couple_common::{JwtKeys, Role, config::SharedConfig, jwt::TokenSubject};
+use couple_registry::SCHEDULE_MEETING;
 use uuid::Uuid;
 
 use crate::support::{self, assert_error, send};
@@ -124,9 +125,8 @@ async fn a_revoked_token_is_refused_within_a_second() {
 async fn when_no_source_can_tell_the_token_version_requests_fail_closed_with_503() {
     let echo = support::serve(support::echo("schedule-meeting")).await;
     let gateway = support::start(support::Config {
-        schedule_meeting_url: echo,
         redis_url: Some("redis://127.0.0.1:1".into()),
-        ..support::config(support::DEAD)
+        ..support::config_with(support::DEAD, &SCHEDULE_MEETING, &echo)
     })
     .await;
     let (_, _, token) = gateway.token();

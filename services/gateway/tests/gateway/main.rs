@@ -1,6 +1,7 @@
 //! Black-box tests: the gateway on a real socket in front of fake upstreams written here.
 
 mod auth;
+mod e2e;
 mod limits;
 mod openapi;
 mod redis;

@@ -4,6 +4,7 @@ use std::{
 };
 
 use axum::{Router, http::StatusCode, routing::any};
+use couple_registry::QUESTION_ANSWER;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::{self, CircuitConfig, Config, assert_error, send};
@@ -51,7 +52,7 @@ async fn a_slow_upstream_gets_504_within_the_route_timeout() {
 async fn an_idempotent_request_is_retried_after_a_dropped_connection_but_a_post_is_not() {
     let (_, user_couple) = support::user_couple().await;
     let flaky = support::flaky().await;
-    let gateway = support::start(Config { question_answer_url: flaky.url.clone(), ..support::config(&user_couple) }).await;
+    let gateway = support::start(support::config_with(&user_couple, &QUESTION_ANSWER, &flaky.url)).await;
     let (_, _, token) = gateway.token();
 
     flaky.drop_next.store(1, Ordering::SeqCst);
@@ -72,9 +73,8 @@ async fn the_circuit_opens_after_consecutive_failures_and_closes_after_a_success
     let (_, user_couple) = support::user_couple().await;
     let flaky = support::flaky().await;
     let config = Config {
-        question_answer_url: flaky.url.clone(),
         circuit: CircuitConfig { failure_threshold: 3, open_secs: 1 },
-        ..support::config(&user_couple)
+        ..support::config_with(&user_couple, &QUESTION_ANSWER, &flaky.url)
     };
     let gateway = support::start(config).await;
     let (_, _, token) = gateway.token();

@@ -1,4 +1,5 @@
 use axum::http::StatusCode;
+use couple_registry::SCHEDULE_MEETING;
 use serde_json::Value;
 
 use crate::support::{self, assert_error, send};
@@ -7,7 +8,7 @@ use crate::support::{self, assert_error, send};
 async fn requests_go_to_the_upstream_of_their_prefix_with_path_and_query() {
     let (_, user_couple) = support::user_couple().await;
     let schedule = support::serve(support::echo("schedule-meeting")).await;
-    let gateway = support::start(support::Config { schedule_meeting_url: schedule, ..support::config(&user_couple) }).await;
+    let gateway = support::start(support::config_with(&user_couple, &SCHEDULE_MEETING, &schedule)).await;
     let (_, _, token) = gateway.token();
 
     let (status, _, body) = send(gateway.get("/api/users/me").bearer_auth(&token)).await;

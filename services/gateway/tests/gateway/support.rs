@@ -21,11 +21,12 @@ use axum::{
 };
 use couple_common::{
     JwtKeys, Role,
-    config::SharedConfig,
+    config::{PeerUrls, SharedConfig},
     jwt::TokenSubject,
     shutdown::{ShutdownTrigger, channel},
     test_util,
 };
+use couple_registry::{SERVICES, ServiceSpec, USER_COUPLE};
 pub use gateway::{CircuitConfig, Config};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -34,12 +35,18 @@ use uuid::Uuid;
 /// Nothing listens on port 1: connections are refused at once.
 pub const DEAD: &str = "http://127.0.0.1:1";
 
+/// A free loopback port, bound, and its URL.
+pub async fn listener() -> (TcpListener, String) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    (listener, url)
+}
+
 /// Serves `router` on a free loopback port for the rest of the test.
 pub async fn serve(router: Router) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let (listener, url) = listener().await;
     tokio::spawn(async move { axum::serve(listener, router).await });
-    format!("http://{addr}")
+    url
 }
 
 /// An upstream that answers every request with what it received.
@@ -181,12 +188,15 @@ pub fn config(user_couple: &str) -> Config {
     Config {
         host: "127.0.0.1".into(),
         port: 0,
-        user_couple_url: user_couple.into(),
-        schedule_meeting_url: DEAD.into(),
-        question_answer_url: DEAD.into(),
-        chat_url: DEAD.into(),
+        peers: SERVICES.iter().fold(PeerUrls::default(), |peers, spec| peers.with(spec, DEAD)).with(&USER_COUPLE, user_couple),
         ..Config::default()
     }
+}
+
+/// [`config`] with `service` at `url`.
+pub fn config_with(user_couple: &str, service: &ServiceSpec, url: &str) -> Config {
+    let config = config(user_couple);
+    Config { peers: config.peers.clone().with(service, url), ..config }
 }
 
 pub fn shared() -> SharedConfig {
@@ -198,7 +208,7 @@ pub async fn start(config: Config) -> TestGateway {
 }
 
 pub async fn start_with(config: Config, shared: SharedConfig) -> TestGateway {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (listener, url) = listener().await;
     let addr = listener.local_addr().unwrap();
     let (stop, shutdown) = channel();
     let keys = JwtKeys::from_config(&shared);
@@ -209,7 +219,7 @@ pub async fn start_with(config: Config, shared: SharedConfig) -> TestGateway {
         }
     });
     let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
-    TestGateway { addr, url: format!("http://{addr}"), http, keys, _stop: stop }
+    TestGateway { addr, url, http, keys, _stop: stop }
 }
 
 impl TestGateway {

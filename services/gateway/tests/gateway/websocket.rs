@@ -7,6 +7,7 @@ use axum::{
     http::{HeaderMap, StatusCode, Uri},
     routing::any,
 };
+use couple_registry::CHAT;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
@@ -45,7 +46,7 @@ async fn echo(mut socket: WebSocket, seen: Value) {
 async fn gateway_with_chat() -> TestGateway {
     let (_, user_couple) = support::user_couple().await;
     let chat = support::serve(chat()).await;
-    support::start(Config { chat_url: chat, allowed_origins: vec!["https://app.example".into()], ..support::config(&user_couple) }).await
+    support::start(Config { allowed_origins: vec!["https://app.example".into()], ..support::config_with(&user_couple, &CHAT, &chat) }).await
 }
 
 fn ws_request(gateway: &TestGateway, path_and_query: &str) -> tungstenite::handshake::client::Request {

@@ -6,12 +6,15 @@ use std::time::{Duration, Instant};
 
 use couple_common::{
     Claims, JwtKeys,
-    config::SharedConfig,
+    config::{PeerUrls, SharedConfig},
     shutdown::{self, Shutdown, ShutdownTrigger},
     test_util,
 };
-use reqwest::{Client, Method, StatusCode};
+use couple_registry::USER_COUPLE;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+
+use crate::support::{self, TestGateway};
 
 #[derive(Clone, Copy)]
 enum Setup {
@@ -19,16 +22,10 @@ enum Setup {
     Servers,
 }
 
+/// The gateway in front of the real user-couple service; the gateway stops first.
 struct Platform {
-    gateway: String,
-    http: Client,
-    _stops: Vec<ShutdownTrigger>,
-}
-
-async fn listener() -> (tokio::net::TcpListener, String) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    (listener, url)
+    gateway: TestGateway,
+    _user_couple: ShutdownTrigger,
 }
 
 async fn start_user_couple(setup: Setup, shared: &SharedConfig, redis_prefix: &str, shutdown: Shutdown) -> String {
@@ -43,28 +40,25 @@ async fn start_user_couple(setup: Setup, shared: &SharedConfig, redis_prefix: &s
     config.redis_prefix = redis_prefix.to_owned();
     config.match_guesses_per_user = 3;
     config.login_failures_per_account = 3;
-    let (listener, url) = listener().await;
+    let (listener, url) = support::listener().await;
     tokio::spawn(user_couple::run(config, shared.clone(), listener, shutdown));
     url
 }
 
 async fn start(setup: Setup, tweak: impl FnOnce(&mut gateway::Config)) -> Platform {
-    let shared = test_util::shared_config();
+    let shared = support::shared();
     let prefix = test_util::redis_prefix();
-    let (uc_stop, uc_shutdown) = shutdown::channel();
-    let user_couple = start_user_couple(setup, &shared, &prefix, uc_shutdown).await;
-    let mut config = gateway::Config { user_couple_url: user_couple, redis_prefix: prefix, ..Default::default() };
+    let (user_couple_stop, user_couple_shutdown) = shutdown::channel();
+    let user_couple = start_user_couple(setup, &shared, &prefix, user_couple_shutdown).await;
+    let peers = PeerUrls::default().with(&USER_COUPLE, user_couple);
+    let mut config = gateway::Config { peers, redis_prefix: prefix, ..Default::default() };
     if let Setup::Servers = setup {
         config.redis_url = Some(test_util::redis_url());
     }
     config.rate_limit_per_sec = 1000.0;
     config.rate_limit_burst = 1000;
     tweak(&mut config);
-    let (gw_stop, gw_shutdown) = shutdown::channel();
-    let app = gateway::build_app(&config, &shared, gw_shutdown.clone()).unwrap();
-    let (listener, url) = listener().await;
-    tokio::spawn(couple_common::server::serve(listener, app, gw_shutdown, Duration::from_secs(1)));
-    let platform = Platform { gateway: url, http: Client::new(), _stops: vec![gw_stop, uc_stop] };
+    let platform = Platform { gateway: support::start_with(config, shared).await, _user_couple: user_couple_stop };
     platform.wait_ready().await;
     platform
 }
@@ -72,7 +66,7 @@ async fn start(setup: Setup, tweak: impl FnOnce(&mut gateway::Config)) -> Platfo
 impl Platform {
     async fn wait_ready(&self) {
         for _ in 0..100 {
-            if let Ok(res) = self.http.get(format!("{}/api/users/me", self.gateway)).send().await
+            if let Ok(res) = self.gateway.get("/api/users/me").send().await
                 && res.status() == StatusCode::UNAUTHORIZED
             {
                 return;
@@ -83,7 +77,7 @@ impl Platform {
     }
 
     async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
-        test_util::call(&self.http, &self.gateway, method, path, token, body).await
+        test_util::call(&self.gateway.http, &self.gateway.url, method, path, token, body).await
     }
 
     /// Signs up and logs in a new user: (access token, refresh token, user id).
@@ -207,18 +201,11 @@ async fn every_error_path_keeps_the_envelope(setup: Setup) {
     for _ in 0..3 {
         p.call(Method::POST, "/api/users/login", None, Some(json!({"email": email, "password": "wrong-password"}))).await;
     }
-    let res = p
-        .http
-        .post(format!("{}/api/users/login", p.gateway))
-        .json(&json!({"email": email, "password": "password-123"}))
-        .send()
-        .await
-        .unwrap();
+    let res = p.gateway.post("/api/users/login").json(&json!({"email": email, "password": "password-123"})).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(res.headers().contains_key("retry-after"));
     // Every response carries a request id; a client's own is echoed back.
-    let res =
-        p.http.get(format!("{}/api/users/me", p.gateway)).bearer_auth(&token).header("x-request-id", "e2e-trace-1").send().await.unwrap();
+    let res = p.gateway.get("/api/users/me").bearer_auth(&token).header("x-request-id", "e2e-trace-1").send().await.unwrap();
     assert_eq!(res.headers()["x-request-id"], "e2e-trace-1");
 }
 
@@ -273,8 +260,8 @@ async fn spoofed_identity_headers_are_replaced_by_the_verified_ones(setup: Setup
     // The gateway drops the client's X-User-ID and sets the verified one, so the service answers
     // for the token's user, never for the spoofed id.
     let res = p
-        .http
-        .get(format!("{}/api/users/me", p.gateway))
+        .gateway
+        .get("/api/users/me")
         .bearer_auth(&token)
         .header("x-user-id", &other_id)
         .header("x-couple-id", uuid::Uuid::now_v7().to_string())
@@ -286,7 +273,7 @@ async fn spoofed_identity_headers_are_replaced_by_the_verified_ones(setup: Setup
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["data"]["id"], user_id.as_str());
     // Without a token, identity headers alone get nothing.
-    let res = p.http.get(format!("{}/api/users/me", p.gateway)).header("x-user-id", &user_id).send().await.unwrap();
+    let res = p.gateway.get("/api/users/me").header("x-user-id", &user_id).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -297,7 +284,7 @@ async fn forged_tokens_are_refused_at_the_gateway(setup: Setup) {
     let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
     let payload = token.split('.').nth(1).unwrap().to_owned();
     let claims: Claims = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&payload).unwrap()).unwrap();
-    let real = JwtKeys::from_config(&test_util::shared_config());
+    let real = &p.gateway.keys;
     let other = JwtKeys::from_config(&SharedConfig::with_secret("another-secret-that-is-long-enough-to-use"));
     let hs512 = {
         let key = jsonwebtoken::EncodingKey::from_secret(test_util::TEST_JWT_SECRET.as_bytes());
@@ -350,20 +337,10 @@ async fn the_gateway_keeps_serving_when_redis_is_down() {
 
 #[tokio::test]
 async fn an_upstream_that_is_down_gets_a_fast_503() {
-    let shared = test_util::shared_config();
-    // A port nothing listens on.
-    let dead = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}", l.local_addr().unwrap())
-    };
-    let config = gateway::Config { user_couple_url: dead, ..Default::default() };
-    let (_stop, shutdown) = shutdown::channel();
-    let app = gateway::build_app(&config, &shared, shutdown.clone()).unwrap();
-    let (listener, url) = listener().await;
-    tokio::spawn(couple_common::server::serve(listener, app, shutdown, Duration::from_secs(1)));
+    let gateway = support::start(support::config(support::DEAD)).await;
     let started = Instant::now();
-    let res = Client::new()
-        .post(format!("{url}/api/users/signup"))
+    let res = gateway
+        .post("/api/users/signup")
         .json(&json!({"email": "a@example.com", "password": "password-123", "name": "A", "gender": "F", "birth": "1990-01-01"}))
         .send()
         .await

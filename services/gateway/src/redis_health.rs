@@ -1,7 +1,7 @@
 //! Redis as the gateway uses it: optional, and never in the way of a request.
 //!
 //! Requests only use Redis while it is known to answer, and give it a short budget. After an error
-//! or a timeout the store is marked down and a background task pings it until it answers again;
+//! or a timeout Redis is marked down and a background task pings it until it answers again;
 //! meanwhile rate limits fall back to the process and token versions to the user-couple service.
 //! Connecting to a dead Redis can take more than a second, which is why no request ever waits
 //! for that: only the probe does. One warning per outage, one note on recovery.
@@ -23,8 +23,8 @@ const PROBE_INTERVAL: Duration = Duration::from_secs(2);
 /// Bound on one probe.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The shared Redis store with its health.
-pub(crate) struct SharedStore {
+/// The Redis the replicas share, with whether it is known to answer.
+pub(crate) struct SharedRedis {
     kv: Arc<dyn Kv>,
     /// Known to answer; false until the first probe succeeds.
     healthy: AtomicBool,
@@ -32,12 +32,12 @@ pub(crate) struct SharedStore {
     probing: AtomicBool,
 }
 
-impl SharedStore {
+impl SharedRedis {
     pub fn new(kv: Arc<dyn Kv>) -> Arc<Self> {
         Arc::new(Self { kv, healthy: AtomicBool::new(false), probing: AtomicBool::new(false) })
     }
 
-    /// The store while it is known to answer; otherwise `None`, and a probe is under way.
+    /// The connection while Redis is known to answer; otherwise `None`, and a probe is under way.
     pub fn available(self: &Arc<Self>) -> Option<&dyn Kv> {
         if self.healthy.load(Ordering::Acquire) {
             return Some(&*self.kv);
@@ -75,11 +75,11 @@ impl SharedStore {
         if self.probing.swap(true, Ordering::AcqRel) {
             return;
         }
-        let store = self.clone();
+        let redis = self.clone();
         tokio::spawn(async move {
             let mut first = true;
             loop {
-                match tokio::time::timeout(PROBE_TIMEOUT, store.kv.ping()).await {
+                match tokio::time::timeout(PROBE_TIMEOUT, redis.kv.ping()).await {
                     Ok(Ok(())) => break,
                     Ok(Err(err)) if first && announce => tracing::warn!(error = %err, "redis unreachable; retrying in the background"),
                     Err(_) if first && announce => tracing::warn!("redis unreachable (ping timed out); retrying in the background"),
@@ -91,8 +91,8 @@ impl SharedStore {
             if !first {
                 tracing::info!("redis reachable again");
             }
-            store.healthy.store(true, Ordering::Release);
-            store.probing.store(false, Ordering::Release);
+            redis.healthy.store(true, Ordering::Release);
+            redis.probing.store(false, Ordering::Release);
         });
     }
 }
@@ -107,24 +107,24 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_store_is_used_once_a_probe_succeeds_and_dropped_after_a_failure() {
-        let store = SharedStore::new(Arc::new(MemoryKv::default()));
-        assert!(store.available().is_none(), "unknown until probed");
+    async fn redis_is_used_once_a_probe_succeeds_and_dropped_after_a_failure() {
+        let redis = SharedRedis::new(Arc::new(MemoryKv::default()));
+        assert!(redis.available().is_none(), "unknown until probed");
         settle().await;
-        assert!(store.available().is_some());
-        let failed = store.within_budget(async { Err::<(), _>(KvError("down".into())) }, "test").await;
+        assert!(redis.available().is_some());
+        let failed = redis.within_budget(async { Err::<(), _>(KvError("down".into())) }, "test").await;
         assert!(failed.is_none());
-        assert!(store.available().is_none());
+        assert!(redis.available().is_none());
         settle().await;
-        assert!(store.available().is_some(), "the probe brought it back");
+        assert!(redis.available().is_some(), "the probe brought it back");
     }
 
     #[tokio::test]
     async fn a_dead_redis_never_delays_a_request() {
-        let store = SharedStore::new(Arc::new(RedisKv::new("redis://127.0.0.1:1").unwrap()));
+        let redis = SharedRedis::new(Arc::new(RedisKv::new("redis://127.0.0.1:1").unwrap()));
         let started = std::time::Instant::now();
         for _ in 0..3 {
-            assert!(store.available().is_none());
+            assert!(redis.available().is_none());
             settle().await;
         }
         assert!(started.elapsed() < Duration::from_millis(500));
