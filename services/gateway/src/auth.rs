@@ -2,7 +2,7 @@
 //!
 //! A token carries the user's token version (`ver`) from when it was issued; logout, a password
 //! change, account deletion or a break-up bump the version. The current version lives in Redis
-//! (`{prefix}tv:{userId}`, written by the user-couple service), and the user-couple service also
+//! (under [`version_key`], written by the user-couple service), and the user-couple service also
 //! answers `GET /internal/users/{userId}/token-version`. Versions are cached per user for
 //! `GATEWAY_REVOCATION_CACHE_MS` (under a second), so the hot path rarely leaves the process and a
 //! revocation still takes effect within a second. When neither source answers the request is

@@ -8,6 +8,7 @@ use couple_common::{
     Role,
     jwt::TokenSubject,
     kv::{Kv, RedisKv},
+    revocation::version_key,
     test_util,
 };
 use uuid::Uuid;
@@ -35,7 +36,7 @@ async fn token_versions_are_read_from_redis_under_the_shared_prefix() {
 
     let user = Uuid::now_v7();
     let redis = RedisKv::new(&test_util::redis_url()).unwrap().with_prefix(&prefix);
-    redis.set(&format!("tv:{user}"), "3", Some(Duration::from_secs(60))).await.unwrap();
+    redis.set(&version_key(user), "3", Some(Duration::from_secs(60))).await.unwrap();
     let token = |version| gateway.keys.issue(TokenSubject { user_id: user, couple_id: None, role: Role::User, version }).0;
 
     let (status, _, body) = send(gateway.get("/api/users/me").bearer_auth(token(2))).await;

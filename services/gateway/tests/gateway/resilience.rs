@@ -30,14 +30,10 @@ async fn a_slow_upstream_gets_504_within_the_route_timeout() {
         "late"
     })))
     .await;
-    let dir = std::env::temp_dir().join(format!("gateway-test-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("routes.json");
-    let table = serde_json::json!({
+    let file = support::routes_file(&serde_json::json!({
         "upstreams": {"user-couple": {"url": user_couple}, "slow": {"url": slow}},
         "routes": [{"prefix": "/api/meetings", "upstream": "slow", "timeoutMs": 300}]
-    });
-    std::fs::write(&file, table.to_string()).unwrap();
+    }));
     let gateway = support::start(Config { routes_file: Some(file), ..support::config(&user_couple) }).await;
     let (_, _, token) = gateway.token();
     let started = Instant::now();

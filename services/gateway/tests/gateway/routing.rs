@@ -1,4 +1,5 @@
 use axum::http::StatusCode;
+use couple_common::net::INTERNAL_TOKEN_HEADER;
 use couple_registry::SCHEDULE_MEETING;
 use serde_json::Value;
 
@@ -45,7 +46,7 @@ async fn internal_paths_are_never_routed_even_with_a_valid_token() {
     let lookups_before = upstream.lookups.load(std::sync::atomic::Ordering::SeqCst);
     let path = format!("/internal/users/{user}/token-version");
     let (status, _, body) =
-        send(gateway.get(&path).bearer_auth(&token).header("x-internal-token", "test-internal-token-0123456789abcdef")).await;
+        send(gateway.get(&path).bearer_auth(&token).header(INTERNAL_TOKEN_HEADER, "test-internal-token-0123456789abcdef")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_error(&body, "NOT_FOUND");
     assert_eq!(upstream.lookups.load(std::sync::atomic::Ordering::SeqCst), lookups_before);
@@ -77,14 +78,10 @@ async fn signup_login_refresh_and_the_gateway_endpoints_need_no_token() {
 async fn a_route_file_replaces_the_default_table() {
     let (_, user_couple) = support::user_couple().await;
     let extra = support::serve(support::echo("extra")).await;
-    let dir = std::env::temp_dir().join(format!("gateway-test-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("routes.json");
-    let table = serde_json::json!({
+    let file = support::routes_file(&serde_json::json!({
         "upstreams": {"user-couple": {"url": user_couple}, "extra": {"url": extra, "timeoutMs": 2000}},
         "routes": [{"prefix": "/api/users", "upstream": "user-couple"}, {"prefix": "/api/extra/", "upstream": "extra"}]
-    });
-    std::fs::write(&file, table.to_string()).unwrap();
+    }));
     let gateway = support::start(support::Config { routes_file: Some(file), ..support::config(support::DEAD) }).await;
     let (_, _, token) = gateway.token();
     let (status, _, body) = send(gateway.get("/api/extra/thing").bearer_auth(&token)).await;
@@ -94,4 +91,27 @@ async fn a_route_file_replaces_the_default_table() {
     assert_eq!(status, StatusCode::NOT_FOUND, "the default routes are gone");
     let (status, _, body) = send(gateway.get("/api/users/me").bearer_auth(&token)).await;
     assert_eq!((status, body["upstream"].clone()), (StatusCode::OK, Value::from("user-couple")));
+    let (status, _, body) = send(gateway.post("/api/users/login")).await;
+    assert_eq!((status, body["upstream"].clone()), (StatusCode::OK, Value::from("user-couple")), "without `public`, the registry's");
+}
+
+#[tokio::test]
+async fn the_public_list_of_a_route_file_decides_which_requests_need_no_token() {
+    let (_, user_couple) = support::user_couple().await;
+    let extra = support::serve(support::echo("extra")).await;
+    let file = support::routes_file(&serde_json::json!({
+        "upstreams": {"user-couple": {"url": user_couple}, "extra": {"url": extra}},
+        "routes": [{"prefix": "/api/users", "upstream": "user-couple"}, {"prefix": "/api/extra", "upstream": "extra"}],
+        "public": [{"method": "GET", "path": "/api/extra/open"}]
+    }));
+    let gateway = support::start(support::Config { routes_file: Some(file), ..support::config(support::DEAD) }).await;
+    for path in ["/api/extra/open", "/api/extra/open/"] {
+        let (status, _, body) = send(gateway.get(path)).await;
+        assert_eq!((status, body["upstream"].clone()), (StatusCode::OK, Value::from("extra")), "{path}");
+    }
+    for request in [gateway.post("/api/extra/open"), gateway.get("/api/extra/closed"), gateway.post("/api/users/login")] {
+        let (status, _, body) = send(request).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        assert_error(&body, "UNAUTHENTICATED");
+    }
 }

@@ -4,6 +4,7 @@ use std::{
     collections::HashMap,
     convert::Infallible,
     net::SocketAddr,
+    path::PathBuf,
     sync::{
         Arc, Mutex,
         atomic::{AtomicI64, AtomicUsize, Ordering},
@@ -23,6 +24,7 @@ use couple_common::{
     JwtKeys, Role,
     config::{PeerUrls, SharedConfig},
     jwt::TokenSubject,
+    net::INTERNAL_TOKEN_HEADER,
     shutdown::{ShutdownTrigger, channel},
     test_util,
 };
@@ -110,7 +112,7 @@ pub async fn user_couple() -> (Arc<UserCouple>, String) {
 
 async fn token_version(State(state): State<Arc<UserCouple>>, Path(id): Path<Uuid>, headers: HeaderMap) -> Response {
     let expected = test_util::shared_config().internal_token.map(|t| secrecy::ExposeSecret::expose_secret(&t).to_owned());
-    if headers.get("x-internal-token").and_then(|v| v.to_str().ok()) != expected.as_deref() {
+    if headers.get(INTERNAL_TOKEN_HEADER).and_then(|v| v.to_str().ok()) != expected.as_deref() {
         return StatusCode::NOT_FOUND.into_response();
     }
     state.lookups.fetch_add(1, Ordering::SeqCst);
@@ -172,6 +174,15 @@ pub async fn flaky() -> Flaky {
         }
     });
     flaky
+}
+
+/// Writes `table` to a new route file for `GATEWAY_ROUTES_FILE`.
+pub fn routes_file(table: &Value) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gateway-test-{}", Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("routes.json");
+    std::fs::write(&file, table.to_string()).unwrap();
+    file
 }
 
 /// A gateway listening on a free loopback port; stops when dropped.
