@@ -41,7 +41,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use config::{CircuitConfig, Config};
 pub use error::GatewayError;
-pub use routes::{RouteSpec, RouteTable, UpstreamSpec};
+pub use routes::{PublicSpec, RouteSpec, RouteTable, UpstreamSpec};
 
 use crate::{
     auth::{Authenticator, TokenVersions},

@@ -151,10 +151,9 @@ impl RouteTable {
 
     /// The `public` list, or the registry's public routes without one.
     fn public_routes(&self) -> Result<Vec<PublicRoute>, ConfigError> {
-        let registry = || SERVICES.iter().flat_map(|spec| spec.public).map(|p| (p.method, p.path));
         let listed: Vec<(&str, &str)> = match &self.public {
             Some(list) => list.iter().map(|p| (p.method.as_str(), p.path.as_str())).collect(),
-            None => registry().collect(),
+            None => SERVICES.iter().flat_map(|spec| spec.public).map(|p| (p.method, p.path)).collect(),
         };
         listed
             .into_iter()
