@@ -7,6 +7,7 @@ pub mod orphans;
 pub mod read;
 pub mod report;
 pub mod stages;
+pub mod workload;
 
 use std::{sync::Arc, time::Instant};
 
