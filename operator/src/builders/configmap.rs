@@ -108,11 +108,7 @@ mod tests {
 
     #[test]
     fn a_disabled_service_gets_no_upstream_and_no_route() {
-        let app = fixtures::app(serde_json::json!({
-            "image": {"repository": "couple-platform", "tag": "0.1.0"},
-            "services": {"questionAnswer": {"enabled": false}},
-            "databases": {"postgres": {"managed": {}}, "redis": {"managed": {}}}
-        }));
+        let app = fixtures::with_services(serde_json::json!({"questionAnswer": {"enabled": false}}));
         let table = table(&app);
         assert!(!table.upstreams.contains_key("question-answer"));
         assert!(table.routes.iter().all(|r| r.upstream != "question-answer"));

@@ -144,6 +144,10 @@ mod tests {
         assert_eq!(env["GATEWAY_ROUTES_FILE"], "/etc/couple/gateway/routes.json");
         assert_eq!(env["GATEWAY_USER_COUPLE_URL"], "http://demo-user-couple.couple.svc:8081");
         assert_eq!(env["GATEWAY_CHAT_URL"], "http://demo-chat.couple.svc:8000");
+        for service in Component::SERVICES {
+            let var = couple_registry::GATEWAY.peer_url_var(service.spec().unwrap());
+            assert_eq!(env.get(&var), Some(&p.service_url(service)), "{var}");
+        }
         assert_eq!(env["GATEWAY_REDIS_URL"], "secret:demo-redis/url");
         assert_eq!(env["GATEWAY_ALLOWED_ORIGINS"], "https://couple.example.com");
         assert_eq!(env["GATEWAY_TRUST_FORWARDED_FOR"], "true");

@@ -217,6 +217,16 @@ pub(crate) mod fixtures {
         }))
     }
 
+    /// Managed PostgreSQL and Redis, no MongoDB, no Ingress, with `services` as the services'
+    /// spec (`{"chat": {"replicas": 3}}`).
+    pub fn with_services(services: serde_json::Value) -> CoupleApp {
+        app(serde_json::json!({
+            "image": {"repository": "couple-platform", "tag": "0.1.0"},
+            "services": services,
+            "databases": {"postgres": {"managed": {}}, "redis": {"managed": {}}}
+        }))
+    }
+
     /// External PostgreSQL and Redis given by Secrets, no MongoDB, no Ingress.
     pub fn external() -> CoupleApp {
         app(serde_json::json!({

@@ -207,11 +207,7 @@ mod tests {
 
     #[test]
     fn a_caller_that_is_disabled_is_not_admitted() {
-        let app = fixtures::app(serde_json::json!({
-            "image": {"repository": "couple-platform", "tag": "0.1.0"},
-            "services": {"scheduleMeeting": {"enabled": false}},
-            "databases": {"postgres": {"managed": {}}, "redis": {"managed": {}}}
-        }));
+        let app = fixtures::with_services(serde_json::json!({"scheduleMeeting": {"enabled": false}}));
         let p = Platform::new(&app).unwrap();
         assert_eq!(callers(&p, Component::UserCouple), [Component::Gateway]);
         assert_eq!(callers(&p, Component::Postgres), [], "databases are not in the registry's calls");

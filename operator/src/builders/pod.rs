@@ -379,20 +379,17 @@ pub(crate) mod tests {
     fn a_service_gets_the_cluster_url_of_each_enabled_service_it_calls_and_the_internal_token() {
         let app = fixtures::managed();
         let p = Platform::new(&app).unwrap();
-        let env = env_map(&service_container(&p, Component::ScheduleMeeting, "i"));
-        assert_eq!(env["SCHEDULE_MEETING_USER_COUPLE_URL"], "http://demo-user-couple.couple.svc:8081");
         for service in Component::SERVICES {
             let env = env_map(&service_container(&p, service, "i"));
             assert_eq!(env["COUPLE_INTERNAL_TOKEN"], "secret:demo-internal/token", "{}", service.name());
-            let peers: Vec<_> = env.iter().filter(|(_, value)| value.starts_with("http://")).map(|(name, _)| name.as_str()).collect();
-            let expected: &[&str] = if service == Component::ScheduleMeeting { &["SCHEDULE_MEETING_USER_COUPLE_URL"] } else { &[] };
-            assert_eq!(peers, expected, "{}", service.name());
+            let peers: Vec<_> = env.iter().filter(|(_, value)| value.starts_with("http://")).collect();
+            let expected = match service {
+                Component::ScheduleMeeting => vec![("SCHEDULE_MEETING_USER_COUPLE_URL", "http://demo-user-couple.couple.svc:8081")],
+                _ => vec![],
+            };
+            assert_eq!(peers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>(), expected, "{}", service.name());
         }
-        let app = fixtures::app(serde_json::json!({
-            "image": {"repository": "couple-platform", "tag": "0.1.0"},
-            "services": {"userCouple": {"enabled": false}},
-            "databases": {"postgres": {"managed": {}}, "redis": {"managed": {}}}
-        }));
+        let app = fixtures::with_services(serde_json::json!({"userCouple": {"enabled": false}}));
         let p = Platform::new(&app).unwrap();
         assert!(peer_env(&p, Component::ScheduleMeeting).is_empty(), "a disabled peer has no URL");
     }

@@ -239,11 +239,7 @@ mod tests {
         assert!(!p.uses(Component::Chat, Component::Postgres));
         assert!(!p.uses(Component::Chat, Component::Redis));
         assert_eq!(p.postgres_services(), [Component::UserCouple, Component::ScheduleMeeting, Component::QuestionAnswer]);
-        let app = fixtures::app(serde_json::json!({
-            "image": {"repository": "couple-platform", "tag": "0.1.0"},
-            "services": {"chat": {"replicas": 3}},
-            "databases": {"postgres": {"managed": {}}, "redis": {"managed": {}}}
-        }));
+        let app = fixtures::with_services(serde_json::json!({"chat": {"replicas": 3}}));
         let p = Platform::new(&app).unwrap();
         assert!(p.uses(Component::Chat, Component::Postgres) && p.uses(Component::Chat, Component::Redis));
         assert!(!p.uses(Component::QuestionAnswer, Component::Mongodb), "no MongoDB configured");

@@ -106,22 +106,15 @@ fn humanize(delay: std::time::Duration) -> String {
     }
 }
 
-/// Applies stages 1-7 of `desired`, given what the read step found.
-pub async fn apply(
-    writes: &impl Writes,
-    desired: &Desired,
-    snapshot: &Snapshot,
-    recorded: &BTreeMap<String, String>,
-    retry: JobRetry,
-) -> Result<Progress, kube::Error> {
-    let progress = apply_gated(writes, desired, snapshot, recorded, retry).await?;
-    let hardening = &desired.hardening;
-    ensure_all(writes, &hardening.network_policies, &snapshot.live).await?;
-    ensure_all(writes, &hardening.pod_disruption_budgets, &snapshot.live).await?;
-    Ok(progress)
+/// Stage 7, on every reconcile whatever gate the others wait at.
+pub async fn harden(writes: &impl Writes, desired: &Desired, live: &Live) -> Result<(), kube::Error> {
+    ensure_all(writes, &desired.hardening.network_policies, live).await?;
+    ensure_all(writes, &desired.hardening.pod_disruption_budgets, live).await
 }
 
-async fn apply_gated(
+/// Applies stages 1-6 of `desired` up to the first gate that is not passed, given what the read
+/// step found.
+pub async fn apply(
     writes: &impl Writes,
     desired: &Desired,
     snapshot: &Snapshot,
@@ -361,6 +354,7 @@ mod tests {
             self.writes.lock().unwrap().clear();
             let retry = JobRetry { now: Timestamp::now(), after: Duration::from_secs(600) };
             let progress = apply(self, &desired, &snapshot, &recorded, retry).await.unwrap();
+            harden(self, &desired, &snapshot.live).await.unwrap();
             self.recorded.lock().unwrap().clone_from(&progress.migrations_applied);
             (std::mem::take(&mut *self.writes.lock().unwrap()), progress)
         }

@@ -19,38 +19,29 @@ pub trait Workload: Listed {
     fn available(live: Option<&Self>) -> bool;
 }
 
-impl Workload for Deployment {
-    fn replicas(&self) -> i32 {
-        self.spec.replicas.unwrap_or(1)
-    }
+macro_rules! workload {
+    ($($kind:ty: $ready_replicas:path, $available:path;)*) => {
+        $(impl Workload for $kind {
+            fn replicas(&self) -> i32 {
+                self.spec.replicas.unwrap_or(1)
+            }
 
-    fn template(&self) -> &PodTemplateSpec {
-        &self.spec.template
-    }
+            fn template(&self) -> &PodTemplateSpec {
+                &self.spec.template
+            }
 
-    fn ready_replicas(live: Option<&Self>) -> i32 {
-        gates::ready_replicas_of_deployment(live)
-    }
+            fn ready_replicas(live: Option<&Self>) -> i32 {
+                $ready_replicas(live)
+            }
 
-    fn available(live: Option<&Self>) -> bool {
-        gates::deployment_available(live)
-    }
+            fn available(live: Option<&Self>) -> bool {
+                $available(live)
+            }
+        })*
+    };
 }
 
-impl Workload for StatefulSet {
-    fn replicas(&self) -> i32 {
-        self.spec.replicas.unwrap_or(1)
-    }
-
-    fn template(&self) -> &PodTemplateSpec {
-        &self.spec.template
-    }
-
-    fn ready_replicas(live: Option<&Self>) -> i32 {
-        gates::ready_replicas_of_stateful_set(live)
-    }
-
-    fn available(live: Option<&Self>) -> bool {
-        gates::stateful_set_available(live)
-    }
+workload! {
+    Deployment: gates::ready_replicas_of_deployment, gates::deployment_available;
+    StatefulSet: gates::ready_replicas_of_stateful_set, gates::stateful_set_available;
 }
