@@ -4,12 +4,11 @@
 
 use std::collections::BTreeMap;
 
+use couple_registry::Need;
 use k8s_openapi::{
     api::core::v1::{ResourceRequirements, SecretKeySelector},
     apimachinery::pkg::api::resource::Quantity,
 };
-
-use couple_registry::Need;
 
 use super::{Component, Platform};
 use crate::crd::{DatabaseSpec, ExternalDatabase, ManagedDatabase};

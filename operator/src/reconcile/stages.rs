@@ -497,6 +497,16 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_deleted_child_is_written_again_on_the_next_pass() {
+        let (cluster, app) = (FakeCluster::default(), fixtures::managed());
+        cluster.settle(&app, EVERYTHING).await;
+        for (kind, name) in [("Service", "demo-postgres"), ("NetworkPolicy", "demo-default-deny")] {
+            cluster.objects.lock().unwrap().remove(&(kind.to_owned(), name.to_owned()));
+        }
+        assert_eq!(cluster.pass(&app).await.0, ["Service/demo-postgres", "NetworkPolicy/demo-default-deny"]);
+    }
+
+    #[tokio::test]
     async fn a_failed_provisioning_job_is_replaced_only_once_its_retry_is_due() {
         let (cluster, app) = (FakeCluster::default(), fixtures::managed());
         let progress = cluster.settle(&app, Node { stateful_sets: true, failing: &["demo-provision"], ..Node::default() }).await;
