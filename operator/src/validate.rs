@@ -57,27 +57,21 @@ pub fn validate(name: &str, spec: &CoupleAppSpec) -> Result<(), Vec<Problem>> {
     }
 
     let services = &spec.services;
-    let needs_postgres: Vec<&str> = [
+    let needs_postgres = needing([
         ("user-couple", services.user_couple.enabled),
         ("schedule-meeting", services.schedule_meeting.service.enabled),
         ("question-answer", services.question_answer.enabled),
         ("chat with more than one replica", services.chat.service.enabled && services.chat.service.replicas > 1),
-    ]
-    .into_iter()
-    .filter_map(|(name, needs)| needs.then_some(name))
-    .collect();
+    ]);
     if databases.postgres.is_none() && !needs_postgres.is_empty() {
         problem("spec.databases.postgres", format!("PostgreSQL is required by {}", needs_postgres.join(", ")));
     }
 
-    let needs_redis: Vec<&str> = [
+    let needs_redis = needing([
         ("the gateway with more than one replica", spec.gateway.replicas > 1),
         ("user-couple with more than one replica", services.user_couple.enabled && services.user_couple.replicas > 1),
         ("chat with more than one replica", services.chat.service.enabled && services.chat.service.replicas > 1),
-    ]
-    .into_iter()
-    .filter_map(|(name, needs)| needs.then_some(name))
-    .collect();
+    ]);
     if databases.redis.is_none() && !needs_redis.is_empty() {
         problem("spec.databases.redis", format!("Redis is required by {} (replicas share state through it)", needs_redis.join(", ")));
     }
@@ -98,6 +92,11 @@ pub fn validate(name: &str, spec: &CoupleAppSpec) -> Result<(), Vec<Problem>> {
         }
     }
     if problems.is_empty() { Ok(()) } else { Err(problems) }
+}
+
+/// The names of the candidates that need something.
+fn needing<const N: usize>(candidates: [(&'static str, bool); N]) -> Vec<&'static str> {
+    candidates.into_iter().filter_map(|(name, needs)| needs.then_some(name)).collect()
 }
 
 fn exactly_one(db: &DatabaseSpec) -> Result<(), String> {
@@ -136,14 +135,14 @@ fn is_dns_name(host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::{ExternalDatabase, IngressSpec, ManagedDatabase, SecretRef};
+    use crate::{
+        builders::fixtures,
+        crd::{ExternalDatabase, IngressSpec, ManagedDatabase, SecretRef},
+    };
 
+    /// Managed PostgreSQL and Redis, every service with one replica, the gateway with two.
     fn spec() -> CoupleAppSpec {
-        serde_json::from_value(serde_json::json!({
-            "image": {"repository": "couple-platform", "tag": "0.1.0"},
-            "databases": {"postgres": {"managed": {}}, "redis": {"managed": {}}}
-        }))
-        .unwrap()
+        fixtures::with_services(serde_json::json!({})).spec
     }
 
     fn fields(spec: &CoupleAppSpec) -> Vec<&'static str> {
@@ -160,8 +159,10 @@ mod tests {
     }
 
     #[test]
-    fn the_minimal_spec_is_valid() {
-        assert_eq!(validate("demo", &spec()), Ok(()));
+    fn the_fixture_specs_are_valid() {
+        for app in [fixtures::managed(), fixtures::external(), fixtures::with_services(serde_json::json!({}))] {
+            assert_eq!(validate("demo", &app.spec), Ok(()));
+        }
     }
 
     #[test]

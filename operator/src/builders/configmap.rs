@@ -1,6 +1,8 @@
 //! The gateway's route table, `<app>-gateway-routes`: the gateway's own JSON format
-//! (`gateway::RouteTable`, read from `GATEWAY_ROUTES_FILE`), listing only the enabled services, so
-//! a disabled service's paths answer 404 at the gateway instead of 502.
+//! (`gateway::RouteTable`, read from `GATEWAY_ROUTES_FILE`) with the registry's routes of the
+//! enabled services only, so a disabled service's paths answer 404 at the gateway instead of 502.
+//! Public paths are not rendered: the gateway takes them from the registry, and a gateway one
+//! version older rejects unknown fields in this file.
 
 use std::collections::BTreeMap;
 
@@ -12,25 +14,8 @@ use super::{Component, Platform};
 /// The key (and file name) of the route table in the ConfigMap.
 pub const ROUTES_KEY: &str = "routes.json";
 
-/// Path prefixes and the service behind each: the gateway's default table
-/// (`RouteTable::defaults`), which a test keeps in step.
-pub const ROUTES: [(&str, Component); 13] = [
-    ("/api/users", Component::UserCouple),
-    ("/api/couples", Component::UserCouple),
-    ("/api/schedules", Component::ScheduleMeeting),
-    ("/api/meetings", Component::ScheduleMeeting),
-    ("/api/places", Component::ScheduleMeeting),
-    ("/api/calendar", Component::ScheduleMeeting),
-    ("/api/questions", Component::QuestionAnswer),
-    ("/api/user-answers", Component::QuestionAnswer),
-    ("/api/user-vectors", Component::QuestionAnswer),
-    ("/api/tags", Component::QuestionAnswer),
-    ("/api/user-tag-profiles", Component::QuestionAnswer),
-    ("/api/chat", Component::Chat),
-    ("/ws", Component::Chat),
-];
-
-/// The file format, field for field (camelCase, optional timeouts left out).
+/// The file format, field for field (camelCase, optional timeouts left out). Only fields every
+/// supported gateway version accepts.
 #[derive(Serialize)]
 struct RouteTable {
     upstreams: BTreeMap<&'static str, Upstream>,
@@ -54,10 +39,10 @@ pub fn routes_json(platform: &Platform) -> String {
     let enabled = platform.enabled_services();
     let table = RouteTable {
         upstreams: enabled.iter().map(|s| (s.name(), Upstream { url: platform.service_url(*s) })).collect(),
-        routes: ROUTES
+        routes: enabled
             .iter()
-            .filter(|(_, service)| enabled.contains(service))
-            .map(|(prefix, service)| Route { prefix, upstream: service.name() })
+            .filter_map(|service| service.spec())
+            .flat_map(|spec| spec.routes.iter().map(|prefix| Route { prefix, upstream: spec.name }))
             .collect(),
     };
     serde_json::to_string_pretty(&table).expect("the route table serialises")
@@ -77,29 +62,53 @@ mod tests {
     use super::super::fixtures;
     use super::*;
 
-    fn table(app: &crate::crd::CoupleApp) -> gateway::RouteTable {
+    fn json(app: &crate::crd::CoupleApp) -> serde_json::Value {
         let config_map = build_gateway_routes(&Platform::new(app).unwrap());
-        serde_json::from_str(&config_map.data.unwrap()[ROUTES_KEY]).expect("the gateway reads the operator's route file")
+        serde_json::from_str(&config_map.data.unwrap()[ROUTES_KEY]).unwrap()
+    }
+
+    fn table(app: &crate::crd::CoupleApp) -> gateway::RouteTable {
+        serde_json::from_value(json(app)).expect("the gateway reads the operator's route file")
+    }
+
+    fn keys(object: &serde_json::Value) -> Vec<&str> {
+        object.as_object().unwrap().keys().map(String::as_str).collect()
     }
 
     #[test]
-    fn the_routes_are_the_gateways_defaults_pointed_at_the_cluster_services() {
+    fn the_routes_are_the_registrys_pointed_at_the_cluster_services() {
         let table = table(&fixtures::managed());
-        let defaults = gateway::RouteTable::defaults(&gateway::Config::default());
-        assert_eq!(table.routes, defaults.routes, "same prefixes and upstream names as the gateway's own table");
-        assert_eq!(table.upstreams.keys().collect::<Vec<_>>(), defaults.upstreams.keys().collect::<Vec<_>>());
+        let routes: Vec<_> = table.routes.iter().map(|r| (r.prefix.as_str(), r.upstream.as_str())).collect();
+        let registry: Vec<_> =
+            couple_registry::SERVICES.iter().flat_map(|s| s.routes.iter().map(move |prefix| (*prefix, s.name))).collect();
+        assert_eq!(routes, registry, "every service's prefixes, in start order");
+        assert!(table.routes.iter().all(|r| r.timeout_ms.is_none()));
+        let mut names: Vec<_> = couple_registry::SERVICES.iter().map(|s| s.name).collect();
+        names.sort_unstable();
+        assert_eq!(table.upstreams.keys().collect::<Vec<_>>(), names);
         assert_eq!(table.upstreams["user-couple"].url, "http://demo-user-couple.couple.svc:8081");
         assert_eq!(table.upstreams["question-answer"].url, "http://demo-question-answer.couple.svc:8086");
         assert_eq!(table.upstreams["chat"].url, "http://demo-chat.couple.svc:8000");
     }
 
     #[test]
+    fn the_file_holds_only_fields_the_previous_gateway_accepts() {
+        let json = json(&fixtures::managed());
+        assert_eq!(keys(&json), ["routes", "upstreams"]);
+        let accepted = |object: &serde_json::Value, allowed: &[&str]| keys(object).iter().all(|k| allowed.contains(k));
+        for upstream in json["upstreams"].as_object().unwrap().values() {
+            assert!(accepted(upstream, &["url", "timeoutMs"]), "{upstream}");
+        }
+        let routes = json["routes"].as_array().unwrap();
+        assert!(!routes.is_empty());
+        for route in routes {
+            assert!(accepted(route, &["prefix", "upstream", "timeoutMs"]), "{route}");
+        }
+    }
+
+    #[test]
     fn a_disabled_service_gets_no_upstream_and_no_route() {
-        let app = fixtures::app(serde_json::json!({
-            "image": {"repository": "couple-platform", "tag": "0.1.0"},
-            "services": {"questionAnswer": {"enabled": false}},
-            "databases": {"postgres": {"managed": {}}, "redis": {"managed": {}}}
-        }));
+        let app = fixtures::with_services(serde_json::json!({"questionAnswer": {"enabled": false}}));
         let table = table(&app);
         assert!(!table.upstreams.contains_key("question-answer"));
         assert!(table.routes.iter().all(|r| r.upstream != "question-answer"));

@@ -14,8 +14,8 @@ use super::{
     Component, Platform,
     configmap::ROUTES_KEY,
     pod::{
-        ConfigSources, PLATFORM_UID, empty_dir, env, env_secret, mount, platform_container, pod_spec, pod_template, service_container,
-        serving, shared_env,
+        ConfigSources, PLATFORM_UID, empty_dir, env, env_secret, mount, peer_env, platform_container, pod_spec, pod_template,
+        service_container, serving, shared_env,
     },
     topology::METRICS_PORT,
 };
@@ -63,10 +63,7 @@ pub fn gateway_env(platform: &Platform) -> Vec<EnvVar> {
     vars.push(env("GATEWAY_PORT", Component::Gateway.port().to_string()));
     vars.push(env("GATEWAY_ADMIN_PORT", METRICS_PORT.to_string()));
     vars.push(env("GATEWAY_ROUTES_FILE", format!("{ROUTES_DIR}/{ROUTES_KEY}")));
-    for service in platform.enabled_services() {
-        let name = service.env_prefix().trim_end_matches('_');
-        vars.push(env(&format!("GATEWAY_{name}_URL"), platform.service_url(service)));
-    }
+    vars.extend(peer_env(platform, Component::Gateway));
     if platform.uses(Component::Gateway, Component::Redis)
         && let Some(url) = platform.database_url_ref(Component::Redis)
     {
@@ -147,6 +144,10 @@ mod tests {
         assert_eq!(env["GATEWAY_ROUTES_FILE"], "/etc/couple/gateway/routes.json");
         assert_eq!(env["GATEWAY_USER_COUPLE_URL"], "http://demo-user-couple.couple.svc:8081");
         assert_eq!(env["GATEWAY_CHAT_URL"], "http://demo-chat.couple.svc:8000");
+        for service in Component::SERVICES {
+            let var = couple_registry::GATEWAY.peer_url_var(service.spec().unwrap());
+            assert_eq!(env.get(&var), Some(&p.service_url(service)), "{var}");
+        }
         assert_eq!(env["GATEWAY_REDIS_URL"], "secret:demo-redis/url");
         assert_eq!(env["GATEWAY_ALLOWED_ORIGINS"], "https://couple.example.com");
         assert_eq!(env["GATEWAY_TRUST_FORWARDED_FOR"], "true");

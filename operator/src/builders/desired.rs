@@ -336,7 +336,7 @@ pub fn desired(platform: &Platform, inputs: &Inputs) -> Desired {
     sources.add_config_map(routes.name_any(), routes.data.clone().unwrap_or_default());
 
     let mut databases = DatabaseObjects::default();
-    for database in [Component::Postgres, Component::Redis, Component::Mongodb] {
+    for database in Component::DATABASES {
         if platform.managed(database).is_none() {
             continue;
         }
@@ -392,7 +392,7 @@ pub fn desired(platform: &Platform, inputs: &Inputs) -> Desired {
     for component in platform.enabled_services() {
         hardening.network_policies.push(network_policy::build_service_policy(platform, component));
     }
-    for database in [Component::Postgres, Component::Redis, Component::Mongodb] {
+    for database in Component::DATABASES {
         if platform.managed(database).is_some() {
             hardening.network_policies.push(network_policy::build_database_policy(platform, database));
         }

@@ -20,7 +20,7 @@ use super::{
     Component, MANAGER, PART_OF, Platform,
     pod::{
         CONFIG_HASH_ANNOTATION, ConfigSources, DATABASE_UID, PLATFORM_UID, container_security, database_env, empty_dir, env, env_secret,
-        hex, mount, platform_container, pod_spec,
+        mount, platform_container, pod_spec,
     },
     statefulset::database_image,
     topology::{PASSWORD_KEY, resources, secret_key},
@@ -52,7 +52,7 @@ pub const MIGRATION_HASH_LEN: usize = 10;
 /// the Job's name.
 pub fn migration_hash(service: Component, image: &str) -> String {
     let digest = Sha256::digest(format!("{}\n{image}\n{}", service.name(), migration_set_version(service)));
-    hex(&digest)[..MIGRATION_HASH_LEN].to_owned()
+    hex::encode(digest)[..MIGRATION_HASH_LEN].to_owned()
 }
 
 /// `<app>-<service>-migrate-<hash>`.

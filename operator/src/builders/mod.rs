@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use couple_registry::ServiceSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::{Resource, ResourceExt};
 
@@ -32,15 +33,15 @@ pub const MANAGER: &str = "couple-operator";
 /// own database and migrations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Component {
-    /// The gateway (port 8080).
+    /// The gateway.
     Gateway,
-    /// user-couple (port 8081).
+    /// user-couple.
     UserCouple,
-    /// schedule-meeting (port 8082).
+    /// schedule-meeting.
     ScheduleMeeting,
-    /// question-answer (port 8086).
+    /// question-answer.
     QuestionAnswer,
-    /// chat (port 8000).
+    /// chat.
     Chat,
     /// Managed PostgreSQL.
     Postgres,
@@ -51,59 +52,62 @@ pub enum Component {
 }
 
 impl Component {
-    /// The four services behind the gateway.
+    /// The four services behind the gateway, in the registry's start order.
     pub const SERVICES: [Component; 4] = [Component::UserCouple, Component::ScheduleMeeting, Component::QuestionAnswer, Component::Chat];
+    /// The databases the operator can run.
+    pub const DATABASES: [Component; 3] = [Component::Postgres, Component::Redis, Component::Mongodb];
+
+    /// The registry entry of the gateway or a service; `None` for a database.
+    pub fn spec(self) -> Option<&'static ServiceSpec> {
+        match self {
+            Component::Gateway => Some(&couple_registry::GATEWAY),
+            Component::UserCouple => Some(&couple_registry::USER_COUPLE),
+            Component::ScheduleMeeting => Some(&couple_registry::SCHEDULE_MEETING),
+            Component::QuestionAnswer => Some(&couple_registry::QUESTION_ANSWER),
+            Component::Chat => Some(&couple_registry::CHAT),
+            Component::Postgres | Component::Redis | Component::Mongodb => None,
+        }
+    }
+
+    /// The gateway or service a registry entry describes.
+    pub fn of_spec(spec: &ServiceSpec) -> Option<Component> {
+        [Component::Gateway].into_iter().chain(Component::SERVICES).find(|c| c.spec().is_some_and(|s| s.name == spec.name))
+    }
 
     /// The name used in object names, labels and status (`user-couple`, ...); for services it is
     /// also the binary's name in the image.
     pub fn name(self) -> &'static str {
         match self {
-            Component::Gateway => "gateway",
-            Component::UserCouple => "user-couple",
-            Component::ScheduleMeeting => "schedule-meeting",
-            Component::QuestionAnswer => "question-answer",
-            Component::Chat => "chat",
             Component::Postgres => "postgres",
             Component::Redis => "redis",
             Component::Mongodb => "mongodb",
+            served => served.registered().name,
         }
     }
 
     /// The port the component listens on.
     pub fn port(self) -> i32 {
         match self {
-            Component::Gateway => 8080,
-            Component::UserCouple => 8081,
-            Component::ScheduleMeeting => 8082,
-            Component::QuestionAnswer => 8086,
-            Component::Chat => 8000,
             Component::Postgres => 5432,
             Component::Redis => 6379,
             Component::Mongodb => 27017,
+            served => i32::from(served.registered().port),
         }
     }
 
-    /// The environment variable prefix of a service binary (`USER_COUPLE_`, ...).
+    fn registered(self) -> &'static ServiceSpec {
+        self.spec().expect("every component but the databases is in the registry")
+    }
+
+    /// The environment variable prefix of a service binary (`USER_COUPLE_`, ...); empty for a
+    /// database.
     pub fn env_prefix(self) -> &'static str {
-        match self {
-            Component::Gateway => "GATEWAY_",
-            Component::UserCouple => "USER_COUPLE_",
-            Component::ScheduleMeeting => "SCHEDULE_MEETING_",
-            Component::QuestionAnswer => "QUESTION_ANSWER_",
-            Component::Chat => "CHAT_",
-            Component::Postgres | Component::Redis | Component::Mongodb => "",
-        }
+        self.spec().map_or("", |spec| spec.env_prefix)
     }
 
     /// The PostgreSQL database a service owns (the provisioning Job creates it).
     pub fn database(self) -> Option<&'static str> {
-        match self {
-            Component::UserCouple => Some("user_couple"),
-            Component::ScheduleMeeting => Some("couple_schedule_db"),
-            Component::QuestionAnswer => Some("question_answer_db"),
-            Component::Chat => Some("chat"),
-            _ => None,
-        }
+        self.spec().and_then(|spec| spec.storage.postgres_database)
     }
 }
 
@@ -213,6 +217,16 @@ pub(crate) mod fixtures {
         }))
     }
 
+    /// Managed PostgreSQL and Redis, no MongoDB, no Ingress, with `services` as the services'
+    /// spec (`{"chat": {"replicas": 3}}`).
+    pub fn with_services(services: serde_json::Value) -> CoupleApp {
+        app(serde_json::json!({
+            "image": {"repository": "couple-platform", "tag": "0.1.0"},
+            "services": services,
+            "databases": {"postgres": {"managed": {}}, "redis": {"managed": {}}}
+        }))
+    }
+
     /// External PostgreSQL and Redis given by Secrets, no MongoDB, no Ingress.
     pub fn external() -> CoupleApp {
         app(serde_json::json!({
@@ -247,5 +261,26 @@ mod tests {
         let owner = &meta.owner_references.unwrap()[0];
         assert_eq!((owner.kind.as_str(), owner.name.as_str(), owner.controller), ("CoupleApp", "demo", Some(true)));
         assert_eq!(owner.uid, "0b9c1e6a-1111-4222-8333-444455556666");
+    }
+
+    #[test]
+    fn the_services_are_the_registrys_in_start_order() {
+        let names: Vec<_> = Component::SERVICES.iter().map(|c| c.spec().unwrap().name).collect();
+        let registry: Vec<_> = couple_registry::SERVICES.iter().map(|s| s.name).collect();
+        assert_eq!(names, registry);
+        for (component, spec) in Component::SERVICES.iter().zip(couple_registry::SERVICES) {
+            assert_eq!((component.name(), component.port(), component.env_prefix()), (spec.name, i32::from(spec.port), spec.env_prefix));
+            assert_eq!(Component::of_spec(spec), Some(*component));
+        }
+        assert_eq!(Component::Gateway.spec(), Some(&couple_registry::GATEWAY));
+        assert_eq!(Component::of_spec(&couple_registry::GATEWAY), Some(Component::Gateway));
+    }
+
+    #[test]
+    fn databases_keep_their_own_names_ports_and_no_prefix() {
+        let databases: Vec<_> = Component::DATABASES.iter().map(|c| (c.name(), c.port(), c.env_prefix(), c.spec())).collect();
+        assert_eq!(databases, [("postgres", 5432, "", None), ("redis", 6379, "", None), ("mongodb", 27017, "", None)]);
+        assert_eq!(Component::ScheduleMeeting.database(), Some("couple_schedule_db"));
+        assert_eq!(Component::Gateway.database(), None);
     }
 }

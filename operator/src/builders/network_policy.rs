@@ -85,13 +85,17 @@ pub fn build_gateway_policy(platform: &Platform) -> NetworkPolicy {
     policy(platform, platform.object_name(gateway.name()), gateway, select(platform.selector(gateway)), vec![everyone, metrics_rule()])
 }
 
-/// Who calls a service: the gateway, and for user-couple's `/internal/` API also schedule-meeting
-/// (birthdays for the calendar).
+/// Who calls a service: the enabled components whose registry entry calls it (the gateway
+/// first, then services such as schedule-meeting, which asks user-couple for birthdays).
 pub fn callers(platform: &Platform, service: Component) -> Vec<Component> {
-    let mut callers = vec![Component::Gateway];
-    if service == Component::UserCouple && platform.is_enabled(Component::ScheduleMeeting) {
-        callers.push(Component::ScheduleMeeting);
-    }
+    let mut callers: Vec<Component> = service
+        .spec()
+        .into_iter()
+        .flat_map(|spec| spec.callers())
+        .filter_map(Component::of_spec)
+        .filter(|caller| platform.is_enabled(*caller))
+        .collect();
+    callers.sort_unstable();
     callers
 }
 
@@ -168,6 +172,7 @@ mod tests {
         assert_eq!(user_couple.spec.as_ref().unwrap().pod_selector, Some(select(p.selector(Component::UserCouple))));
         assert_eq!(allowed_names(&user_couple), ["gateway", "schedule-meeting"]);
         assert_eq!(allowed_names(&build_service_policy(&p, Component::Chat)), ["gateway"]);
+        assert_eq!(allowed_names(&build_service_policy(&p, Component::ScheduleMeeting)), ["gateway"]);
         let rule = &user_couple.spec.as_ref().unwrap().ingress.as_ref().unwrap()[0];
         assert_eq!(rule.ports, Some(vec![tcp(8081)]));
     }
@@ -198,5 +203,13 @@ mod tests {
         }));
         let p = Platform::new(&app).unwrap();
         assert_eq!(build_database_policy(&p, Component::Mongodb).spec.unwrap().ingress, None, "unused: closed");
+    }
+
+    #[test]
+    fn a_caller_that_is_disabled_is_not_admitted() {
+        let app = fixtures::with_services(serde_json::json!({"scheduleMeeting": {"enabled": false}}));
+        let p = Platform::new(&app).unwrap();
+        assert_eq!(callers(&p, Component::UserCouple), [Component::Gateway]);
+        assert_eq!(callers(&p, Component::Postgres), [], "databases are not in the registry's calls");
     }
 }

@@ -164,13 +164,8 @@ impl ConfigSources {
             }
         }
         let input = serde_json::to_vec(&json!({"pod": spec, "sources": referenced})).expect("pod specs serialise");
-        hex(&Sha256::digest(input))
+        hex::encode(Sha256::digest(input))
     }
-}
-
-/// Lower-case hex of a digest.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A pod template for `component`: its labels (the selector's among them) and the config hash.
@@ -249,6 +244,17 @@ pub fn shared_env(platform: &Platform) -> Vec<EnvVar> {
     ]
 }
 
+/// `<PREFIX><PEER>_URL` for every enabled service `component` calls (its registry entry's
+/// `calls`), at the peer's cluster URL.
+pub fn peer_env(platform: &Platform, component: Component) -> Vec<EnvVar> {
+    let Some(spec) = component.spec() else { return Vec::new() };
+    spec.peers()
+        .filter_map(|peer| Some((peer, Component::of_spec(peer)?)))
+        .filter(|(_, peer)| platform.is_enabled(*peer))
+        .map(|(registered, peer)| env(&spec.peer_url_var(registered), platform.service_url(peer)))
+        .collect()
+}
+
 /// Where chat keeps its SQLite file when it runs as one replica.
 pub const CHAT_SQLITE_URL: &str = "sqlite:/data/chat.db";
 
@@ -273,7 +279,7 @@ pub fn database_env(platform: &Platform, service: Component) -> Vec<EnvVar> {
 
 /// The whole environment of a service's `serve` container, with exactly the names the binaries
 /// read: shared settings, listen address, database URLs, Redis when it shares state through it,
-/// the weather key for schedule-meeting. Migrations run as Jobs, so `AUTO_MIGRATE` is off, except
+/// the weather key for schedule-meeting, the URLs of the services it calls. Migrations run as Jobs, so `AUTO_MIGRATE` is off, except
 /// for chat on SQLite: its single pod owns the file, so it migrates at start-up.
 pub fn service_env(platform: &Platform, service: Component) -> Vec<EnvVar> {
     let prefix = service.env_prefix();
@@ -294,6 +300,7 @@ pub fn service_env(platform: &Platform, service: Component) -> Vec<EnvVar> {
     {
         vars.push(env_secret("SCHEDULE_MEETING_WEATHER_API_KEY", secret_key(&key.name, &key.key)));
     }
+    vars.extend(peer_env(platform, service));
     vars
 }
 
@@ -366,6 +373,25 @@ pub(crate) mod tests {
         assert_eq!(env["SCHEDULE_MEETING_WEATHER_API_KEY"], "secret:kma/key");
         assert_eq!(env["COUPLE_JWT_SECRET"], "secret:my-jwt/k");
         assert_eq!(env["COUPLE_ACCESS_TOKEN_TTL_SECS"], "3600");
+    }
+
+    #[test]
+    fn a_service_gets_the_cluster_url_of_each_enabled_service_it_calls_and_the_internal_token() {
+        let app = fixtures::managed();
+        let p = Platform::new(&app).unwrap();
+        for service in Component::SERVICES {
+            let env = env_map(&service_container(&p, service, "i"));
+            assert_eq!(env["COUPLE_INTERNAL_TOKEN"], "secret:demo-internal/token", "{}", service.name());
+            let peers: Vec<_> = env.iter().filter(|(_, value)| value.starts_with("http://")).collect();
+            let expected = match service {
+                Component::ScheduleMeeting => vec![("SCHEDULE_MEETING_USER_COUPLE_URL", "http://demo-user-couple.couple.svc:8081")],
+                _ => vec![],
+            };
+            assert_eq!(peers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>(), expected, "{}", service.name());
+        }
+        let app = fixtures::with_services(serde_json::json!({"userCouple": {"enabled": false}}));
+        let p = Platform::new(&app).unwrap();
+        assert!(peer_env(&p, Component::ScheduleMeeting).is_empty(), "a disabled peer has no URL");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use couple_registry::Need;
 use k8s_openapi::{
     api::core::v1::{ResourceRequirements, SecretKeySelector},
     apimachinery::pkg::api::resource::Quantity,
@@ -78,24 +79,34 @@ impl Platform<'_> {
     /// Chat scaled out keeps its messages in PostgreSQL and fans out through Redis; a single
     /// replica keeps them in SQLite on its own volume.
     pub fn chat_on_postgres(&self) -> bool {
-        self.is_enabled(Component::Chat) && self.replicas(Component::Chat) > 1
+        self.needs(Component::Chat, Component::Postgres)
     }
 
-    /// Whether `component` connects to the database `database` (both must be enabled). Redis is
-    /// given only to the components that share state through it (gateway rate limits and token
-    /// versions, user-couple codes and counters, chat fan-out), MongoDB only to question-answer.
+    /// Whether `component`, as the spec runs it, needs `database` (enabled or not): as its
+    /// registry entry's [`Storage`](couple_registry::Storage) says, with `WhenScaled` meaning more
+    /// than one replica.
+    pub fn needs(&self, component: Component, database: Component) -> bool {
+        let Some(storage) = component.spec().map(|spec| spec.storage) else { return false };
+        let need = match database {
+            Component::Postgres => storage.postgres,
+            Component::Redis => storage.redis,
+            Component::Mongodb => storage.mongodb,
+            _ => Need::No,
+        };
+        self.is_enabled(component)
+            && match need {
+                Need::No => false,
+                Need::Yes => true,
+                Need::WhenScaled => self.replicas(component) > 1,
+            }
+    }
+
+    /// Whether `component` connects to the database `database`: it needs it and the spec
+    /// configures it. Redis goes only to the components that share state through it (gateway
+    /// rate limits and token versions, user-couple codes and counters, chat fan-out), MongoDB
+    /// only to question-answer.
     pub fn uses(&self, component: Component, database: Component) -> bool {
-        if !self.is_enabled(component) || !self.is_enabled(database) {
-            return false;
-        }
-        match (database, component) {
-            (Component::Postgres, Component::Chat) => self.chat_on_postgres(),
-            (Component::Postgres, c) => matches!(c, Component::UserCouple | Component::ScheduleMeeting | Component::QuestionAnswer),
-            (Component::Redis, Component::Chat) => self.chat_on_postgres(),
-            (Component::Redis, c) => matches!(c, Component::Gateway | Component::UserCouple),
-            (Component::Mongodb, c) => c == Component::QuestionAnswer,
-            _ => false,
-        }
+        self.is_enabled(database) && self.needs(component, database)
     }
 
     /// The enabled services with a PostgreSQL database of their own (provisioned and migrated).
@@ -227,14 +238,26 @@ mod tests {
         assert!(!p.uses(Component::Chat, Component::Postgres));
         assert!(!p.uses(Component::Chat, Component::Redis));
         assert_eq!(p.postgres_services(), [Component::UserCouple, Component::ScheduleMeeting, Component::QuestionAnswer]);
-        let app = fixtures::app(serde_json::json!({
-            "image": {"repository": "couple-platform", "tag": "0.1.0"},
-            "services": {"chat": {"replicas": 3}},
-            "databases": {"postgres": {"managed": {}}, "redis": {"managed": {}}}
-        }));
+        let app = fixtures::with_services(serde_json::json!({"chat": {"replicas": 3}}));
         let p = Platform::new(&app).unwrap();
         assert!(p.uses(Component::Chat, Component::Postgres) && p.uses(Component::Chat, Component::Redis));
         assert!(!p.uses(Component::QuestionAnswer, Component::Mongodb), "no MongoDB configured");
+    }
+
+    #[test]
+    fn single_replicas_use_exactly_the_databases_their_registry_entry_always_needs() {
+        let app = fixtures::app(serde_json::json!({
+            "image": {"repository": "couple-platform", "tag": "0.1.0"},
+            "gateway": {"replicas": 1},
+            "databases": {"postgres": {"managed": {}}, "redis": {"managed": {}}, "mongodb": {"managed": {}}}
+        }));
+        let p = Platform::new(&app).unwrap();
+        for component in [Component::Gateway].into_iter().chain(Component::SERVICES) {
+            let storage = component.spec().unwrap().storage;
+            for (database, need) in Component::DATABASES.into_iter().zip([storage.postgres, storage.redis, storage.mongodb]) {
+                assert_eq!(p.uses(component, database), need == Need::Yes, "{} on {}", component.name(), database.name());
+            }
+        }
     }
 
     #[test]

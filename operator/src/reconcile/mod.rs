@@ -7,6 +7,7 @@ pub mod orphans;
 pub mod read;
 pub mod report;
 pub mod stages;
+pub mod workload;
 
 use std::{sync::Arc, time::Instant};
 
@@ -178,6 +179,7 @@ async fn reconcile_app(app: &CoupleApp, ctx: &Context) -> Result<Action, Error> 
     let desired = desired(&platform, &inputs);
     let retry = gates::JobRetry { now: k8s_openapi::jiff::Timestamp::now(), after: ctx.settings.job_retry_after };
     let progress = stages::apply(&applier, &desired, &snapshot, &inputs.migrations, retry).await?;
+    stages::harden(&applier, &desired, &snapshot.live).await?;
 
     let sets = desired.databases.stateful_sets.iter().chain(&desired.services.stateful_sets);
     for claim in pvc::claims_to_adopt(&platform, sets, snapshot.live.claims.values()) {

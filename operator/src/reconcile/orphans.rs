@@ -11,7 +11,7 @@ use k8s_openapi::api::{
     policy::v1::PodDisruptionBudget,
 };
 
-use crate::apply::Applier;
+use crate::apply::Writes;
 
 /// `(kind, name)` of every live object not among the desired ones, in a stable order. Pure.
 pub fn select_orphans(live: &BTreeMap<String, BTreeSet<String>>, desired: &BTreeMap<String, BTreeSet<String>>) -> Vec<(String, String)> {
@@ -25,7 +25,7 @@ pub fn select_orphans(live: &BTreeMap<String, BTreeSet<String>>, desired: &BTree
 }
 
 /// Deletes one orphan by kind name; kinds the operator does not manage are ignored.
-pub async fn delete(applier: &Applier, kind: &str, name: &str) -> Result<(), kube::Error> {
+pub async fn delete(applier: &impl Writes, kind: &str, name: &str) -> Result<(), kube::Error> {
     match kind {
         "Secret" => applier.delete::<Secret>(name).await,
         "ConfigMap" => applier.delete::<ConfigMap>(name).await,

@@ -45,6 +45,34 @@ pub struct Live {
     pub claims: ByName<PersistentVolumeClaim>,
 }
 
+/// A kind the read step lists, and where [`Live`] keeps it.
+pub trait Listed: Kind {
+    /// The live objects of this kind.
+    fn listed(live: &Live) -> &ByName<Self>;
+}
+
+macro_rules! listed {
+    ($($kind:ty => $field:ident),* $(,)?) => {
+        $(impl Listed for $kind {
+            fn listed(live: &Live) -> &ByName<Self> {
+                &live.$field
+            }
+        })*
+    };
+}
+
+listed!(
+    Secret => secrets,
+    ConfigMap => config_maps,
+    Service => services,
+    Deployment => deployments,
+    StatefulSet => stateful_sets,
+    Job => jobs,
+    Ingress => ingresses,
+    NetworkPolicy => network_policies,
+    PodDisruptionBudget => pod_disruption_budgets,
+);
+
 fn names_owned_by<K: Resource<DynamicType = ()>>(out: &mut BTreeMap<String, BTreeSet<String>>, objects: &ByName<K>, uid: &str) {
     let owned = objects.iter().filter(|(_, o)| o.owner_references().iter().any(|r| r.uid == uid && r.controller == Some(true)));
     let names: BTreeSet<String> = owned.map(|(name, _)| name.clone()).collect();
@@ -54,6 +82,11 @@ fn names_owned_by<K: Resource<DynamicType = ()>>(out: &mut BTreeMap<String, BTre
 }
 
 impl Live {
+    /// The live object with the name of `desired`, when listed.
+    pub fn found<K: Listed>(&self, desired: &K) -> Option<&K> {
+        K::listed(self).get(&desired.name_any())
+    }
+
     /// Names by kind of the live objects whose controller is the CoupleApp with `uid`; objects
     /// merely carrying the labels are never touched.
     pub fn owned_names(&self, uid: &str) -> BTreeMap<String, BTreeSet<String>> {

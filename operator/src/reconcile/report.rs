@@ -6,16 +6,14 @@ use std::sync::{
     atomic::{AtomicU64, Ordering},
 };
 
-use k8s_openapi::api::{
-    apps::v1::{Deployment, StatefulSet},
-    core::v1::PodTemplateSpec,
-};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::{
     Api, Client,
     api::{Patch, PatchParams},
     core::DeserializeGuard,
 };
 
+use super::workload::Workload;
 use crate::crd::{ComponentStatus, CoupleApp, CoupleAppSpec, CoupleAppStatus};
 
 /// The field manager of status writes, distinct from the one applying children.
@@ -53,7 +51,7 @@ pub fn with_messages(mut status: CoupleAppStatus) -> CoupleAppStatus {
 }
 
 /// The `app.kubernetes.io/component` label of a workload (its component name).
-fn component_name(metadata: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
+pub fn component_name(metadata: &ObjectMeta) -> String {
     metadata
         .labels
         .as_ref()
@@ -63,33 +61,11 @@ fn component_name(metadata: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Obj
         .unwrap_or_default()
 }
 
-fn first_image(template: &PodTemplateSpec) -> String {
-    template.spec.as_ref().and_then(|s| s.containers.first()).and_then(|c| c.image.clone()).unwrap_or_default()
-}
-
-/// A desired Deployment's entry in `status.components`: the replicas and image asked for, the
+/// A desired workload's entry in `status.components`: the replicas and image asked for, the
 /// ready replicas of the live one.
-pub fn deployment_component(desired: &Deployment, live: Option<&Deployment>) -> (String, ComponentStatus) {
-    (
-        component_name(&desired.metadata),
-        ComponentStatus {
-            replicas: desired.spec.replicas.unwrap_or(1),
-            ready_replicas: super::gates::ready_replicas_of_deployment(live),
-            image: first_image(&desired.spec.template),
-        },
-    )
-}
-
-/// A desired StatefulSet's entry in `status.components`.
-pub fn stateful_set_component(desired: &StatefulSet, live: Option<&StatefulSet>) -> (String, ComponentStatus) {
-    (
-        component_name(&desired.metadata),
-        ComponentStatus {
-            replicas: desired.spec.replicas.unwrap_or(1),
-            ready_replicas: super::gates::ready_replicas_of_stateful_set(live),
-            image: first_image(&desired.spec.template),
-        },
-    )
+pub fn component<K: Workload>(desired: &K, live: Option<&K>) -> (String, ComponentStatus) {
+    let image = desired.template().spec.as_ref().and_then(|s| s.containers.first()).and_then(|c| c.image.clone()).unwrap_or_default();
+    (component_name(desired.meta()), ComponentStatus { replicas: desired.replicas(), ready_replicas: K::ready_replicas(live), image })
 }
 
 /// Writes `status` with server-side apply under [`STATUS_MANAGER`] when it differs from
@@ -127,36 +103,28 @@ pub async fn patch_status_json(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::crd::IngressSpec;
+    use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus, StatefulSet};
 
-    fn spec() -> CoupleAppSpec {
-        serde_json::from_value(serde_json::json!({
-            "image": {"repository": "couple-platform", "tag": "0.1.0"},
-            "databases": {"postgres": {"managed": {}}, "redis": {"managed": {}}}
-        }))
-        .unwrap()
-    }
+    use super::*;
+    use crate::{
+        builders::{Component, Platform, deployment::build_service_deployment, fixtures, pod::ConfigSources, statefulset},
+        crd::IngressSpec,
+        status::{Observed, Progress, compute},
+    };
 
     #[test]
     fn every_condition_gets_a_message_and_filling_is_stable() {
-        let observed = crate::status::Observed {
-            generation: Some(1),
-            invalid: vec![],
-            progress: crate::status::Progress::done(),
-            endpoint: None,
-            notes: vec![],
-        };
+        let observed = Observed { generation: Some(1), invalid: vec![], progress: Progress::done(), endpoint: None, notes: vec![] };
         let time = |s| k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::from_second(s).unwrap());
-        let first = with_messages(crate::status::compute(None, &observed, time(1)));
+        let first = with_messages(compute(None, &observed, time(1)));
         assert!(first.conditions.iter().all(|c| !c.message.is_empty()), "{:?}", first.conditions);
-        let again = with_messages(crate::status::compute(Some(&first), &observed, time(2)));
+        let again = with_messages(compute(Some(&first), &observed, time(2)));
         assert_eq!(first, again);
     }
 
     #[test]
     fn the_endpoint_is_the_gateway_service_without_an_ingress() {
-        let mut s = spec();
+        let mut s = fixtures::external().spec;
         assert_eq!(endpoint("demo", "couple", &s), "http://demo-gateway.couple.svc:80");
         s.gateway.service.port = 8080;
         s.gateway.ingress =
@@ -166,33 +134,26 @@ mod tests {
 
     #[test]
     fn the_endpoint_is_the_ingress_host_with_https_when_tls_is_set() {
-        let mut s = spec();
-        s.gateway.ingress = Some(IngressSpec { enabled: true, class_name: None, host: "couple.example.com".into(), tls_secret_name: None });
-        assert_eq!(endpoint("demo", "couple", &s), "http://couple.example.com");
-        s.gateway.ingress.as_mut().unwrap().tls_secret_name = Some("tls".into());
+        let mut s = fixtures::managed().spec;
         assert_eq!(endpoint("demo", "couple", &s), "https://couple.example.com");
+        s.gateway.ingress.as_mut().unwrap().tls_secret_name = None;
+        assert_eq!(endpoint("demo", "couple", &s), "http://couple.example.com");
     }
 
     #[test]
     fn components_take_replicas_and_image_from_the_desired_workload_and_readiness_from_the_live_one() {
-        let desired: Deployment = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": "demo-user-couple", "labels": {"app.kubernetes.io/component": "user-couple"}},
-            "spec": {"replicas": 3, "selector": {}, "template": {"spec": {"containers": [{"name": "c", "image": "couple-platform:0.1.0"}]}}}
-        }))
-        .unwrap();
+        let app = fixtures::managed();
+        let p = Platform::new(&app).unwrap();
+        let desired: Deployment = build_service_deployment(&p, Component::UserCouple, "couple-platform:0.0.9", &ConfigSources::default());
         let mut live = desired.clone();
-        live.status = Some(k8s_openapi::api::apps::v1::DeploymentStatus { ready_replicas: Some(2), ..Default::default() });
-        let (name, component) = deployment_component(&desired, Some(&live));
+        live.status = Some(DeploymentStatus { ready_replicas: Some(2), ..Default::default() });
+        let (name, component) = super::component(&desired, Some(&live));
         assert_eq!(name, "user-couple");
-        assert_eq!(component, ComponentStatus { replicas: 3, ready_replicas: 2, image: "couple-platform:0.1.0".into() });
-        assert_eq!(deployment_component(&desired, None).1.ready_replicas, 0);
+        assert_eq!(component, ComponentStatus { replicas: 1, ready_replicas: 2, image: "couple-platform:0.0.9".into() });
+        assert_eq!(super::component(&desired, None).1.ready_replicas, 0);
 
-        let set: StatefulSet = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": "demo-postgres", "labels": {"app.kubernetes.io/component": "postgres"}},
-            "spec": {"selector": {}, "serviceName": "demo-postgres", "template": {"spec": {"containers": [{"name": "c", "image": "postgres:16"}]}}}
-        }))
-        .unwrap();
-        let (name, component) = stateful_set_component(&set, None);
+        let set: StatefulSet = statefulset::build_postgres_statefulset(&p, &ConfigSources::default());
+        let (name, component) = super::component(&set, None);
         assert_eq!((name.as_str(), component.replicas, component.image.as_str()), ("postgres", 1, "postgres:16"));
     }
 }

@@ -16,12 +16,13 @@ use k8s_openapi::api::batch::v1::Job;
 use kube::ResourceExt;
 
 use super::{
-    gates::{JobRetry, JobState, database_started, deployment_available, job_state, stateful_set_available},
-    read::Snapshot,
-    report::{deployment_component, stateful_set_component},
+    gates::{JobRetry, JobState, database_started, job_state},
+    read::{Listed, Live, Snapshot},
+    report::{component, component_name},
+    workload::Workload,
 };
 use crate::{
-    apply::Applier,
+    apply::Writes,
     builders::{
         desired::{Desired, Rollout},
         pod::CONFIG_HASH_ANNOTATION,
@@ -40,26 +41,60 @@ fn config_hash(job: &Job) -> Option<&String> {
 /// Creates the Job when absent; replaces it (delete now, create on the next reconcile, which
 /// the deletion triggers) when its inputs changed, since a Job's pod template is immutable, or
 /// when it failed and `retry` says it is time to run it again.
-async fn ensure_job(applier: &Applier, desired: &Job, live: Option<&Job>, retry: JobRetry) -> Result<JobState, kube::Error> {
+async fn ensure_job(writes: &impl Writes, desired: &Job, live: Option<&Job>, retry: JobRetry) -> Result<JobState, kube::Error> {
     match live {
         Some(live) if config_hash(live) == config_hash(desired) => match job_state(Some(live)) {
             JobState::Failed if retry.due(live) => {
                 tracing::info!(job = %live.name_any(), "running a failed Job again");
-                applier.delete::<Job>(&live.name_any()).await?;
+                writes.delete::<Job>(&live.name_any()).await?;
                 Ok(JobState::Running)
             }
             state => Ok(state),
         },
         Some(live) => {
             tracing::info!(job = %live.name_any(), "inputs changed; replacing the Job");
-            applier.delete::<Job>(&live.name_any()).await?;
+            writes.delete::<Job>(&live.name_any()).await?;
             Ok(JobState::Running)
         }
         None => {
-            applier.ensure(desired, None).await?;
+            writes.ensure(desired, None).await?;
             Ok(JobState::Running)
         }
     }
+}
+
+/// Ensures each object against its live namesake.
+async fn ensure_all<'a, K: Listed + 'a>(
+    writes: &impl Writes,
+    objects: impl IntoIterator<Item = &'a K>,
+    live: &Live,
+) -> Result<(), kube::Error> {
+    for object in objects {
+        writes.ensure(object, live.found(object)).await?;
+    }
+    Ok(())
+}
+
+/// Ensures each workload, records it in `progress.components`, and returns those whose live
+/// namesake is not `ready` yet.
+async fn ensure_workloads<'a, K: Workload>(
+    writes: &impl Writes,
+    workloads: &'a [K],
+    live: &Live,
+    ready: fn(Option<&K>) -> bool,
+    progress: &mut Progress,
+) -> Result<Vec<&'a K>, kube::Error> {
+    let mut waiting = Vec::new();
+    for workload in workloads {
+        let found = live.found(workload);
+        writes.ensure(workload, found).await?;
+        let (name, status) = component(workload, found);
+        progress.components.insert(name, status);
+        if !ready(found) {
+            waiting.push(workload);
+        }
+    }
+    Ok(waiting)
 }
 
 /// `90s`, `10m`, `2h`: how status messages say a delay.
@@ -71,27 +106,16 @@ fn humanize(delay: std::time::Duration) -> String {
     }
 }
 
-/// Applies stages 1-7 of `desired`, given what the read step found.
-pub async fn apply(
-    applier: &Applier,
-    desired: &Desired,
-    snapshot: &Snapshot,
-    recorded: &BTreeMap<String, String>,
-    retry: JobRetry,
-) -> Result<Progress, kube::Error> {
-    let progress = apply_gated(applier, desired, snapshot, recorded, retry).await?;
-    let live = &snapshot.live;
-    for policy in &desired.hardening.network_policies {
-        applier.ensure(policy, live.network_policies.get(&policy.name_any())).await?;
-    }
-    for budget in &desired.hardening.pod_disruption_budgets {
-        applier.ensure(budget, live.pod_disruption_budgets.get(&budget.name_any())).await?;
-    }
-    Ok(progress)
+/// Stage 7, on every reconcile whatever gate the others wait at.
+pub async fn harden(writes: &impl Writes, desired: &Desired, live: &Live) -> Result<(), kube::Error> {
+    ensure_all(writes, &desired.hardening.network_policies, live).await?;
+    ensure_all(writes, &desired.hardening.pod_disruption_budgets, live).await
 }
 
-async fn apply_gated(
-    applier: &Applier,
+/// Applies stages 1-6 of `desired` up to the first gate that is not passed, given what the read
+/// step found.
+pub async fn apply(
+    writes: &impl Writes,
     desired: &Desired,
     snapshot: &Snapshot,
     recorded: &BTreeMap<String, String>,
@@ -118,35 +142,25 @@ async fn apply_gated(
     // still absent, so a stale read never overwrites a password in use.
     for secret in &desired.secrets {
         match snapshot.secrets.get(&secret.name_any()) {
-            Some(found) => applier.ensure(secret, Some(found)).await?,
-            None => applier.create_if_absent(secret, None).await?,
+            Some(found) => writes.ensure(secret, Some(found)).await?,
+            None => writes.create_if_absent(secret, None).await?,
         };
     }
 
     // 2. Databases.
-    for service in &desired.databases.services {
-        applier.ensure(service, live.services.get(&service.name_any())).await?;
-    }
-    let mut starting = Vec::new();
-    for set in &desired.databases.stateful_sets {
-        let found = live.stateful_sets.get(&set.name_any());
-        applier.ensure(set, found).await?;
-        let (name, component) = stateful_set_component(set, found);
-        progress.components.insert(name, component);
-        if !database_started(found) {
-            starting.push(set.name_any());
-        }
-    }
+    ensure_all(writes, &desired.databases.services, live).await?;
+    let starting = ensure_workloads(writes, &desired.databases.stateful_sets, live, database_started, &mut progress).await?;
     if !starting.is_empty() {
+        let names: Vec<String> = starting.iter().map(|set| set.name_any()).collect();
         progress.databases =
-            Gate::Waiting { reason: "DatabasesStarting", message: format!("waiting for a ready pod of {}", starting.join(", ")) };
+            Gate::Waiting { reason: "DatabasesStarting", message: format!("waiting for a ready pod of {}", names.join(", ")) };
         return Ok(progress);
     }
 
     // 3. Provisioning.
     if let Some(job) = &desired.provisioning {
         let name = job.name_any();
-        match ensure_job(applier, job, live.jobs.get(&name), retry).await? {
+        match ensure_job(writes, job, live.jobs.get(&name), retry).await? {
             JobState::Succeeded => {}
             JobState::Failed => {
                 progress.databases = Gate::Failed {
@@ -168,7 +182,7 @@ async fn apply_gated(
     for migration in &desired.migrations {
         let service = migration.service.name();
         let Some(job) = &migration.job else { continue };
-        match ensure_job(applier, job, live.jobs.get(&migration.job_name), retry).await? {
+        match ensure_job(writes, job, live.jobs.get(&migration.job_name), retry).await? {
             JobState::Succeeded => {
                 progress.migrations_applied.insert(service.to_owned(), migration.hash.clone());
             }
@@ -193,33 +207,18 @@ async fn apply_gated(
     };
 
     // 5. Services.
+    let services = &desired.services;
     let mut unavailable: Vec<String> = desired
         .migrations
         .iter()
         .filter(|m| m.rollout == Rollout::NotStarted)
         .map(|m| format!("{} (first migration)", m.service.name()))
         .collect();
-    for service in &desired.services.services {
-        applier.ensure(service, live.services.get(&service.name_any())).await?;
-    }
-    for deployment in &desired.services.deployments {
-        let found = live.deployments.get(&deployment.name_any());
-        applier.ensure(deployment, found).await?;
-        let (name, component) = deployment_component(deployment, found);
-        if !deployment_available(found) {
-            unavailable.push(name.clone());
-        }
-        progress.components.insert(name, component);
-    }
-    for set in &desired.services.stateful_sets {
-        let found = live.stateful_sets.get(&set.name_any());
-        applier.ensure(set, found).await?;
-        let (name, component) = stateful_set_component(set, found);
-        if !stateful_set_available(found) {
-            unavailable.push(name.clone());
-        }
-        progress.components.insert(name, component);
-    }
+    ensure_all(writes, &services.services, live).await?;
+    let deployments = ensure_workloads(writes, &services.deployments, live, Workload::available, &mut progress).await?;
+    unavailable.extend(deployments.into_iter().map(|d| component_name(&d.metadata)));
+    let sets = ensure_workloads(writes, &services.stateful_sets, live, Workload::available, &mut progress).await?;
+    unavailable.extend(sets.into_iter().map(|s| component_name(&s.metadata)));
     progress.services = match unavailable.is_empty() {
         true => Gate::Done,
         false => {
@@ -229,16 +228,12 @@ async fn apply_gated(
 
     // 6. Gateway.
     let gateway = &desired.gateway;
-    applier.ensure(&gateway.routes, live.config_maps.get(&gateway.routes.name_any())).await?;
-    applier.ensure(&gateway.service, live.services.get(&gateway.service.name_any())).await?;
-    let found = live.deployments.get(&gateway.deployment.name_any());
-    applier.ensure(&gateway.deployment, found).await?;
-    let (name, component) = deployment_component(&gateway.deployment, found);
-    progress.components.insert(name, component);
-    if let Some(ingress) = &gateway.ingress {
-        applier.ensure(ingress, live.ingresses.get(&ingress.name_any())).await?;
-    }
-    progress.routing = match deployment_available(found) {
+    ensure_all(writes, [&gateway.routes], live).await?;
+    ensure_all(writes, [&gateway.service], live).await?;
+    let deployment = std::slice::from_ref(&gateway.deployment);
+    let gateway_unavailable = ensure_workloads(writes, deployment, live, Workload::available, &mut progress).await?;
+    ensure_all(writes, &gateway.ingress, live).await?;
+    progress.routing = match gateway_unavailable.is_empty() {
         true => Gate::Done,
         false => Gate::Waiting {
             reason: "GatewayUnavailable",
@@ -250,7 +245,283 @@ async fn apply_gated(
 
 #[cfg(test)]
 mod tests {
+    use std::{sync::Mutex, time::Duration};
+
+    use k8s_openapi::{
+        api::{
+            apps::v1::{Deployment, StatefulSet},
+            core::v1::{ConfigMap, Secret, Service},
+            networking::v1::{Ingress, NetworkPolicy},
+            policy::v1::PodDisruptionBudget,
+        },
+        jiff::Timestamp,
+    };
+    use rand::{SeedableRng, rngs::StdRng};
+    use serde_json::{Value, json};
+
     use super::*;
+    use crate::{
+        apply::{Kind, Outcome, drifted},
+        builders::{Platform, desired::desired, fixtures, secret::Entropy},
+        crd::CoupleApp,
+        reconcile::read::ByName,
+    };
+
+    /// What the node does to the objects written so far, as in the cluster tests.
+    #[derive(Clone, Copy, Default)]
+    struct Node<'a> {
+        /// StatefulSets get every replica ready.
+        stateful_sets: bool,
+        /// Jobs whose name starts with one of these succeed.
+        jobs: &'a [&'a str],
+        /// Deployments get every replica ready and available.
+        deployments: bool,
+        /// Jobs whose name starts with one of these fail (overriding `jobs`).
+        failing: &'a [&'a str],
+    }
+
+    const EVERYTHING: Node<'static> = Node { stateful_sets: true, jobs: &["demo-"], deployments: true, failing: &[] };
+
+    /// A namespace in memory: the objects as written (statuses kept across writes, as server-side
+    /// apply does) and every write of the last pass, in order (`Kind/name`, `delete Kind/name`).
+    #[derive(Default)]
+    struct FakeCluster {
+        objects: Mutex<BTreeMap<(String, String), Value>>,
+        writes: Mutex<Vec<String>>,
+        /// `status.migrations` of the CoupleApp, as the status step records it.
+        recorded: Mutex<BTreeMap<String, String>>,
+    }
+
+    impl FakeCluster {
+        fn store<K: Kind>(&self, desired: &K, mut body: Value) {
+            let key = (K::kind(&()).into_owned(), desired.name_any());
+            self.writes.lock().unwrap().push(format!("{}/{}", key.0, key.1));
+            let mut objects = self.objects.lock().unwrap();
+            if let Some(status) = objects.get(&key).and_then(|old| old.get("status")) {
+                body["status"] = status.clone();
+            }
+            objects.insert(key, body);
+        }
+
+        fn live<K: Kind>(&self) -> ByName<K> {
+            let objects = self.objects.lock().unwrap();
+            let of_kind = objects.iter().filter(|((kind, _), _)| *kind == K::kind(&()));
+            of_kind.map(|((_, name), body)| (name.clone(), serde_json::from_value(body.clone()).unwrap())).collect()
+        }
+
+        fn snapshot(&self) -> Snapshot {
+            let live = Live {
+                secrets: self.live::<Secret>(),
+                config_maps: self.live::<ConfigMap>(),
+                services: self.live::<Service>(),
+                deployments: self.live::<Deployment>(),
+                stateful_sets: self.live::<StatefulSet>(),
+                jobs: self.live::<Job>(),
+                ingresses: self.live::<Ingress>(),
+                network_policies: self.live::<NetworkPolicy>(),
+                pod_disruption_budgets: self.live::<PodDisruptionBudget>(),
+                claims: BTreeMap::new(),
+            };
+            Snapshot { secrets: live.secrets.clone(), policy_v1: true, live }
+        }
+
+        /// Acts as the kubelet and the workload controllers: writes the status `node` calls for.
+        fn play_node(&self, node: Node) {
+            let failed_now = json!({"failed": 7, "conditions": [
+                {"type": "Failed", "status": "True", "lastTransitionTime": Timestamp::now().to_string()}]});
+            for ((kind, name), body) in self.objects.lock().unwrap().iter_mut() {
+                let replicas = body["spec"]["replicas"].as_i64().unwrap_or(1);
+                let status = match kind.as_str() {
+                    "StatefulSet" if node.stateful_sets => json!({"replicas": replicas, "readyReplicas": replicas}),
+                    "Deployment" if node.deployments => json!({"readyReplicas": replicas, "availableReplicas": replicas}),
+                    "Job" if node.failing.iter().any(|p| name.starts_with(p)) => failed_now.clone(),
+                    "Job" if node.jobs.iter().any(|p| name.starts_with(p)) => json!({"succeeded": 1}),
+                    _ => continue,
+                };
+                body["status"] = status;
+            }
+        }
+
+        /// One reconcile's apply step on what is stored now; returns its writes in order, after
+        /// recording the migrations that succeeded as the status step would.
+        async fn pass(&self, app: &CoupleApp) -> (Vec<String>, Progress) {
+            let platform = Platform::new(app).unwrap();
+            let snapshot = self.snapshot();
+            let recorded = self.recorded.lock().unwrap().clone();
+            let mut inputs = snapshot.inputs(&platform, Entropy::from_rng(&mut StdRng::seed_from_u64(7)));
+            inputs.migrations = recorded.clone();
+            let desired = desired(&platform, &inputs);
+            self.writes.lock().unwrap().clear();
+            let retry = JobRetry { now: Timestamp::now(), after: Duration::from_secs(600) };
+            let progress = apply(self, &desired, &snapshot, &recorded, retry).await.unwrap();
+            harden(self, &desired, &snapshot.live).await.unwrap();
+            self.recorded.lock().unwrap().clone_from(&progress.migrations_applied);
+            (std::mem::take(&mut *self.writes.lock().unwrap()), progress)
+        }
+
+        /// Plays the node, then reconciles, until a pass writes nothing more, not even a newly
+        /// recorded migration (a status write triggers another reconcile).
+        async fn settle(&self, app: &CoupleApp, node: Node<'_>) -> Progress {
+            for _ in 0..10 {
+                self.play_node(node);
+                let before = self.recorded.lock().unwrap().clone();
+                let (writes, progress) = self.pass(app).await;
+                if writes.is_empty() && progress.migrations_applied == before {
+                    return progress;
+                }
+            }
+            panic!("the writes never settled");
+        }
+    }
+
+    impl Writes for FakeCluster {
+        async fn ensure<K: Kind>(&self, desired: &K, live: Option<&K>) -> Result<Outcome, kube::Error> {
+            let Some(body) = drifted(desired, live)? else { return Ok(Outcome::Unchanged) };
+            self.store(desired, body);
+            Ok(Outcome::Applied)
+        }
+
+        async fn create_if_absent<K: Kind>(&self, desired: &K, live: Option<&K>) -> Result<Outcome, kube::Error> {
+            if live.is_some() {
+                return Ok(Outcome::Unchanged);
+            }
+            self.store(desired, serde_json::to_value(desired).map_err(kube::Error::SerdeError)?);
+            Ok(Outcome::Applied)
+        }
+
+        async fn delete<K: Kind>(&self, name: &str) -> Result<(), kube::Error> {
+            let kind = K::kind(&()).into_owned();
+            self.writes.lock().unwrap().push(format!("delete {kind}/{name}"));
+            self.objects.lock().unwrap().remove(&(kind, name.to_owned()));
+            Ok(())
+        }
+    }
+
+    /// The kinds written, each run of one kind once.
+    fn kinds(writes: &[String]) -> Vec<&str> {
+        let mut kinds: Vec<&str> = writes.iter().map(|w| w.split('/').next().unwrap()).collect();
+        kinds.dedup();
+        kinds
+    }
+
+    fn position(writes: &[String], object: &str) -> usize {
+        writes.iter().position(|w| w == object).unwrap_or_else(|| panic!("{object} not written: {writes:?}"))
+    }
+
+    #[tokio::test]
+    async fn nothing_past_the_databases_is_written_before_every_managed_database_is_ready() {
+        let (cluster, app) = (FakeCluster::default(), fixtures::managed());
+        let (writes, progress) = cluster.pass(&app).await;
+        assert_eq!(kinds(&writes), ["Secret", "Service", "StatefulSet", "NetworkPolicy", "PodDisruptionBudget"], "{writes:?}");
+        assert!(matches!(progress.databases, Gate::Waiting { reason: "DatabasesStarting", .. }), "{:?}", progress.databases);
+
+        // Two of three databases ready: still nothing more.
+        cluster.play_node(Node { stateful_sets: true, ..Node::default() });
+        cluster.objects.lock().unwrap().get_mut(&("StatefulSet".to_owned(), "demo-mongodb".to_owned())).unwrap()["status"] = json!({});
+        let (writes, progress) = cluster.pass(&app).await;
+        assert_eq!(writes, Vec::<String>::new());
+        let Gate::Waiting { message, .. } = progress.databases else { panic!("{:?}", progress.databases) };
+        assert_eq!(message, "waiting for a ready pod of demo-mongodb");
+    }
+
+    #[tokio::test]
+    async fn the_provisioning_job_runs_before_any_migration_job_and_migrations_before_any_service_deployment() {
+        let (cluster, app) = (FakeCluster::default(), fixtures::managed());
+        cluster.pass(&app).await;
+        cluster.play_node(Node { stateful_sets: true, ..Node::default() });
+        let (writes, progress) = cluster.pass(&app).await;
+        assert_eq!(writes, ["Job/demo-provision"], "only provisioning, which the later stages wait for");
+        assert!(matches!(progress.databases, Gate::Waiting { reason: "Provisioning", .. }));
+
+        cluster.play_node(Node { stateful_sets: true, jobs: &["demo-provision"], ..Node::default() });
+        let (writes, progress) = cluster.pass(&app).await;
+        let jobs: Vec<&str> = writes.iter().filter(|w| w.starts_with("Job/")).map(|w| w.split('-').nth(1).unwrap()).collect();
+        assert_eq!(jobs, ["user", "schedule", "question"], "one migration per service on PostgreSQL, in start order: {writes:?}");
+        assert!(!writes.iter().any(|w| w.starts_with("Deployment/demo-") && !w.ends_with("-gateway")), "{writes:?}");
+        assert!(writes.contains(&"StatefulSet/demo-chat".to_owned()), "chat on SQLite migrates itself");
+        assert!(matches!(progress.migrations, Gate::Waiting { reason: "MigrationsRunning", .. }));
+        assert!(progress.waiting());
+    }
+
+    #[tokio::test]
+    async fn a_failed_migration_keeps_its_service_undeployed_while_the_others_roll_out() {
+        let (cluster, app) = (FakeCluster::default(), fixtures::managed());
+        let node = Node { failing: &["demo-user-couple-migrate-"], ..EVERYTHING };
+        let progress = cluster.settle(&app, node).await;
+        let Gate::Failed { reason, message } = &progress.migrations else { panic!("{:?}", progress.migrations) };
+        assert_eq!(*reason, "MigrationFailed");
+        assert!(message.contains("user-couple") && !message.contains("schedule-meeting"), "{message}");
+        assert_eq!(progress.migrations_applied.keys().collect::<Vec<_>>(), ["question-answer", "schedule-meeting"]);
+        let deployments: Vec<String> = cluster.live::<Deployment>().into_keys().collect();
+        assert_eq!(deployments, ["demo-gateway", "demo-question-answer", "demo-schedule-meeting"]);
+        assert!(matches!(progress.services, Gate::Waiting { .. }), "user-couple's first rollout waits");
+    }
+
+    #[tokio::test]
+    async fn the_gateway_and_its_routes_are_written_after_every_service() {
+        let (cluster, app) = (FakeCluster::default(), fixtures::managed());
+        cluster.pass(&app).await;
+        cluster.play_node(Node { stateful_sets: true, ..Node::default() });
+        cluster.pass(&app).await;
+        cluster.play_node(Node { stateful_sets: true, jobs: &["demo-provision"], ..Node::default() });
+        let (writes, _) = cluster.pass(&app).await;
+        let first_gateway = position(&writes, "ConfigMap/demo-gateway-routes");
+        let last_service = position(&writes, "StatefulSet/demo-chat");
+        assert!(last_service < first_gateway, "{writes:?}");
+        let gateway = ["Service/demo-gateway", "Deployment/demo-gateway", "Ingress/demo-gateway"].map(|o| position(&writes, o));
+        assert!(gateway.windows(2).all(|w| first_gateway < w[0] && w[0] < w[1]), "{writes:?}");
+        assert!(position(&writes, "Service/demo-question-answer") < first_gateway);
+
+        cluster.play_node(Node { jobs: &["demo-"], ..Node { stateful_sets: true, ..Node::default() } });
+        let (_, recorded) = cluster.pass(&app).await;
+        assert_eq!(recorded.migrations_applied.len(), 3);
+        let (writes, _) = cluster.pass(&app).await;
+        let services = ["Deployment/demo-user-couple", "Deployment/demo-schedule-meeting", "Deployment/demo-question-answer"];
+        assert!(services.iter().all(|s| writes.contains(&(*s).to_owned())), "{writes:?}");
+    }
+
+    #[tokio::test]
+    async fn an_idle_pass_writes_nothing_whether_waiting_at_a_gate_or_done() {
+        let (cluster, app) = (FakeCluster::default(), fixtures::managed());
+        cluster.pass(&app).await;
+        assert_eq!(cluster.pass(&app).await.0, Vec::<String>::new(), "waiting for the databases");
+
+        let progress = cluster.settle(&app, EVERYTHING).await;
+        assert_eq!(Progress { components: BTreeMap::new(), migrations_applied: BTreeMap::new(), ..progress.clone() }, Progress::done());
+        assert_eq!(progress.migrations_applied.len(), 3);
+        assert_eq!(
+            progress.components.keys().collect::<Vec<_>>(),
+            ["chat", "gateway", "mongodb", "postgres", "question-answer", "redis", "schedule-meeting", "user-couple"]
+        );
+        assert_eq!(cluster.pass(&app).await.0, Vec::<String>::new());
+    }
+
+    #[tokio::test]
+    async fn a_deleted_child_is_written_again_on_the_next_pass() {
+        let (cluster, app) = (FakeCluster::default(), fixtures::managed());
+        cluster.settle(&app, EVERYTHING).await;
+        for (kind, name) in [("Service", "demo-postgres"), ("NetworkPolicy", "demo-default-deny")] {
+            cluster.objects.lock().unwrap().remove(&(kind.to_owned(), name.to_owned()));
+        }
+        assert_eq!(cluster.pass(&app).await.0, ["Service/demo-postgres", "NetworkPolicy/demo-default-deny"]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_provisioning_job_is_replaced_only_once_its_retry_is_due() {
+        let (cluster, app) = (FakeCluster::default(), fixtures::managed());
+        let progress = cluster.settle(&app, Node { stateful_sets: true, failing: &["demo-provision"], ..Node::default() }).await;
+        assert!(matches!(progress.databases, Gate::Failed { reason: "ProvisioningFailed", .. }), "{:?}", progress.databases);
+        assert!(cluster.live::<Job>().contains_key("demo-provision"), "kept while the retry is not due");
+
+        let long_ago =
+            json!({"failed": 7, "conditions": [{"type": "Failed", "status": "True", "lastTransitionTime": "2020-01-01T00:00:00Z"}]});
+        cluster.objects.lock().unwrap().get_mut(&("Job".to_owned(), "demo-provision".to_owned())).unwrap()["status"] = long_ago;
+        let (writes, progress) = cluster.pass(&app).await;
+        assert_eq!(writes.iter().filter(|w| w.contains("Job")).collect::<Vec<_>>(), ["delete Job/demo-provision"]);
+        assert!(matches!(progress.databases, Gate::Waiting { reason: "Provisioning", .. }));
+        let (writes, _) = cluster.pass(&app).await;
+        assert_eq!(writes, ["Job/demo-provision"], "created again on the next reconcile");
+    }
 
     #[test]
     fn delays_read_as_people_write_them() {
@@ -260,14 +531,7 @@ mod tests {
 
     #[test]
     fn progress_is_waiting_while_any_gate_waits() {
-        let mut progress = Progress {
-            databases: Gate::Done,
-            migrations: Gate::Done,
-            services: Gate::Done,
-            routing: Gate::Done,
-            components: BTreeMap::new(),
-            migrations_applied: BTreeMap::new(),
-        };
+        let mut progress = Progress::done();
         assert!(!progress.waiting());
         progress.migrations = Gate::Failed { reason: "MigrationFailed", message: String::new() };
         assert!(!progress.waiting(), "a failure waits for a change, not for time");
