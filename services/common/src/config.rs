@@ -3,18 +3,36 @@
 //! Each service reads its own settings under its own prefix (`GATEWAY_`, `USER_COUPLE_`, ...) and
 //! the settings every service shares under `COUPLE_`; `__` separates nested keys. Defaults give the
 //! embedded local setup; secrets are wrapped so they never print.
+//!
+//! A service's configuration is one struct with `impl Default` (the only place defaults are
+//! given), composed from the shared parts below with `#[serde(flatten)]` so their variables keep
+//! flat names (`USER_COUPLE_DATABASE_URL`), and read by [`load`].
 
 use std::{collections::BTreeMap, time::Duration};
 
 use couple_registry::ServiceSpec;
 
-use figment::{Figment, providers::Env};
+use figment::{
+    Figment,
+    providers::{Env, Serialized},
+};
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-/// Reads a configuration struct from the environment variables that start with `prefix`.
+/// Reads a configuration struct from the environment variables that start with `prefix`, with no
+/// defaults: every field must be set or have a serde default.
 pub fn from_env<T: DeserializeOwned>(prefix: &str) -> Result<T, ConfigError> {
-    Figment::new().merge(Env::prefixed(prefix).split("__")).extract().map_err(|e| ConfigError(format!("{prefix}*: {e}")))
+    extract(Figment::new().merge(Env::prefixed(prefix).split("__")), prefix)
+}
+
+/// Reads a service's configuration: `T::default()` overridden by the environment variables that
+/// start with `prefix` (`__` separates nested keys).
+pub fn load<T: Serialize + DeserializeOwned + Default>(prefix: &str) -> Result<T, ConfigError> {
+    extract(Figment::from(Serialized::defaults(T::default())).merge(Env::prefixed(prefix).split("__")), prefix)
+}
+
+fn extract<T: DeserializeOwned>(figment: Figment, prefix: &str) -> Result<T, ConfigError> {
+    figment.extract().map_err(|e| ConfigError(format!("{prefix}*: {e}")))
 }
 
 /// A configuration problem, reported at start-up with the variable it concerns.
@@ -120,21 +138,16 @@ impl SharedConfig {
     }
 }
 
-/// Where a service listens: its API port and its separate admin port for metrics.
-#[derive(Clone, Debug, Deserialize)]
+/// Where a service listens: its API port and its separate admin port for metrics
+/// (`<PREFIX>HOST`, `<PREFIX>PORT`, `<PREFIX>ADMIN_PORT`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListenConfig {
     /// Interface to bind, `0.0.0.0` by default so that containers are reachable.
-    #[serde(default = "default_host")]
     pub host: String,
     /// API port.
     pub port: u16,
     /// Admin port serving `/metrics`; `0` picks a free port, absent disables it.
-    #[serde(default)]
     pub admin_port: Option<u16>,
-}
-
-fn default_host() -> String {
-    "0.0.0.0".into()
 }
 
 impl ListenConfig {
@@ -142,6 +155,74 @@ impl ListenConfig {
     pub fn new(host: &str, port: u16) -> Self {
         Self { host: host.into(), port, admin_port: None }
     }
+
+    /// All interfaces at the service's registry port, no admin port.
+    pub fn for_service(spec: &ServiceSpec) -> Self {
+        Self::new("0.0.0.0", spec.port)
+    }
+}
+
+/// The service's database (`<PREFIX>DATABASE_URL`, `<PREFIX>DATABASE_MAX_CONNECTIONS`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatabaseConfig {
+    /// `postgres://...` or `sqlite:path`.
+    pub database_url: String,
+    /// Most connections the pool holds.
+    pub database_max_connections: u32,
+}
+
+impl DatabaseConfig {
+    /// A SQLite file under `.data/` named after the service, 16 connections.
+    pub fn for_service(spec: &ServiceSpec) -> Self {
+        Self::new(&format!("sqlite:.data/{}.db", spec.name))
+    }
+
+    /// The database at `url`, 16 connections.
+    pub fn new(url: &str) -> Self {
+        Self { database_url: url.to_owned(), database_max_connections: 16 }
+    }
+
+    /// The pool settings: the configured size and the default timeouts.
+    #[cfg(feature = "db")]
+    pub fn pool_settings(&self) -> crate::db::PoolSettings {
+        crate::db::PoolSettings { max_connections: self.database_max_connections, ..Default::default() }
+    }
+}
+
+/// The shared key-value store (`<PREFIX>REDIS_URL`, `<PREFIX>REDIS_PREFIX`); without a URL an
+/// in-process store serves a single instance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedisConfig {
+    /// `redis://...`, or none for the in-process store.
+    pub redis_url: Option<String>,
+    /// Prefix of every key, shared by the services that read each other's keys.
+    pub redis_prefix: String,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self { redis_url: None, redis_prefix: "couple:".into() }
+    }
+}
+
+impl RedisConfig {
+    /// The Redis URL, when one is set and not empty.
+    pub fn url(&self) -> Option<&str> {
+        self.redis_url.as_deref().filter(|url| !url.is_empty())
+    }
+
+    /// Redis when a URL is set, the in-process store otherwise.
+    #[cfg(feature = "kv")]
+    pub fn connect(&self) -> Result<std::sync::Arc<dyn crate::kv::Kv>, crate::kv::KvError> {
+        crate::kv::from_url(self.url(), &self.redis_prefix)
+    }
+}
+
+/// A MongoDB deployment (`<PREFIX>MONGODB_URL`), for the services that keep documents there.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MongoConfig {
+    /// `mongodb://...`.
+    pub mongodb_url: Option<String>,
 }
 
 /// The base URLs of the services a service calls, from `<PREFIX><PEER>_URL`
@@ -182,6 +263,67 @@ mod tests {
     use couple_registry::{GATEWAY, USER_COUPLE};
 
     use super::*;
+
+    #[derive(Debug, Serialize, Deserialize)]
+    struct Example {
+        #[serde(flatten)]
+        listen: ListenConfig,
+        #[serde(flatten)]
+        database: DatabaseConfig,
+        #[serde(flatten)]
+        redis: RedisConfig,
+        #[serde(flatten)]
+        mongo: MongoConfig,
+        nested: Nested,
+    }
+
+    #[derive(Debug, Default, Serialize, Deserialize)]
+    struct Nested {
+        retries: u32,
+    }
+
+    impl Default for Example {
+        fn default() -> Self {
+            Self {
+                listen: ListenConfig::for_service(&USER_COUPLE),
+                database: DatabaseConfig::for_service(&USER_COUPLE),
+                redis: RedisConfig::default(),
+                mongo: MongoConfig::default(),
+                nested: Nested { retries: 3 },
+            }
+        }
+    }
+
+    // figment's error type is large; the closure only reports test failures.
+    #[allow(clippy::result_large_err)]
+    #[test]
+    fn defaults_come_from_default_and_the_shared_parts_read_flat_variable_names() {
+        figment::Jail::expect_with(|jail| {
+            let config: Example = load("EXAMPLE_").unwrap();
+            assert_eq!(config.listen, ListenConfig { host: "0.0.0.0".into(), port: 8081, admin_port: None });
+            assert_eq!(config.database, DatabaseConfig::new("sqlite:.data/user-couple.db"));
+            assert_eq!((config.redis.url(), config.redis.redis_prefix.as_str()), (None, "couple:"));
+            assert_eq!((config.mongo.mongodb_url, config.nested.retries), (None, 3));
+
+            jail.set_env("EXAMPLE_HOST", "127.0.0.1");
+            jail.set_env("EXAMPLE_ADMIN_PORT", "9100");
+            jail.set_env("EXAMPLE_DATABASE_URL", "postgres://db/x");
+            jail.set_env("EXAMPLE_DATABASE_MAX_CONNECTIONS", "4");
+            jail.set_env("EXAMPLE_REDIS_URL", "redis://r:6379");
+            jail.set_env("EXAMPLE_MONGODB_URL", "mongodb://m");
+            jail.set_env("EXAMPLE_NESTED__RETRIES", "7");
+            let config: Example = load("EXAMPLE_").unwrap();
+            assert_eq!(config.listen, ListenConfig { host: "127.0.0.1".into(), port: 8081, admin_port: Some(9100) });
+            assert_eq!(config.database, DatabaseConfig { database_url: "postgres://db/x".into(), database_max_connections: 4 });
+            assert_eq!((config.redis.url(), config.redis.redis_prefix.as_str()), (Some("redis://r:6379"), "couple:"));
+            assert_eq!((config.mongo.mongodb_url.as_deref(), config.nested.retries), (Some("mongodb://m"), 7));
+
+            jail.set_env("EXAMPLE_PORT", "not-a-port");
+            let err = load::<Example>("EXAMPLE_").unwrap_err();
+            assert!(err.0.starts_with("EXAMPLE_*"), "{err}");
+            Ok(())
+        });
+    }
 
     #[test]
     fn peer_urls_come_from_the_prefixed_variables_or_default_to_loopback() {

@@ -6,42 +6,24 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
-use super::{CoupleRecord, MemberRecord, NewRefreshToken, NewUser, ProfileUpdate, Rotation, Store, StoreResult, UserRecord};
+use super::{CoupleRecord, MemberRecord, NewRefreshToken, NewUser, ProfileUpdate, Rotation, Store, StoreError, StoreResult, UserRecord};
 
 const USER_COLUMNS: &str = "id, email, password_hash, name, gender, birth, fcm_code, send_time, role, couple_id, token_version, created_at";
 
-macro_rules! sql_store {
-    ($(#[$doc:meta])* $store:ident, $pool:ty, $migrations:literal) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone)]
-        pub struct $store {
-            pool: $pool,
-        }
+couple_common::sql_store! {
+    /// The PostgreSQL backend, for production and scaled-out deployments.
+    pub struct PgStore(postgres, "migrations/postgres");
+    /// The SQLite backend, the embedded default for a single instance.
+    pub struct SqliteStore(sqlite, "migrations/sqlite");
+    /// Opens the store the URL names (`postgres://...` or `sqlite:...`).
+    pub async fn connect -> dyn Store;
+}
 
-        impl $store {
-            /// A store over `pool`.
-            pub fn new(pool: $pool) -> Self {
-                Self { pool }
-            }
-
-            /// The underlying pool.
-            pub fn pool(&self) -> &$pool {
-                &self.pool
-            }
-        }
-
+macro_rules! impl_store {
+    ($store:ident) => {
         #[async_trait]
         impl Store for $store {
-            async fn migrate(&self) -> StoreResult<()> {
-                sqlx::migrate!($migrations).run(&self.pool).await.map_err(|e| sqlx::Error::Migrate(Box::new(e)))?;
-                Ok(())
-            }
-
-            async fn ping(&self) -> StoreResult<()> {
-                sqlx::query("SELECT 1").execute(&self.pool).await?;
-                Ok(())
-            }
-
+            #[tracing::instrument(name = "store.create_user", skip_all)]
             async fn create_user(&self, u: NewUser) -> StoreResult<UserRecord> {
                 let sql = format!(
                     "INSERT INTO users (id, email, email_key, password_hash, name, gender, birth, fcm_code, send_time, role, token_version, created_at, updated_at) \
@@ -63,16 +45,19 @@ macro_rules! sql_store {
                     .await?)
             }
 
+            #[tracing::instrument(name = "store.user_by_id", skip_all, fields(user_id = %id))]
             async fn user_by_id(&self, id: Uuid) -> StoreResult<Option<UserRecord>> {
                 let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
                 Ok(sqlx::query_as(&sql).bind(id).fetch_optional(&self.pool).await?)
             }
 
+            #[tracing::instrument(name = "store.user_by_email", skip_all)]
             async fn user_by_email(&self, email_key: &str) -> StoreResult<Option<UserRecord>> {
                 let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email_key = $1");
                 Ok(sqlx::query_as(&sql).bind(email_key).fetch_optional(&self.pool).await?)
             }
 
+            #[tracing::instrument(name = "store.update_profile", skip_all, fields(user_id = %id))]
             async fn update_profile(&self, id: Uuid, update: ProfileUpdate, now: DateTime<Utc>) -> StoreResult<Option<UserRecord>> {
                 let sql = format!(
                     "UPDATE users SET name = COALESCE($2, name), fcm_code = COALESCE($3, fcm_code), send_time = COALESCE($4, send_time), \
@@ -88,6 +73,7 @@ macro_rules! sql_store {
                     .await?)
             }
 
+            #[tracing::instrument(name = "store.set_password", skip_all, fields(user_id = %id))]
             async fn set_password(&self, id: Uuid, password_hash: &str, now: DateTime<Utc>) -> StoreResult<i64> {
                 let version: Option<i64> = sqlx::query_scalar(
                     "UPDATE users SET password_hash = $2, token_version = token_version + 1, updated_at = $3 WHERE id = $1 RETURNING token_version",
@@ -100,6 +86,7 @@ macro_rules! sql_store {
                 Ok(version.unwrap_or_default())
             }
 
+            #[tracing::instrument(name = "store.bump_token_version", skip_all, fields(user_id = %id))]
             async fn bump_token_version(&self, id: Uuid) -> StoreResult<i64> {
                 let version: Option<i64> = sqlx::query_scalar("UPDATE users SET token_version = token_version + 1 WHERE id = $1 RETURNING token_version")
                     .bind(id)
@@ -108,6 +95,7 @@ macro_rules! sql_store {
                 Ok(version.unwrap_or_default())
             }
 
+            #[tracing::instrument(name = "store.delete_user", skip_all, fields(user_id = %id))]
             async fn delete_user(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<Option<(Uuid, i64)>> {
                 let mut tx = self.pool.begin().await?;
                 // Write first, so SQLite takes the write lock before anything is read.
@@ -134,6 +122,7 @@ macro_rules! sql_store {
                 Ok(partner)
             }
 
+            #[tracing::instrument(name = "store.create_couple", skip_all)]
             async fn create_couple(&self, couple: CoupleRecord, creator: Uuid, acceptor: Uuid) -> StoreResult<()> {
                 let mut tx = self.pool.begin().await?;
                 sqlx::query("INSERT INTO couples (id, name, start_date, created_by, created_at) VALUES ($1, $2, $3, $4, $5)")
@@ -156,12 +145,13 @@ macro_rules! sql_store {
                     .rows_affected();
                 if paired != 2 {
                     tx.rollback().await?;
-                    return Err(super::StoreError::Conflict);
+                    return Err(StoreError::Conflict);
                 }
                 tx.commit().await?;
                 Ok(())
             }
 
+            #[tracing::instrument(name = "store.couple_by_id", skip_all, fields(couple_id = %id))]
             async fn couple_by_id(&self, id: Uuid) -> StoreResult<Option<CoupleRecord>> {
                 Ok(sqlx::query_as("SELECT id, name, start_date, created_at, ended_at FROM couples WHERE id = $1")
                     .bind(id)
@@ -169,6 +159,7 @@ macro_rules! sql_store {
                     .await?)
             }
 
+            #[tracing::instrument(name = "store.couple_members", skip_all, fields(couple_id = %id))]
             async fn couple_members(&self, id: Uuid) -> StoreResult<Vec<MemberRecord>> {
                 Ok(sqlx::query_as("SELECT id, name, gender, birth FROM users WHERE couple_id = $1 ORDER BY created_at, id")
                     .bind(id)
@@ -176,6 +167,7 @@ macro_rules! sql_store {
                     .await?)
             }
 
+            #[tracing::instrument(name = "store.update_couple", skip_all, fields(couple_id = %id))]
             async fn update_couple(&self, id: Uuid, name: Option<String>, start_date: Option<NaiveDate>) -> StoreResult<Option<CoupleRecord>> {
                 Ok(sqlx::query_as(
                     "UPDATE couples SET name = COALESCE($2, name), start_date = COALESCE($3, start_date) \
@@ -188,6 +180,7 @@ macro_rules! sql_store {
                 .await?)
             }
 
+            #[tracing::instrument(name = "store.break_up", skip_all, fields(couple_id = %id))]
             async fn break_up(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<Vec<(Uuid, i64)>> {
                 let mut tx = self.pool.begin().await?;
                 sqlx::query("UPDATE couples SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL").bind(id).bind(now).execute(&mut *tx).await?;
@@ -202,6 +195,7 @@ macro_rules! sql_store {
                 Ok(members)
             }
 
+            #[tracing::instrument(name = "store.insert_refresh_token", skip_all)]
             async fn insert_refresh_token(&self, t: NewRefreshToken) -> StoreResult<()> {
                 sqlx::query("INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
                     .bind(t.id)
@@ -215,6 +209,7 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            #[tracing::instrument(name = "store.rotate_refresh_token", skip_all)]
             async fn rotate_refresh_token(&self, old_hash: &str, next_hash: &str, now: DateTime<Utc>, expires_at: DateTime<Utc>) -> StoreResult<Rotation> {
                 let mut tx = self.pool.begin().await?;
                 // Spending is a conditional write, so of two concurrent uses exactly one wins.
@@ -260,6 +255,7 @@ macro_rules! sql_store {
                 Ok(outcome)
             }
 
+            #[tracing::instrument(name = "store.revoke_session", skip_all, fields(user_id = %user_id))]
             async fn revoke_session(&self, user_id: Uuid, token_hash: &str, now: DateTime<Utc>) -> StoreResult<()> {
                 sqlx::query(
                     "UPDATE refresh_tokens SET revoked_at = $3 WHERE revoked_at IS NULL AND family_id IN \
@@ -273,6 +269,7 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            #[tracing::instrument(name = "store.revoke_all_sessions", skip_all, fields(user_id = %user_id))]
             async fn revoke_all_sessions(&self, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<()> {
                 sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL").bind(user_id).bind(now).execute(&self.pool).await?;
                 Ok(())
@@ -281,15 +278,5 @@ macro_rules! sql_store {
     };
 }
 
-sql_store!(
-    /// The PostgreSQL backend, for production and scaled-out deployments.
-    PgStore,
-    sqlx::PgPool,
-    "migrations/postgres"
-);
-sql_store!(
-    /// The SQLite backend, the embedded default for a single instance.
-    SqliteStore,
-    sqlx::SqlitePool,
-    "migrations/sqlite"
-);
+impl_store!(PgStore);
+impl_store!(SqliteStore);

@@ -1,14 +1,19 @@
-//! Request and response bodies, as the API documents them (camelCase on the wire).
+//! The bodies of `/api/users/*`, as the API documents them (camelCase on the wire), and what the
+//! requests parse into.
 //!
 //! Request fields are optional at the serde level so that a missing field is reported together
 //! with every other problem as one 422 with `fields`, instead of failing on the first one.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use couple_common::{FieldErrors, validate::Fields};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::store::{CoupleRecord, MemberRecord, UserRecord};
+use crate::{
+    domain::{self, Email, Gender, Name, Password},
+    store::{ProfileUpdate, UserRecord},
+};
 
 /// `POST /api/users/signup`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -93,39 +98,6 @@ pub struct ChangePasswordRequest {
     pub new_password: Option<String>,
 }
 
-/// `POST /api/couples/match`.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct MatchRequest {
-    /// The couple's name (1 to 50 characters).
-    #[schema(min_length = 1, max_length = 50, pattern = r"\S", example = "Mina & Joon")]
-    pub name: Option<String>,
-    /// The day they count from (YYYY-MM-DD); today when omitted.
-    #[schema(format = Date)]
-    pub start_date: Option<String>,
-}
-
-/// `POST /api/couples/match/accept`.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct AcceptMatchRequest {
-    /// The partner's 6-digit code.
-    #[schema(required = true, nullable = false, pattern = "^[0-9]{6}$", example = "042917")]
-    pub matching_code: Option<String>,
-}
-
-/// `PUT /api/couples/me`.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct UpdateCoupleRequest {
-    /// New couple name (1 to 50 characters).
-    #[schema(min_length = 1, max_length = 50, pattern = r"\S")]
-    pub name: Option<String>,
-    /// New start date (YYYY-MM-DD).
-    #[schema(format = Date)]
-    pub start_date: Option<String>,
-}
-
 /// A user as the API shows it; never the password hash.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -191,119 +163,100 @@ pub struct LoginResponse {
     pub tokens: TokenPair,
 }
 
-/// A new match code.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct MatchCodeResponse {
-    /// Six digits, single use.
-    pub match_code: String,
-    /// When it stops working.
-    pub expires_at: DateTime<Utc>,
-}
-
-/// A couple member in the couple view.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CoupleMember {
-    /// User id.
-    pub user_id: Uuid,
-    /// Display name.
-    pub name: String,
-}
-
-/// A couple.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Couple {
-    /// Couple id.
-    pub id: Uuid,
-    /// Couple name.
-    pub name: String,
-    /// The day they count from.
-    pub start_date: NaiveDate,
-    /// Days since the start, the start date being day 1.
-    pub days_since_start: i64,
-    /// Current members.
-    pub members: Vec<CoupleMember>,
-    /// Matching time.
-    pub created_at: DateTime<Utc>,
-}
-
-impl Couple {
-    /// The view of a couple with its members, as of `today`.
-    pub fn new(couple: CoupleRecord, members: &[MemberRecord], today: NaiveDate) -> Self {
-        Self {
-            id: couple.id,
-            name: couple.name,
-            start_date: couple.start_date,
-            days_since_start: crate::domain::days_since_start(couple.start_date, today),
-            members: members.iter().map(|m| CoupleMember { user_id: m.id, name: m.name.clone() }).collect(),
-            created_at: couple.created_at,
-        }
-    }
-}
-
-/// Accepting a code: the couple and tokens that carry it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AcceptMatchResponse {
-    /// The new couple.
-    pub couple: Couple,
-    /// Tokens carrying `coupleId`.
-    #[serde(flatten)]
-    pub tokens: TokenPair,
-}
-
-/// An entry of `GET /api/couples/members`.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Member {
-    /// User id.
-    pub user_id: Uuid,
-    /// Display name.
-    pub name: String,
+/// A valid sign-up.
+#[derive(Debug)]
+pub struct NewAccount {
+    /// The email.
+    pub email: Email,
+    /// The password, not yet hashed.
+    pub password: Password,
+    /// The display name.
+    pub name: Name,
     /// `M` or `F`.
-    pub gender: String,
-    /// Birth date.
+    pub gender: Gender,
+    /// A birth date in the past.
     pub birth: NaiveDate,
+    /// The push registration token.
+    pub fcm_code: Option<String>,
+    /// The push time, `HH:MM`.
+    pub send_time: Option<String>,
 }
 
-impl From<MemberRecord> for Member {
-    fn from(m: MemberRecord) -> Self {
-        Self { user_id: m.id, name: m.name, gender: m.gender, birth: m.birth }
+impl TryFrom<SignupRequest> for NewAccount {
+    type Error = FieldErrors;
+
+    fn try_from(req: SignupRequest) -> Result<Self, FieldErrors> {
+        let today = domain::today();
+        let mut f = Fields::default();
+        let email = f.required("email", req.email, Email::parse);
+        let password = f.required("password", req.password, Password::parse);
+        let name = f.required("name", req.name, Name::parse);
+        let gender = f.required("gender", req.gender, Gender::parse);
+        let birth = f.required("birth", req.birth, |v| domain::parse_birth(v, today));
+        let fcm_code = f.optional("fcmCode", req.fcm_code, domain::parse_fcm_code);
+        let send_time = f.optional("sendTime", req.send_time, domain::parse_send_time);
+        f.finish(|| Some(Self { email: email?, password: password?, name: name?, gender: gender?, birth: birth?, fcm_code, send_time }))
     }
 }
 
-/// The next day worth celebrating.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Anniversary {
-    /// The date.
-    pub date: NaiveDate,
-    /// `100 days`, `1 year`, ...
-    pub label: String,
+/// Login credentials as given: only their presence is checked, so a wrong password and an
+/// unknown email get the same answer.
+#[derive(Debug)]
+pub struct Credentials {
+    /// The lower-cased, trimmed email.
+    pub email_key: String,
+    /// The password.
+    pub password: String,
 }
 
-/// `GET /api/couples/home`.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CoupleHome {
-    /// Couple id.
-    pub couple_id: Uuid,
-    /// Couple name.
-    pub couple_name: String,
-    /// Days since the start (D+N).
-    pub days_since_start: i64,
-    /// The next 100-day or yearly anniversary.
-    pub next_anniversary: Anniversary,
-    /// The partner, or null while the partner's account is gone.
-    pub partner: Option<User>,
+impl TryFrom<LoginRequest> for Credentials {
+    type Error = FieldErrors;
+
+    fn try_from(req: LoginRequest) -> Result<Self, FieldErrors> {
+        let mut f = Fields::default();
+        let email_key = f.present("email", req.email).map(|e| e.trim().to_lowercase());
+        let password = f.present("password", req.password);
+        f.finish(|| Some(Self { email_key: email_key?, password: password? }))
+    }
 }
 
-/// `GET /internal/users/{id}/token-version`.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct TokenVersion {
-    /// User id.
-    pub user_id: Uuid,
-    /// Tokens carrying a lower `ver` are revoked.
-    pub token_version: i64,
+impl RefreshRequest {
+    /// The refresh token, which must be present.
+    pub fn parse(self) -> Result<String, FieldErrors> {
+        let mut f = Fields::default();
+        let token = f.present("refreshToken", self.refresh_token);
+        f.finish(|| token)
+    }
+}
+
+impl TryFrom<UpdateUserRequest> for ProfileUpdate {
+    type Error = FieldErrors;
+
+    fn try_from(req: UpdateUserRequest) -> Result<Self, FieldErrors> {
+        let mut f = Fields::default();
+        let name = f.optional("name", req.name, Name::parse).map(Name::into_inner);
+        let fcm_code = f.optional("fcmCode", req.fcm_code, domain::parse_fcm_code);
+        let send_time = f.optional("sendTime", req.send_time, domain::parse_send_time);
+        f.finish(|| Some(Self { name, fcm_code, send_time }))
+    }
+}
+
+/// A valid password change.
+#[derive(Debug)]
+pub struct PasswordChange {
+    /// The current password, to verify.
+    pub current: String,
+    /// The new password.
+    pub new: Password,
+}
+
+impl TryFrom<ChangePasswordRequest> for PasswordChange {
+    type Error = FieldErrors;
+
+    fn try_from(req: ChangePasswordRequest) -> Result<Self, FieldErrors> {
+        let mut f = Fields::default();
+        let current = f.present("currentPassword", req.current_password);
+        let new = f.required("newPassword", req.new_password, Password::parse);
+        f.finish(|| Some(Self { current: current?, new: new? }))
+    }
 }
