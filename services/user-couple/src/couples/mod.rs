@@ -1,6 +1,9 @@
 //! Couples: pairing two users with a 6-digit code, the couple, its members and its home screen,
 //! and breaking up.
 
+pub mod dto;
+pub mod http;
+
 use std::{sync::Arc, time::Duration};
 
 use chrono::{NaiveDate, Utc};
@@ -17,16 +20,13 @@ use crate::{
     users::dto::User,
 };
 
-pub mod dto;
-pub mod http;
-
 use dto::{AcceptMatchResponse, Anniversary, Couple, CoupleHome, CoupleUpdate, MatchCodeResponse, Member, NewMatch};
 
 /// The couples of the service.
 pub struct Couples {
+    sessions: Arc<Sessions>,
     store: Arc<dyn Store>,
     kv: Arc<dyn Kv>,
-    sessions: Arc<Sessions>,
     match_ttl: Duration,
     match_guesses: Lockout,
 }
@@ -47,9 +47,9 @@ impl Couples {
         Self {
             match_ttl: Duration::from_secs(config.match_code_ttl_secs.max(1)),
             match_guesses: Lockout::new(kv.clone(), config.match_guesses_per_user, guess_window),
+            sessions,
             store,
             kv,
-            sessions,
         }
     }
 

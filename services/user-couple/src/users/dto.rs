@@ -260,3 +260,44 @@ impl TryFrom<ChangePasswordRequest> for PasswordChange {
         f.finish(|| Some(Self { current: current?, new: new? }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signup_names_every_missing_or_invalid_field_at_once() {
+        let req =
+            SignupRequest { email: Some("nope".into()), gender: Some("X".into()), fcm_code: Some("a\u{7}".into()), ..Default::default() };
+        let fields = NewAccount::try_from(req).unwrap_err();
+        let names: Vec<_> = fields.keys().map(String::as_str).collect();
+        assert_eq!(names, ["birth", "email", "fcmCode", "gender", "name", "password"]);
+        assert_eq!((fields["name"].as_str(), fields["gender"].as_str()), ("is required", "must be M or F"));
+    }
+
+    #[test]
+    fn a_valid_signup_parses_into_a_new_account() {
+        let req = SignupRequest {
+            email: Some(" Mina@Example.com ".into()),
+            password: Some("password-123".into()),
+            name: Some("Mina".into()),
+            gender: Some("F".into()),
+            birth: Some("1998-04-12".into()),
+            fcm_code: None,
+            send_time: Some("9:05".into()),
+        };
+        let account = NewAccount::try_from(req).unwrap();
+        assert_eq!(
+            (account.email.key(), account.gender, account.send_time.as_deref()),
+            ("mina@example.com".into(), Gender::F, Some("09:05"))
+        );
+    }
+
+    #[test]
+    fn login_only_requires_both_fields_and_normalises_the_email() {
+        let fields = Credentials::try_from(LoginRequest::default()).unwrap_err();
+        assert_eq!(fields.keys().collect::<Vec<_>>(), ["email", "password"]);
+        let credentials = Credentials::try_from(LoginRequest { email: Some(" A@B.C ".into()), password: Some("x".into()) }).unwrap();
+        assert_eq!((credentials.email_key.as_str(), credentials.password.as_str()), ("a@b.c", "x"));
+    }
+}

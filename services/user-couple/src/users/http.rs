@@ -30,7 +30,8 @@ pub fn router() -> Router<AppState> {
 
 /// Create an account.
 #[utoipa::path(post, path = "/api/users/signup", tag = "users", request_body = SignupRequest,
-    responses((status = 201, body = ApiResponse<User>), (status = 409, description = "email taken"), (status = 422, description = "invalid fields")))]
+    responses((status = 201, body = ApiResponse<User>), (status = 409, description = "email taken"),
+        (status = 422, description = "invalid fields")))]
 pub async fn signup(State(accounts): State<Arc<Accounts>>, Json(req): Json<SignupRequest>) -> Result<ApiResponse<User>> {
     Ok(ApiResponse::created(accounts.signup(req.try_into()?).await?).message("signed up"))
 }

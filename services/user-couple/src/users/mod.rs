@@ -1,6 +1,9 @@
 //! Accounts and their sessions: sign-up, login, refresh, logout, the caller's profile, password
 //! change and deletion.
 
+pub mod dto;
+pub mod http;
+
 use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
@@ -15,9 +18,6 @@ use crate::{
     sessions::{Sessions, hash_refresh_token},
     store::{NewUser, ProfileUpdate, Store, StoreError},
 };
-
-pub mod dto;
-pub mod http;
 
 use dto::{Credentials, LoginResponse, NewAccount, PasswordChange, TokenPair, User};
 
