@@ -42,77 +42,69 @@ pub struct ConfigError(pub String);
 
 /// Settings every service shares, read from `COUPLE_*`.
 #[derive(Clone, Deserialize)]
+#[serde(default)]
 pub struct SharedConfig {
     /// `COUPLE_JWT_SECRET`: the HS256 signing key, at least 32 bytes. Required.
     pub jwt_secret: SecretString,
     /// `COUPLE_JWT_PREVIOUS_SECRET`: the key before the last rotation, still accepted for
     /// verification so that rotating the secret does not log everyone out.
-    #[serde(default)]
     pub jwt_previous_secret: Option<SecretString>,
     /// `COUPLE_JWT_ISSUER`.
-    #[serde(default = "default_issuer")]
     pub jwt_issuer: String,
     /// `COUPLE_JWT_AUDIENCE`.
-    #[serde(default = "default_audience")]
     pub jwt_audience: String,
     /// `COUPLE_ACCESS_TOKEN_TTL_SECS`: access token lifetime.
-    #[serde(default = "default_access_ttl")]
     pub access_token_ttl_secs: u64,
     /// `COUPLE_INTERNAL_TOKEN`: shared secret for `/internal/` service-to-service calls.
     /// Without it, internal endpoints answer 404.
-    #[serde(default)]
     pub internal_token: Option<SecretString>,
     /// `COUPLE_LOG_FORMAT`: `json`, `text`, or `auto` (JSON unless standard error is a terminal).
-    #[serde(default)]
     pub log_format: crate::telemetry::LogFormat,
     /// `COUPLE_BODY_LIMIT_BYTES`: largest accepted request body; larger ones get 413.
-    #[serde(default = "default_body_limit")]
     pub body_limit_bytes: usize,
     /// `COUPLE_SHUTDOWN_GRACE_SECS`: how long in-flight requests may drain after SIGTERM.
-    #[serde(default = "default_grace")]
     pub shutdown_grace_secs: u64,
 }
 
-fn default_issuer() -> String {
-    "couple-platform".into()
-}
-fn default_audience() -> String {
-    "couple-api".into()
-}
-fn default_access_ttl() -> u64 {
-    15 * 60
-}
-fn default_body_limit() -> usize {
-    1024 * 1024
-}
-fn default_grace() -> u64 {
-    10
+impl Default for SharedConfig {
+    /// Everything but the signing key, which has no default: [`SharedConfig::from_env`] refuses
+    /// to start without one.
+    fn default() -> Self {
+        Self {
+            jwt_secret: SecretString::default(),
+            jwt_previous_secret: None,
+            jwt_issuer: "couple-platform".into(),
+            jwt_audience: "couple-api".into(),
+            access_token_ttl_secs: 15 * 60,
+            internal_token: None,
+            log_format: Default::default(),
+            body_limit_bytes: 1024 * 1024,
+            shutdown_grace_secs: 10,
+        }
+    }
 }
 
 impl SharedConfig {
     /// Reads `COUPLE_*` and checks the secrets are long enough to be safe.
     pub fn from_env() -> Result<Self, ConfigError> {
-        let config: Self = from_env("COUPLE_")?;
+        Self::read("COUPLE_")
+    }
+
+    fn read(prefix: &str) -> Result<Self, ConfigError> {
+        let config: Self = from_env(prefix)?;
         config.validate()?;
         Ok(config)
     }
 
     /// Builds a configuration for tests and tools from a secret alone.
     pub fn with_secret(secret: &str) -> Self {
-        Self {
-            jwt_secret: SecretString::from(secret.to_owned()),
-            jwt_previous_secret: None,
-            jwt_issuer: default_issuer(),
-            jwt_audience: default_audience(),
-            access_token_ttl_secs: default_access_ttl(),
-            internal_token: None,
-            log_format: Default::default(),
-            body_limit_bytes: default_body_limit(),
-            shutdown_grace_secs: default_grace(),
-        }
+        Self { jwt_secret: SecretString::from(secret.to_owned()), ..Self::default() }
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if self.jwt_secret.expose_secret().is_empty() {
+            return Err(ConfigError("COUPLE_JWT_SECRET is required".into()));
+        }
         let secrets = [("COUPLE_JWT_SECRET", Some(&self.jwt_secret)), ("COUPLE_JWT_PREVIOUS_SECRET", self.jwt_previous_secret.as_ref())];
         for (name, secret) in secrets {
             if let Some(secret) = secret
@@ -321,6 +313,27 @@ mod tests {
             jail.set_env("EXAMPLE_PORT", "not-a-port");
             let err = load::<Example>("EXAMPLE_").unwrap_err();
             assert!(err.0.starts_with("EXAMPLE_*"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[allow(clippy::result_large_err)]
+    #[test]
+    fn shared_settings_need_a_long_enough_signing_key_and_default_the_rest() {
+        // Under another prefix, so that COUPLE_* variables of the machine cannot interfere; the
+        // messages name the real variables.
+        figment::Jail::expect_with(|jail| {
+            assert_eq!(SharedConfig::read("SHARED_TEST_").err().map(|e| e.0).as_deref(), Some("COUPLE_JWT_SECRET is required"));
+            jail.set_env("SHARED_TEST_JWT_SECRET", "short");
+            assert_eq!(
+                SharedConfig::read("SHARED_TEST_").err().map(|e| e.0).as_deref(),
+                Some("COUPLE_JWT_SECRET must be at least 32 bytes")
+            );
+            jail.set_env("SHARED_TEST_JWT_SECRET", "0123456789abcdef0123456789abcdef");
+            jail.set_env("SHARED_TEST_BODY_LIMIT_BYTES", "2048");
+            let shared = SharedConfig::read("SHARED_TEST_").unwrap();
+            assert_eq!((shared.jwt_issuer.as_str(), shared.access_token_ttl_secs, shared.body_limit_bytes), ("couple-platform", 900, 2048));
+            assert!(shared.internal_token.is_none());
             Ok(())
         });
     }

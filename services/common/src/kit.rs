@@ -81,3 +81,74 @@ pub async fn run<S: ServiceMain>(
     server::serve(listener, app, shutdown, shared.shutdown_grace()).await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::routing::get;
+    use serde::Deserialize;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::{server::ReadinessChecks, shutdown};
+
+    struct Hello;
+
+    #[derive(Serialize, Deserialize)]
+    struct HelloConfig {
+        #[serde(flatten)]
+        listen: ListenConfig,
+    }
+
+    impl Default for HelloConfig {
+        fn default() -> Self {
+            Self { listen: ListenConfig::for_service(Hello::SPEC) }
+        }
+    }
+
+    impl ServiceMain for Hello {
+        const SPEC: &'static ServiceSpec = &couple_registry::CHAT;
+        type Config = HelloConfig;
+
+        fn listen(config: &HelloConfig) -> &ListenConfig {
+            &config.listen
+        }
+
+        async fn migrate(_: &HelloConfig) -> anyhow::Result<()> {
+            Ok(())
+        }
+
+        async fn build(_: &HelloConfig, shared: &SharedConfig, _: Shutdown) -> anyhow::Result<Router> {
+            let api = Router::new().route("/hello", get(|| async { "hi" }));
+            Ok(server::app(api, utoipa::openapi::OpenApi::default(), ReadinessChecks::new(), shared.body_limit_bytes))
+        }
+    }
+
+    /// A plain HTTP/1.0 GET: the status line and the body.
+    async fn get_text(addr: std::net::SocketAddr, path: &str) -> (String, String) {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes()).await.unwrap();
+        let mut out = String::new();
+        stream.read_to_string(&mut out).await.unwrap();
+        let (head, body) = out.split_once("\r\n\r\n").unwrap();
+        (head.lines().next().unwrap().to_owned(), body.to_owned())
+    }
+
+    #[tokio::test]
+    async fn a_service_runs_with_health_openapi_and_fallback_and_stops_on_shutdown() {
+        let listener = server::bind("127.0.0.1", 0).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, shutdown) = shutdown::channel();
+        let shared = SharedConfig::with_secret("0123456789abcdef0123456789abcdef");
+        let running = tokio::spawn(async move { run::<Hello>(&HelloConfig::default(), &shared, listener, shutdown).await });
+        assert_eq!(get_text(addr, "/hello").await, ("HTTP/1.0 200 OK".to_owned(), "hi".to_owned()));
+        assert_eq!(get_text(addr, "/readyz").await.0, "HTTP/1.0 200 OK");
+        let (status, doc) = get_text(addr, "/openapi.json").await;
+        assert_eq!(status, "HTTP/1.0 200 OK");
+        assert!(doc.contains(r#""bearer""#) && doc.contains(r#""ErrorEnvelope""#), "{doc}");
+        assert!(get_text(addr, "/nothing").await.1.contains("no such endpoint"));
+        stop.trigger();
+        tokio::time::timeout(Duration::from_secs(5), running).await.expect("stops within the grace period").unwrap().unwrap();
+    }
+}
