@@ -1,12 +1,21 @@
 //! The SQL both backends run. The statements are written to the common subset of PostgreSQL and
 //! SQLite (`$n` parameters, `RETURNING`, no server-side clock), so one macro implements [`Store`]
-//! for each pool type and the two backends cannot drift apart.
+//! for each pool type and the two backends cannot drift apart. [`couple_common::sql_store!`]
+//! stamps the two types with their migrations, ping and `connect`; a statement the dialects cannot
+//! share would be chosen with `Self::BACKEND.pick(postgres, sqlite)`.
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 use super::{CoupleRecord, MemberRecord, NewRefreshToken, NewUser, ProfileUpdate, Rotation, Store, StoreError, StoreResult, UserRecord};
+
+/// Stores a refresh token (`$1`–`$6`: id, family, user, hash, creation, expiry).
+const INSERT_REFRESH_TOKEN: &str =
+    "INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)";
+
+/// Ends a live couple (`$1` its id, `$2` the time).
+const END_COUPLE: &str = "UPDATE couples SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL";
 
 const USER_COLUMNS: &str = "id, email, password_hash, name, gender, birth, fcm_code, send_time, role, couple_id, token_version, created_at";
 
@@ -106,7 +115,7 @@ macro_rules! impl_store {
                         .await?;
                 let mut partner = None;
                 if let Some(Some(couple_id)) = couple_id {
-                    sqlx::query("UPDATE couples SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL").bind(couple_id).bind(now).execute(&mut *tx).await?;
+                    sqlx::query(END_COUPLE).bind(couple_id).bind(now).execute(&mut *tx).await?;
                     partner = sqlx::query_as::<_, (Uuid, i64)>(
                         "UPDATE users SET couple_id = NULL, token_version = token_version + 1, updated_at = $3 \
                          WHERE couple_id = $1 AND id <> $2 RETURNING id, token_version",
@@ -183,7 +192,7 @@ macro_rules! impl_store {
             #[tracing::instrument(name = "store.break_up", skip_all, fields(couple_id = %id))]
             async fn break_up(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<Vec<(Uuid, i64)>> {
                 let mut tx = self.pool.begin().await?;
-                sqlx::query("UPDATE couples SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL").bind(id).bind(now).execute(&mut *tx).await?;
+                sqlx::query(END_COUPLE).bind(id).bind(now).execute(&mut *tx).await?;
                 let members = sqlx::query_as(
                     "UPDATE users SET couple_id = NULL, token_version = token_version + 1, updated_at = $2 WHERE couple_id = $1 RETURNING id, token_version",
                 )
@@ -197,7 +206,7 @@ macro_rules! impl_store {
 
             #[tracing::instrument(name = "store.insert_refresh_token", skip_all)]
             async fn insert_refresh_token(&self, t: NewRefreshToken) -> StoreResult<()> {
-                sqlx::query("INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
+                sqlx::query(INSERT_REFRESH_TOKEN)
                     .bind(t.id)
                     .bind(t.family_id)
                     .bind(t.user_id)
@@ -224,7 +233,7 @@ macro_rules! impl_store {
                 let outcome = match spent {
                     Some((_, _, expiry)) if expiry <= now => Rotation::Invalid,
                     Some((user_id, family_id, _)) => {
-                        sqlx::query("INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
+                        sqlx::query(INSERT_REFRESH_TOKEN)
                             .bind(Uuid::now_v7())
                             .bind(family_id)
                             .bind(user_id)
