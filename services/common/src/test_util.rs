@@ -4,6 +4,18 @@
 //!
 //! Tests that need a server which is not running skip, printing how to start it, unless
 //! `COUPLE_REQUIRE_SERVERS=1` (which `make test` and CI set): then they fail.
+//!
+//! A test run on both backends (with `rstest` as a dev-dependency):
+//!
+//! ```ignore
+//! #[rstest]
+//! #[tokio::test]
+//! async fn users_round_trip(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+//!     let Some(db) = TestDatabase::create(backend).await else { return };
+//!     let store = my_service::store::connect(db.url(), Default::default()).await.unwrap();
+//!     // ...
+//! }
+//! ```
 
 use std::path::PathBuf;
 
