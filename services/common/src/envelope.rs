@@ -7,10 +7,10 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::Serialize;
-use utoipa::ToSchema;
 
 /// A successful response: the status and the envelope around `data`.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiResponse<T> {
     /// Always `true` here; errors go through [`crate::ApiError`].
     pub success: bool,
@@ -26,7 +26,8 @@ pub struct ApiResponse<T> {
 }
 
 /// Paging information on list responses.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Page {
     /// Pass as `?cursor=` to fetch the next page.
@@ -69,7 +70,8 @@ impl<T: Serialize> IntoResponse for ApiResponse<T> {
 }
 
 /// No payload: serialises as `null`.
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Empty;
 
 /// A response with no payload (`data: null`), for acknowledgements such as logout.

@@ -11,7 +11,6 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::Serialize;
-use utoipa::ToSchema;
 
 /// The machine-readable error codes the shared machinery and more than one service answer with.
 /// A service's own codes (`EMAIL_TAKEN`, ...) stay in its error mapping.
@@ -36,6 +35,8 @@ pub mod codes {
     pub const INVALID_INTERNAL_TOKEN: &str = "INVALID_INTERNAL_TOKEN";
     /// 404.
     pub const NOT_FOUND: &str = "NOT_FOUND";
+    /// 409: the request conflicts with stored data, when the service has no more specific code.
+    pub const CONFLICT: &str = "CONFLICT";
     /// 413: the body is over the limit.
     pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
     /// 415: the body is not JSON.
@@ -74,7 +75,8 @@ pub struct ApiError {
 }
 
 /// The error envelope, as documented in the OpenAPI documents.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorEnvelope {
     /// Always `false`.
     pub success: bool,
@@ -87,7 +89,8 @@ pub struct ErrorEnvelope {
 }
 
 /// The machine-readable part of an error.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorDetail {
     /// Stable code, e.g. `VALIDATION_FAILED`.
@@ -200,6 +203,20 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// Renders a service's error, logging the cause of a 5xx first: a 500 is a bug and logged as an
+/// error, a 503 a dependency outage and logged as a warning. Services call this from their error
+/// type's `IntoResponse`, so causes are logged in one place and never shown to the client.
+pub fn respond<E: std::fmt::Display + Into<ApiError>>(err: E) -> Response {
+    let cause = err.to_string();
+    let api: ApiError = err.into();
+    if api.status == StatusCode::INTERNAL_SERVER_ERROR {
+        tracing::error!(%cause, "internal error");
+    } else if api.status.is_server_error() {
+        tracing::warn!(%cause, status = api.status.as_u16(), "dependency unavailable");
+    }
+    api.into_response()
 }
 
 impl std::fmt::Display for ApiError {

@@ -11,7 +11,6 @@ use axum::{
     http::{HeaderMap, header, request::Parts},
 };
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
@@ -27,7 +26,8 @@ pub const COUPLE_ID_HEADER: &str = "x-couple-id";
 pub const IDENTITY_HEADERS: [&str; 4] = ["x-user-id", "x-couple-id", "x-nickname", "x-email"];
 
 /// A user's role, carried in the token's `role` claim.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// An ordinary user.

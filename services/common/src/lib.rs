@@ -1,31 +1,43 @@
 //! What the couple platform's services share.
 //!
-//! Everything here is used by at least two services: configuration loading, the response
-//! envelope and the wire error, JSON extraction with envelope rejections, JWT issue and
-//! verification, the identity extractor, the error responses every OpenAPI document states, the
-//! key-value store (Redis or in-process), telemetry, health and metrics, graceful shutdown, and
-//! the command line every service binary accepts.
+//! Without features: configuration loading, the response envelope and the wire error, JSON and
+//! query extraction with envelope rejections, the internal-caller and client-address extractors,
+//! field validation, telemetry, health and metrics, graceful shutdown, and the command line every
+//! service binary accepts. Features add the heavy parts: `db` (sqlx pools and the dual-backend
+//! store skeleton), `kv` (Redis or in-process), `jwt` (tokens, identity, revocation), `openapi`
+//! (utoipa), and `service` (all of them and the service kit that runs a service binary).
 
 pub mod cli;
 pub mod config;
+#[cfg(feature = "db")]
 pub mod db;
 pub mod envelope;
 pub mod error;
 pub mod extract;
+#[cfg(feature = "jwt")]
 pub mod identity;
+#[cfg(feature = "jwt")]
 pub mod jwt;
+#[cfg(feature = "service")]
+pub mod kit;
+#[cfg(feature = "kv")]
 pub mod kv;
 pub mod net;
+#[cfg(feature = "openapi")]
 pub mod openapi;
+#[cfg(feature = "jwt")]
 pub mod revocation;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;
 #[cfg(feature = "test-util")]
 pub mod test_util;
+pub mod validate;
 
 pub use envelope::{ApiResponse, Page};
 pub use error::{ApiError, FieldErrors};
-pub use extract::{Json, Query};
+pub use extract::{ClientAddr, InternalCaller, Json, Query};
+#[cfg(feature = "jwt")]
 pub use identity::{Identity, Role};
+#[cfg(feature = "jwt")]
 pub use jwt::{Claims, JwtKeys};

@@ -5,14 +5,83 @@
 //! or has the wrong shape (422); a missing or invalid token (401); a dependency that is down
 //! (503). [`StandardResponses`] documents them on every operation they can happen on, so the
 //! document states every status a client can get (the API fuzzer checks exactly that).
+//! [`ErrorBodies`] gives every error response of an annotation the envelope body, so annotations
+//! state only the status and why; [`BearerAuth`] declares the `bearer` scheme. [`standard`]
+//! applies all three, as `server::app` does before serving the document at `/openapi.json`.
 
+use axum::{Json, Router, routing::get};
 use utoipa::{
-    Modify,
-    openapi::{Content, OpenApi, Ref, RefOr, ResponseBuilder, path::Operation},
+    Modify, PartialSchema, ToSchema,
+    openapi::{
+        Content, OpenApi, Ref, RefOr, ResponseBuilder,
+        path::Operation,
+        security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    },
 };
+
+use crate::error::ErrorEnvelope;
 
 /// Name of the error envelope's schema in the components.
 pub const ERROR_ENVELOPE_SCHEMA: &str = "ErrorEnvelope";
+
+/// Name of the bearer security scheme operations refer to (`security(("bearer" = []))`).
+pub const BEARER_SCHEME: &str = "bearer";
+
+/// Applies [`ErrorBodies`], [`BearerAuth`] and [`StandardResponses`] to a service's document.
+pub fn standard(mut openapi: OpenApi) -> OpenApi {
+    for modifier in [&ErrorBodies as &dyn Modify, &BearerAuth, &StandardResponses] {
+        modifier.modify(&mut openapi);
+    }
+    openapi
+}
+
+/// `GET /openapi.json` serving `openapi` as it is.
+pub fn router(openapi: OpenApi) -> Router {
+    Router::new().route("/openapi.json", get(move || std::future::ready(Json(openapi.clone()))))
+}
+
+/// Declares the `bearer` scheme: a JWT in `Authorization: Bearer`.
+pub struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER_SCHEME,
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+/// Gives every 4xx and 5xx response without a body the error envelope, and adds the envelope's
+/// schemas to the components.
+pub struct ErrorBodies;
+
+impl Modify for ErrorBodies {
+    fn modify(&self, openapi: &mut OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut schemas = vec![(ErrorEnvelope::name().into_owned(), ErrorEnvelope::schema())];
+        ErrorEnvelope::schemas(&mut schemas);
+        for (name, schema) in schemas {
+            components.schemas.entry(name).or_insert(schema);
+        }
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+            for operation in operations.into_iter().flatten() {
+                let errors = operation.responses.responses.iter_mut().filter(|(status, _)| status.starts_with(['4', '5']));
+                for (_, response) in errors {
+                    if let RefOr::T(response) = response
+                        && response.content.is_empty()
+                    {
+                        response
+                            .content
+                            .insert("application/json".into(), Content::new(Some(Ref::from_schema_name(ERROR_ENVELOPE_SCHEMA))));
+                    }
+                }
+            }
+        }
+    }
+}
 
 /// Adds the responses the shared machinery can give to every operation that lacks them.
 pub struct StandardResponses;
@@ -90,5 +159,27 @@ mod tests {
         let post = openapi.paths.paths["/body"].post.as_ref().unwrap();
         let RefOr::T(kept) = &post.responses.responses["422"] else { panic!("a reference") };
         assert_eq!(kept.description, "own description", "an operation's own response is kept");
+    }
+
+    #[test]
+    fn error_responses_get_the_envelope_and_the_scheme_is_declared() {
+        let op = OperationBuilder::new()
+            .response("200", ResponseBuilder::new().description("ok"))
+            .response("409", ResponseBuilder::new().description("taken"))
+            .build();
+        let openapi = standard(OpenApiBuilder::new().paths(PathsBuilder::new().path("/x", PathItem::new(HttpMethod::Post, op))).build());
+        let responses = &openapi.paths.paths["/x"].post.as_ref().unwrap().responses.responses;
+        let body = |status: &str| match &responses[status] {
+            RefOr::T(r) => serde_json::to_value(&r.content).unwrap(),
+            RefOr::Ref(_) => panic!("a reference"),
+        };
+        assert_eq!(body("409")["application/json"]["schema"]["$ref"], "#/components/schemas/ErrorEnvelope");
+        assert_eq!(body("503")["application/json"]["schema"]["$ref"], "#/components/schemas/ErrorEnvelope");
+        assert_eq!(body("200"), serde_json::json!({}), "a success response is left alone");
+        let components = openapi.components.unwrap();
+        for schema in ["ErrorEnvelope", "ErrorDetail", "BTreeMap"] {
+            assert!(components.schemas.contains_key(schema), "{schema} is missing: the envelope's references would dangle");
+        }
+        assert!(components.security_schemes.contains_key("bearer"));
     }
 }

@@ -2,7 +2,9 @@
 //! panic capture, body limit, health endpoints, the admin port, and bounded graceful shutdown.
 
 use std::{
+    future::Future,
     net::SocketAddr,
+    pin::Pin,
     sync::{Arc, OnceLock},
     time::{Duration, Instant},
 };
@@ -77,6 +79,67 @@ async fn request_context(req: Request, next: Next) -> Response {
 pub trait Readiness: Send + Sync + 'static {
     /// Each dependency's name and whether it answers.
     async fn check(&self) -> Vec<(&'static str, Result<(), String>)>;
+}
+
+type Check = Box<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+
+/// Readiness from a list of named checks, run one after the other.
+#[derive(Default)]
+pub struct ReadinessChecks(Vec<(&'static str, Check)>);
+
+impl ReadinessChecks {
+    /// No checks: always ready.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds the check `name`: `check(target)` must succeed (typically a ping).
+    pub fn with<T, F, Fut, E>(mut self, name: &'static str, target: T, check: F) -> Self
+    where
+        T: Clone + Send + Sync + 'static,
+        F: Fn(T) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: std::fmt::Display,
+    {
+        let check: Check = Box::new(move || {
+            let running = check(target.clone());
+            Box::pin(async move { running.await.map_err(|e| e.to_string()) })
+        });
+        self.0.push((name, check));
+        self
+    }
+
+    /// Adds the check `name` only when `enabled` (a dependency that is optional and configured).
+    pub fn with_if<T, F, Fut, E>(self, enabled: bool, name: &'static str, target: T, check: F) -> Self
+    where
+        T: Clone + Send + Sync + 'static,
+        F: Fn(T) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: std::fmt::Display,
+    {
+        if enabled { self.with(name, target, check) } else { self }
+    }
+}
+
+#[async_trait]
+impl Readiness for ReadinessChecks {
+    async fn check(&self) -> Vec<(&'static str, Result<(), String>)> {
+        let mut results = Vec::with_capacity(self.0.len());
+        for (name, check) in &self.0 {
+            results.push((*name, check().await));
+        }
+        results
+    }
+}
+
+/// A service's whole application: its API router, `/openapi.json` (the document with the error
+/// bodies, the bearer scheme and the standard responses added), `/healthz`, `/readyz`, the 404
+/// fallback, all behind the standard layers.
+#[cfg(feature = "openapi")]
+pub fn app(api: Router, openapi: utoipa::openapi::OpenApi, readiness: impl Readiness, body_limit: usize) -> Router {
+    let router =
+        api.merge(crate::openapi::router(crate::openapi::standard(openapi))).merge(health_routes(Arc::new(readiness))).fallback(not_found);
+    standard_layers(router, body_limit)
 }
 
 #[derive(Serialize)]
@@ -231,6 +294,15 @@ mod tests {
 
     fn get_req(path: &str) -> Request {
         Request::builder().uri(path).body(axum::body::Body::empty()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn readiness_checks_run_each_named_check_that_is_enabled() {
+        let checks = ReadinessChecks::new()
+            .with("up", 1, |_| async { Ok::<_, String>(()) })
+            .with("down", "cause", |cause| async move { Err(cause) })
+            .with_if(false, "skipped", (), |()| async { Err("never run") });
+        assert_eq!(checks.check().await, [("up", Ok(())), ("down", Err("cause".to_owned()))]);
     }
 
     #[tokio::test]

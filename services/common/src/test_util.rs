@@ -1,62 +1,203 @@
-//! Helpers for tests (feature `test-util`): throwaway PostgreSQL databases on the server that
-//! `make test` starts, the matching Redis URL, private servers a test may stop and restart, and a
-//! fixed signing secret.
+//! Helpers for tests (feature `test-util`): the backend matrix (throwaway SQLite and PostgreSQL
+//! databases, dropped when the test ends), the Redis server `make test` starts, private servers
+//! a test may stop and restart, a service on a free port, and a fixed signing secret.
+//!
+//! Tests that need a server which is not running skip, printing how to start it, unless
+//! `COUPLE_REQUIRE_SERVERS=1` (which `make test` and CI set): then they fail.
+//!
+//! A test run on both backends (with `rstest` as a dev-dependency):
+//!
+//! ```ignore
+//! #[rstest]
+//! #[tokio::test]
+//! async fn users_round_trip(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+//!     let Some(db) = TestDatabase::create(backend).await else { return };
+//!     let store = my_service::store::connect(db.url(), Default::default()).await.unwrap();
+//!     // ...
+//! }
+//! ```
 
+use std::path::PathBuf;
+
+use axum::Router;
 use uuid::Uuid;
 
-use crate::config::SharedConfig;
+use crate::{
+    config::SharedConfig,
+    kit::ServiceMain,
+    shutdown::{self, ShutdownTrigger},
+};
 
 mod servers;
 
+pub use crate::db::Backend;
 pub use servers::{PrivatePostgres, PrivateRedis};
 
 /// The signing secret test services share.
 pub const TEST_JWT_SECRET: &str = "test-secret-0123456789abcdef-0123456789";
 
-/// Shared configuration with [`TEST_JWT_SECRET`] and an internal token.
+/// The internal token of [`shared_config`].
+pub const TEST_INTERNAL_TOKEN: &str = "test-internal-token-0123456789abcdef";
+
+/// How to get the servers the tests need.
+pub const START_SERVERS: &str = "run `make services-up` and `source .tmp/test-services/env`, or run `make test`";
+
+/// Shared configuration with [`TEST_JWT_SECRET`] and [`TEST_INTERNAL_TOKEN`].
 pub fn shared_config() -> SharedConfig {
     let mut config = SharedConfig::with_secret(TEST_JWT_SECRET);
-    config.internal_token = Some("test-internal-token-0123456789abcdef".to_string().into());
+    config.internal_token = Some(TEST_INTERNAL_TOKEN.to_string().into());
     config
 }
 
-fn required_env(name: &str) -> String {
-    std::env::var(name)
-        .unwrap_or_else(|_| panic!("{name} is not set: run the tests with `make test`, which starts PostgreSQL and Redis and sets it"))
+/// The value of `name`, which names a test server. When it is unset the test cannot run: with
+/// `COUPLE_REQUIRE_SERVERS=1` this panics, otherwise it prints why the test is skipped and
+/// returns `None` (the test then returns early).
+pub fn require_env(name: &str) -> Option<String> {
+    if let Some(value) = std::env::var(name).ok().filter(|v| !v.is_empty()) {
+        return Some(value);
+    }
+    let message = format!("{name} is not set: {START_SERVERS}");
+    assert!(std::env::var("COUPLE_REQUIRE_SERVERS").as_deref() != Ok("1"), "{message} (COUPLE_REQUIRE_SERVERS=1)");
+    eprintln!("skipped: {message}");
+    None
 }
 
 /// The admin URL of the test PostgreSQL server (`TEST_DATABASE_URL`).
-pub fn postgres_admin_url() -> String {
-    required_env("TEST_DATABASE_URL")
+pub fn postgres_admin_url() -> Option<String> {
+    require_env("TEST_DATABASE_URL")
 }
 
 /// The test Redis server (`TEST_REDIS_URL`).
-pub fn redis_url() -> String {
-    required_env("TEST_REDIS_URL")
-}
-
-/// Creates a fresh, empty database on the test server and returns its URL.
-pub async fn postgres_database() -> String {
-    use sqlx::Connection;
-    let admin = postgres_admin_url();
-    let name = format!("t_{}", Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect to the test PostgreSQL server");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create a test database");
-    conn.close().await.ok();
-    let (base, _) = admin.rsplit_once('/').expect("TEST_DATABASE_URL ends with a database name");
-    format!("{base}/{name}")
-}
-
-/// A SQLite URL for a fresh file in a new temporary directory (kept until the process exits).
-pub fn sqlite_database() -> String {
-    let dir = std::env::temp_dir().join(format!("couple-test-{}", Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).expect("create a temporary directory");
-    format!("sqlite://{}", dir.join("test.db").display())
+pub fn redis_url() -> Option<String> {
+    require_env("TEST_REDIS_URL")
 }
 
 /// A Redis key prefix unique to one test, so tests sharing a server never see each other's keys.
 pub fn redis_prefix() -> String {
     format!("test:{}:", Uuid::new_v4().simple())
+}
+
+/// A fresh, empty database of either backend, removed when dropped: a PostgreSQL database on
+/// the test server (dropped even while connections remain) or a SQLite file in its own directory.
+#[derive(Debug)]
+pub struct TestDatabase {
+    url: String,
+    cleanup: Cleanup,
+}
+
+#[derive(Debug)]
+enum Cleanup {
+    Drop { admin_url: String, name: String },
+    Remove(PathBuf),
+}
+
+impl TestDatabase {
+    /// A new database on `backend`; `None` (skip) when PostgreSQL is asked for and not running.
+    pub async fn create(backend: Backend) -> Option<Self> {
+        match backend {
+            Backend::Sqlite => Some(Self::sqlite()),
+            Backend::Postgres => Self::postgres().await,
+        }
+    }
+
+    /// A new SQLite database in a new temporary directory.
+    pub fn sqlite() -> Self {
+        let dir = std::env::temp_dir().join(format!("couple-test-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("create a temporary directory");
+        Self { url: format!("sqlite://{}", dir.join("test.db").display()), cleanup: Cleanup::Remove(dir) }
+    }
+
+    /// A new database on the test PostgreSQL server; `None` (skip) when it is not running.
+    pub async fn postgres() -> Option<Self> {
+        use sqlx::Connection;
+        let admin_url = postgres_admin_url()?;
+        let name = format!("t_{}", Uuid::new_v4().simple());
+        let mut conn = sqlx::PgConnection::connect(&admin_url).await.expect("connect to the test PostgreSQL server");
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create a test database");
+        conn.close().await.ok();
+        let (base, _) = admin_url.rsplit_once('/').expect("TEST_DATABASE_URL ends with a database name");
+        Some(Self { url: format!("{base}/{name}"), cleanup: Cleanup::Drop { admin_url, name } })
+    }
+
+    /// The database URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        match &self.cleanup {
+            Cleanup::Remove(dir) => {
+                std::fs::remove_dir_all(dir).ok();
+            }
+            Cleanup::Drop { admin_url, name } => {
+                let (admin_url, name) = (admin_url.clone(), name.clone());
+                // Its own thread and runtime: a drop cannot await, and the test's runtime may be
+                // a current-thread one that is blocked here.
+                let dropped = std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+                    runtime.block_on(async {
+                        use sqlx::Connection;
+                        let mut conn = sqlx::PgConnection::connect(&admin_url).await?;
+                        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await?;
+                        conn.close().await
+                    })
+                });
+                if let Ok(Err(err)) = dropped.join() {
+                    eprintln!("could not drop a test database: {err}");
+                }
+            }
+        }
+    }
+}
+
+/// A service serving on a free loopback port until dropped.
+#[derive(Debug)]
+pub struct TestServer {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// A client for it.
+    pub http: reqwest::Client,
+    _stop: ShutdownTrigger,
+}
+
+impl TestServer {
+    /// Serves `app`.
+    pub async fn start(app: Router) -> Self {
+        let (stop, shutdown) = shutdown::channel();
+        Self::serve(app, stop, shutdown).await
+    }
+
+    /// Builds and serves the service `S` as its binary would.
+    pub async fn spawn<S: ServiceMain>(config: &S::Config, shared: &SharedConfig) -> Self {
+        let (stop, shutdown) = shutdown::channel();
+        let app = S::build(config, shared, shutdown.clone()).await.expect("the service builds");
+        Self::serve(app, stop, shutdown).await
+    }
+
+    async fn serve(app: Router, stop: ShutdownTrigger, shutdown: shutdown::Shutdown) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a free port");
+        let base = format!("http://{}", listener.local_addr().expect("a local address"));
+        tokio::spawn(crate::server::serve(listener, app, shutdown, std::time::Duration::from_secs(1)));
+        Self { base, http: reqwest::Client::new(), _stop: stop }
+    }
+
+    /// The URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends a JSON request and returns the status and the JSON body (`null` when there is none).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        call(&self.http, &self.base, method, path, token, body).await
+    }
 }
 
 /// Sends a JSON request and returns the status and the JSON body (`null` when there is none):
@@ -79,4 +220,36 @@ pub async fn call(
     let res = req.send().await.expect("the server answers");
     let status = res.status();
     (status, res.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_sqlite_test_database_is_deleted_when_dropped() {
+        let db = TestDatabase::sqlite();
+        let pool = crate::db::sqlite_pool(db.url(), Default::default()).await.unwrap();
+        sqlx::query("CREATE TABLE t (x INTEGER)").execute(&pool).await.unwrap();
+        pool.close().await;
+        let dir = PathBuf::from(db.url().trim_start_matches("sqlite://")).parent().unwrap().to_owned();
+        assert!(dir.exists());
+        drop(db);
+        assert!(!dir.exists());
+    }
+
+    #[tokio::test]
+    async fn a_postgres_test_database_is_dropped_even_with_open_connections() {
+        let Some(db) = TestDatabase::postgres().await else { return };
+        let pool = crate::db::postgres_pool(db.url(), Default::default()).unwrap();
+        sqlx::query("SELECT 1").execute(&pool).await.unwrap();
+        let Cleanup::Drop { admin_url, name } = &db.cleanup else { panic!("a PostgreSQL database") };
+        let (admin_url, name) = (admin_url.clone(), name.clone());
+        drop(db);
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+        let left: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM pg_database WHERE datname = $1").bind(&name).fetch_one(&mut conn).await.unwrap();
+        assert_eq!(left, 0);
+    }
 }

@@ -1,6 +1,6 @@
 //! Parsed, valid values: once a request becomes these types, the rest of the service can trust it.
 
-use chrono::{Datelike, NaiveDate, NaiveTime};
+use chrono::{Datelike, NaiveDate, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -114,6 +114,11 @@ impl Gender {
             Self::F => "F",
         }
     }
+}
+
+/// Today's date, the reference for dates in the past or future.
+pub fn today() -> NaiveDate {
+    Utc::now().date_naive()
 }
 
 /// A birth date: in the past, and not before 1900.

@@ -1,8 +1,10 @@
 //! The service's one error type, mapped to HTTP in one place.
 
-use couple_common::{ApiError, FieldErrors, kv::KvError};
-
-use crate::store::StoreError;
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use couple_common::{ApiError, FieldErrors, db::StoreError, error::codes, kv::KvError};
 
 /// Everything that can go wrong in a request.
 #[derive(Debug, thiserror::Error)]
@@ -10,6 +12,9 @@ pub enum Error {
     /// Invalid fields (422).
     #[error("validation failed")]
     Validation(FieldErrors),
+    /// The request could not be read: the shared extractors' 400, 413, 415 and 422.
+    #[error("unreadable request: {0}")]
+    Request(ApiError),
     /// Wrong email or password; the same answer for both (401).
     #[error("invalid credentials")]
     InvalidCredentials,
@@ -46,10 +51,13 @@ pub enum Error {
     /// Password hashing is saturated (503).
     #[error("busy")]
     Busy,
-    /// The database or Redis is down (503).
-    #[error("dependency unavailable: {0}")]
-    Unavailable(String),
-    /// A bug or a broken dependency (500, logged).
+    /// The database failed: a conflict no operation expected (409), an outage (503) or a bug (500).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Redis is down (503).
+    #[error("key-value store unavailable: {0}")]
+    Kv(#[from] KvError),
+    /// A bug or a broken dependency (500).
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -64,60 +72,67 @@ impl Error {
     }
 }
 
-impl From<StoreError> for Error {
-    fn from(err: StoreError) -> Self {
-        match err {
-            StoreError::Conflict => Self::Internal("unexpected uniqueness conflict".into()),
-            StoreError::Unavailable(e) => Self::Unavailable(e.to_string()),
-            StoreError::Other(e) => Self::Internal(e.to_string()),
-        }
+impl From<FieldErrors> for Error {
+    fn from(fields: FieldErrors) -> Self {
+        Self::Validation(fields)
     }
 }
 
-impl From<KvError> for Error {
-    fn from(err: KvError) -> Self {
-        Self::Unavailable(err.to_string())
+impl From<ApiError> for Error {
+    fn from(err: ApiError) -> Self {
+        Self::Request(err)
     }
 }
 
 impl From<Error> for ApiError {
     fn from(err: Error) -> Self {
-        use axum::http::StatusCode;
+        let with_field =
+            |e: ApiError, field: &str, problem: &str| ApiError { fields: Some(FieldErrors::from([(field.into(), problem.into())])), ..e };
         match err {
             Error::Validation(fields) => ApiError::validation(fields),
+            Error::Request(e) => e,
             Error::InvalidCredentials => ApiError::unauthorized("INVALID_CREDENTIALS", "wrong email or password"),
             Error::InvalidRefreshToken => ApiError::unauthorized("INVALID_REFRESH_TOKEN", "the refresh token is invalid or has been used"),
-            Error::SessionRevoked => ApiError::unauthorized("TOKEN_REVOKED", "the session has been revoked; log in again"),
+            Error::SessionRevoked => ApiError::unauthorized(codes::TOKEN_REVOKED, "the session has been revoked; log in again"),
             Error::EmailTaken => {
-                let mut e = ApiError::conflict("EMAIL_TAKEN", "this email is already registered");
-                e.fields = Some(FieldErrors::from([("email".to_owned(), "already registered".to_owned())]));
-                e
+                with_field(ApiError::conflict("EMAIL_TAKEN", "this email is already registered"), "email", "already registered")
             }
             Error::NoCouple => ApiError::new(StatusCode::NOT_FOUND, "NO_COUPLE", "you are not in a couple"),
             Error::UnknownMatchCode => ApiError::new(StatusCode::NOT_FOUND, "MATCH_CODE_NOT_FOUND", "unknown or expired match code"),
-            Error::OwnMatchCode => {
-                let mut e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "OWN_MATCH_CODE", "you cannot accept your own match code");
-                e.fields = Some(FieldErrors::from([("matchingCode".to_owned(), "is your own code".to_owned())]));
-                e
-            }
+            Error::OwnMatchCode => with_field(
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "OWN_MATCH_CODE", "you cannot accept your own match code"),
+                "matchingCode",
+                "is your own code",
+            ),
             Error::AlreadyCoupled => ApiError::conflict("ALREADY_COUPLED", "one of you is already in a couple"),
             Error::UserNotFound => ApiError::new(StatusCode::NOT_FOUND, "USER_NOT_FOUND", "the account no longer exists"),
             Error::RateLimited { retry_after } => ApiError::too_many_requests(retry_after),
             Error::Busy => ApiError::unavailable("the service is busy, try again shortly"),
-            Error::Unavailable(cause) => {
-                tracing::warn!(%cause, "dependency unavailable");
-                ApiError::unavailable("a dependency is unavailable, try again shortly")
-            }
-            Error::Internal(cause) => {
-                tracing::error!(%cause, "internal error");
-                ApiError::internal()
-            }
+            Error::Store(e) => e.into(),
+            Error::Kv(_) => ApiError::unavailable("a dependency is unavailable, try again shortly"),
+            Error::Internal(_) => ApiError::internal(),
         }
     }
 }
 
-impl axum::response::IntoResponse for Error {
-    fn into_response(self) -> axum::response::Response {
-        ApiError::from(self).into_response()
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        couple_common::error::respond(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unexpected_store_conflict_is_a_409_and_outages_are_503s() {
+        let status = |e: Error| ApiError::from(e).status;
+        assert_eq!(status(Error::Store(StoreError::Conflict)), StatusCode::CONFLICT);
+        assert_eq!(status(Error::Store(StoreError::Unavailable(sqlx::Error::PoolTimedOut))), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(status(Error::Kv(KvError("down".into()))), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(status(Error::Internal("bug".into())), StatusCode::INTERNAL_SERVER_ERROR);
+        let taken = ApiError::from(Error::EmailTaken);
+        assert_eq!((taken.status, taken.fields.unwrap()["email"].as_str()), (StatusCode::CONFLICT, "already registered"));
     }
 }

@@ -1,84 +1,106 @@
 //! The user-couple service: accounts, sessions (JWT access tokens and rotating refresh tokens),
 //! and pairing two users into a couple with a 6-digit code.
+//!
+//! Each resource has its logic in `<resource>/mod.rs`, its bodies in `dto.rs` and its routes in
+//! `http.rs`; [`UserCouple`] assembles them into the service the kit runs.
 
 use std::sync::Arc;
 
 use anyhow::Context;
-use async_trait::async_trait;
+use axum::{Router, extract::FromRef};
 use couple_common::{
     JwtKeys,
-    config::SharedConfig,
-    db::PoolSettings,
-    kv::{self, Kv},
-    server::{self, Readiness},
+    config::{ListenConfig, SharedConfig},
+    extract::{InternalToken, TrustForwardedFor},
+    kit::ServiceMain,
+    server::{self, ReadinessChecks},
     shutdown::Shutdown,
 };
-use tokio::net::TcpListener;
+use couple_registry::{ServiceSpec, USER_COUPLE};
+use utoipa::OpenApi;
 
 pub mod config;
+pub mod couples;
 pub mod domain;
 pub mod error;
-pub mod http;
+pub mod internal;
 pub mod limits;
-pub mod model;
+pub mod openapi;
 pub mod password;
-pub mod service;
+pub mod sessions;
 pub mod store;
+pub mod users;
 
 pub use config::Config;
 
-use crate::{service::Service, store::Store};
+use crate::{couples::Couples, sessions::Sessions, store::Store, users::Accounts};
 
-struct Dependencies {
-    store: Arc<dyn Store>,
-    kv: Arc<dyn Kv>,
-    redis: bool,
+/// The service, as the kit runs it.
+#[derive(Debug)]
+pub struct UserCouple;
+
+impl ServiceMain for UserCouple {
+    const SPEC: &'static ServiceSpec = &USER_COUPLE;
+    type Config = Config;
+
+    fn listen(config: &Config) -> &ListenConfig {
+        &config.listen
+    }
+
+    async fn migrate(config: &Config) -> anyhow::Result<()> {
+        open_store(config).await?.migrate().await.context("applying migrations")
+    }
+
+    async fn build(config: &Config, shared: &SharedConfig, _shutdown: Shutdown) -> anyhow::Result<Router> {
+        build(config, shared).await
+    }
 }
 
-#[async_trait]
-impl Readiness for Dependencies {
-    async fn check(&self) -> Vec<(&'static str, Result<(), String>)> {
-        let mut checks = vec![("database", self.store.ping().await.map_err(|e| e.to_string()))];
-        if self.redis {
-            checks.push(("redis", self.kv.ping().await.map_err(|e| e.to_string())));
-        }
-        checks
-    }
+/// What handlers share; each handler takes the part it needs.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    /// Accounts and their sessions.
+    pub accounts: Arc<Accounts>,
+    /// Couples.
+    pub couples: Arc<Couples>,
+    /// Token issue and revocation.
+    pub sessions: Arc<Sessions>,
+    /// The signing keys, for the identity extractor.
+    pub keys: Arc<JwtKeys>,
+    /// The token for `/internal/` calls.
+    pub internal_token: InternalToken,
+    /// Whether the last `X-Forwarded-For` hop is the client address.
+    pub trust_forwarded_for: TrustForwardedFor,
 }
 
 /// Opens the store named by the configuration.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    let settings = PoolSettings { max_connections: config.database_max_connections, ..PoolSettings::default() };
-    store::connect(&config.database_url, settings).await.context("opening the database")
-}
-
-/// Applies the migrations (the `migrate` subcommand).
-pub async fn migrate(config: &Config) -> anyhow::Result<()> {
-    open_store(config).await?.migrate().await.context("applying migrations")
+    store::connect(&config.database.database_url, config.database.pool_settings()).await.context("opening the database")
 }
 
 /// Builds the application router from its configuration.
-pub async fn build(config: &Config, shared: &SharedConfig) -> anyhow::Result<axum::Router> {
+pub async fn build(config: &Config, shared: &SharedConfig) -> anyhow::Result<Router> {
     let store = open_store(config).await?;
     if config.auto_migrate {
         store.migrate().await.context("applying migrations")?;
     }
-    let kv = kv::from_url(config.redis_url.as_deref(), &config.redis_prefix).context("configuring Redis")?;
+    let kv = config.redis.connect().context("configuring Redis")?;
     let keys = Arc::new(JwtKeys::from_config(shared));
-    let service = Arc::new(Service::new(config, store.clone(), kv.clone(), keys));
-    let state = http::AppState {
-        service,
-        internal_token: shared.internal_token.clone().map(Arc::new),
-        trust_forwarded_for: config.trust_forwarded_for,
+    let sessions = Arc::new(Sessions::new(store.clone(), kv.clone(), keys.clone(), config.refresh_token_ttl_days));
+    let state = AppState {
+        accounts: Arc::new(Accounts::new(config, store.clone(), sessions.clone(), kv.clone())),
+        couples: Arc::new(Couples::new(config, store.clone(), sessions.clone(), kv.clone())),
+        sessions,
+        keys,
+        internal_token: InternalToken::from_config(shared),
+        trust_forwarded_for: TrustForwardedFor(config.trust_forwarded_for),
     };
-    let readiness = Arc::new(Dependencies { store, kv, redis: config.redis_url.as_deref().is_some_and(|u| !u.is_empty()) });
-    Ok(http::app(state, readiness, shared.body_limit_bytes))
-}
-
-/// Serves the service on `listener` until `shutdown` fires.
-pub async fn run(config: Config, shared: SharedConfig, listener: TcpListener, shutdown: Shutdown) -> anyhow::Result<()> {
-    let app = build(&config, &shared).await?;
-    tracing::info!(addr = %listener.local_addr()?, "user-couple listening");
-    server::serve(listener, app, shutdown, shared.shutdown_grace()).await?;
-    Ok(())
+    let api = Router::new().merge(users::http::router()).merge(couples::http::router()).merge(internal::router()).with_state(state);
+    let readiness = ReadinessChecks::new().with("database", store, |store| async move { store.ping().await }).with_if(
+        config.redis.url().is_some(),
+        "redis",
+        kv,
+        |kv| async move { kv.ping().await },
+    );
+    Ok(server::app(api, openapi::ApiDoc::openapi(), readiness, shared.body_limit_bytes))
 }

@@ -18,7 +18,7 @@ use std::{
 use rand::Rng;
 use uuid::Uuid;
 
-use super::required_env;
+use super::require_env;
 
 /// How long a server gets to start or stop.
 const SERVER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -68,10 +68,10 @@ pub struct PrivatePostgres {
 }
 
 impl PrivatePostgres {
-    /// Creates and starts the cluster. Panics, like the shared-server helpers, when the binaries
-    /// are not configured: run the tests with `make test`.
-    pub async fn start() -> Self {
-        let bindir = PathBuf::from(required_env("TEST_PG_BINDIR"));
+    /// Creates and starts the cluster; `None` (the test skips) when the binaries are not
+    /// configured, as [`require_env`] decides.
+    pub async fn start() -> Option<Self> {
+        let bindir = PathBuf::from(require_env("TEST_PG_BINDIR")?);
         let dir = std::env::temp_dir().join(format!("couple-pg-{}", Uuid::new_v4().simple()));
         let server = Self { bindir, dir, port: free_port(), as_postgres: is_root() };
         let (dir, port) = (server.dir.clone(), server.port);
@@ -87,7 +87,7 @@ impl PrivatePostgres {
         })
         .await;
         server.resume().await;
-        server
+        Some(server)
     }
 
     /// `postgres://` URL of the cluster's `postgres` database.
@@ -152,15 +152,15 @@ pub struct PrivateRedis {
 }
 
 impl PrivateRedis {
-    /// Starts the server. Panics, like the shared-server helpers, when `TEST_REDIS_SERVER` is not
-    /// set: run the tests with `make test`.
-    pub async fn start() -> Self {
-        let program = required_env("TEST_REDIS_SERVER");
+    /// Starts the server; `None` (the test skips) when `TEST_REDIS_SERVER` is not set, as
+    /// [`require_env`] decides.
+    pub async fn start() -> Option<Self> {
+        let program = require_env("TEST_REDIS_SERVER")?;
         let dir = std::env::temp_dir().join(format!("couple-redis-{}", Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("create a directory for Redis");
         let server = Self { program, dir, port: free_port(), child: Mutex::new(None) };
         server.resume().await;
-        server
+        Some(server)
     }
 
     /// `redis://` URL of the server.

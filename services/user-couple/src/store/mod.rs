@@ -1,15 +1,14 @@
 //! Persistence behind one trait, with a PostgreSQL and a SQLite backend chosen by the database
 //! URL. Both backends share the SQL (written to run on both) and keep their own migrations.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
+pub use couple_common::db::{Database, StoreError, StoreResult};
 use uuid::Uuid;
 
 mod sql;
 
-pub use sql::{PgStore, SqliteStore};
+pub use sql::{PgStore, SqliteStore, connect};
 
 /// A stored user, including what never leaves the service (the password hash).
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -137,41 +136,9 @@ pub enum Rotation {
     Invalid,
 }
 
-/// A storage failure, already classified for the error mapping.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// A uniqueness rule was hit (for example the email is taken).
-    #[error("conflict")]
-    Conflict,
-    /// The database did not answer.
-    #[error("database unavailable: {0}")]
-    Unavailable(sqlx::Error),
-    /// Anything else: a bug or a broken database.
-    #[error("database error: {0}")]
-    Other(sqlx::Error),
-}
-
-impl From<sqlx::Error> for StoreError {
-    fn from(err: sqlx::Error) -> Self {
-        match &err {
-            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict,
-            e if couple_common::db::is_unavailable(e) => Self::Unavailable(err),
-            _ => Self::Other(err),
-        }
-    }
-}
-
-/// Store result.
-pub type StoreResult<T> = Result<T, StoreError>;
-
-/// Everything the service persists.
+/// Everything the service persists (migrations and ping come with [`Database`]).
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
-    /// Applies the backend's migrations.
-    async fn migrate(&self) -> StoreResult<()>;
-    /// Checks the database answers.
-    async fn ping(&self) -> StoreResult<()>;
-
+pub trait Store: Database {
     /// Creates an account; [`StoreError::Conflict`] when the email is taken.
     async fn create_user(&self, user: NewUser) -> StoreResult<UserRecord>;
     /// A user by id.
@@ -215,13 +182,4 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_session(&self, user_id: Uuid, token_hash: &str, now: DateTime<Utc>) -> StoreResult<()>;
     /// Revokes every session of a user.
     async fn revoke_all_sessions(&self, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<()>;
-}
-
-/// Opens the store the URL names (`postgres://...` or `sqlite:...`).
-pub async fn connect(url: &str, settings: couple_common::db::PoolSettings) -> Result<Arc<dyn Store>, sqlx::Error> {
-    use couple_common::db::{Backend, postgres_pool, sqlite_pool};
-    Ok(match Backend::of(url)? {
-        Backend::Postgres => Arc::new(PgStore::new(postgres_pool(url, settings)?)),
-        Backend::Sqlite => Arc::new(SqliteStore::new(sqlite_pool(url, settings).await?)),
-    })
 }

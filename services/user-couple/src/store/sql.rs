@@ -1,47 +1,38 @@
 //! The SQL both backends run. The statements are written to the common subset of PostgreSQL and
 //! SQLite (`$n` parameters, `RETURNING`, no server-side clock), so one macro implements [`Store`]
-//! for each pool type and the two backends cannot drift apart.
+//! for each pool type and the two backends cannot drift apart. [`couple_common::sql_store!`]
+//! stamps the two types with their migrations, ping and `connect`; a statement the dialects cannot
+//! share would be chosen with `Self::BACKEND.pick(postgres, sqlite)`.
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
-use super::{CoupleRecord, MemberRecord, NewRefreshToken, NewUser, ProfileUpdate, Rotation, Store, StoreResult, UserRecord};
+use super::{CoupleRecord, MemberRecord, NewRefreshToken, NewUser, ProfileUpdate, Rotation, Store, StoreError, StoreResult, UserRecord};
+
+/// Stores a refresh token (`$1`–`$6`: id, family, user, hash, creation, expiry).
+const INSERT_REFRESH_TOKEN: &str =
+    "INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)";
+
+/// Ends a live couple (`$1` its id, `$2` the time).
+const END_COUPLE: &str = "UPDATE couples SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL";
 
 const USER_COLUMNS: &str = "id, email, password_hash, name, gender, birth, fcm_code, send_time, role, couple_id, token_version, created_at";
 
-macro_rules! sql_store {
-    ($(#[$doc:meta])* $store:ident, $pool:ty, $migrations:literal) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone)]
-        pub struct $store {
-            pool: $pool,
-        }
+couple_common::sql_store! {
+    /// The PostgreSQL backend, for production and scaled-out deployments.
+    pub struct PgStore(postgres, "migrations/postgres");
+    /// The SQLite backend, the embedded default for a single instance.
+    pub struct SqliteStore(sqlite, "migrations/sqlite");
+    /// Opens the store the URL names (`postgres://...` or `sqlite:...`).
+    pub async fn connect -> dyn Store;
+}
 
-        impl $store {
-            /// A store over `pool`.
-            pub fn new(pool: $pool) -> Self {
-                Self { pool }
-            }
-
-            /// The underlying pool.
-            pub fn pool(&self) -> &$pool {
-                &self.pool
-            }
-        }
-
+macro_rules! impl_store {
+    ($store:ident) => {
         #[async_trait]
         impl Store for $store {
-            async fn migrate(&self) -> StoreResult<()> {
-                sqlx::migrate!($migrations).run(&self.pool).await.map_err(|e| sqlx::Error::Migrate(Box::new(e)))?;
-                Ok(())
-            }
-
-            async fn ping(&self) -> StoreResult<()> {
-                sqlx::query("SELECT 1").execute(&self.pool).await?;
-                Ok(())
-            }
-
+            #[tracing::instrument(name = "store.create_user", skip_all)]
             async fn create_user(&self, u: NewUser) -> StoreResult<UserRecord> {
                 let sql = format!(
                     "INSERT INTO users (id, email, email_key, password_hash, name, gender, birth, fcm_code, send_time, role, token_version, created_at, updated_at) \
@@ -63,16 +54,19 @@ macro_rules! sql_store {
                     .await?)
             }
 
+            #[tracing::instrument(name = "store.user_by_id", skip_all, fields(user_id = %id))]
             async fn user_by_id(&self, id: Uuid) -> StoreResult<Option<UserRecord>> {
                 let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
                 Ok(sqlx::query_as(&sql).bind(id).fetch_optional(&self.pool).await?)
             }
 
+            #[tracing::instrument(name = "store.user_by_email", skip_all)]
             async fn user_by_email(&self, email_key: &str) -> StoreResult<Option<UserRecord>> {
                 let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email_key = $1");
                 Ok(sqlx::query_as(&sql).bind(email_key).fetch_optional(&self.pool).await?)
             }
 
+            #[tracing::instrument(name = "store.update_profile", skip_all, fields(user_id = %id))]
             async fn update_profile(&self, id: Uuid, update: ProfileUpdate, now: DateTime<Utc>) -> StoreResult<Option<UserRecord>> {
                 let sql = format!(
                     "UPDATE users SET name = COALESCE($2, name), fcm_code = COALESCE($3, fcm_code), send_time = COALESCE($4, send_time), \
@@ -88,6 +82,7 @@ macro_rules! sql_store {
                     .await?)
             }
 
+            #[tracing::instrument(name = "store.set_password", skip_all, fields(user_id = %id))]
             async fn set_password(&self, id: Uuid, password_hash: &str, now: DateTime<Utc>) -> StoreResult<i64> {
                 let version: Option<i64> = sqlx::query_scalar(
                     "UPDATE users SET password_hash = $2, token_version = token_version + 1, updated_at = $3 WHERE id = $1 RETURNING token_version",
@@ -100,6 +95,7 @@ macro_rules! sql_store {
                 Ok(version.unwrap_or_default())
             }
 
+            #[tracing::instrument(name = "store.bump_token_version", skip_all, fields(user_id = %id))]
             async fn bump_token_version(&self, id: Uuid) -> StoreResult<i64> {
                 let version: Option<i64> = sqlx::query_scalar("UPDATE users SET token_version = token_version + 1 WHERE id = $1 RETURNING token_version")
                     .bind(id)
@@ -108,6 +104,7 @@ macro_rules! sql_store {
                 Ok(version.unwrap_or_default())
             }
 
+            #[tracing::instrument(name = "store.delete_user", skip_all, fields(user_id = %id))]
             async fn delete_user(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<Option<(Uuid, i64)>> {
                 let mut tx = self.pool.begin().await?;
                 // Write first, so SQLite takes the write lock before anything is read.
@@ -118,7 +115,7 @@ macro_rules! sql_store {
                         .await?;
                 let mut partner = None;
                 if let Some(Some(couple_id)) = couple_id {
-                    sqlx::query("UPDATE couples SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL").bind(couple_id).bind(now).execute(&mut *tx).await?;
+                    sqlx::query(END_COUPLE).bind(couple_id).bind(now).execute(&mut *tx).await?;
                     partner = sqlx::query_as::<_, (Uuid, i64)>(
                         "UPDATE users SET couple_id = NULL, token_version = token_version + 1, updated_at = $3 \
                          WHERE couple_id = $1 AND id <> $2 RETURNING id, token_version",
@@ -134,6 +131,7 @@ macro_rules! sql_store {
                 Ok(partner)
             }
 
+            #[tracing::instrument(name = "store.create_couple", skip_all)]
             async fn create_couple(&self, couple: CoupleRecord, creator: Uuid, acceptor: Uuid) -> StoreResult<()> {
                 let mut tx = self.pool.begin().await?;
                 sqlx::query("INSERT INTO couples (id, name, start_date, created_by, created_at) VALUES ($1, $2, $3, $4, $5)")
@@ -156,12 +154,13 @@ macro_rules! sql_store {
                     .rows_affected();
                 if paired != 2 {
                     tx.rollback().await?;
-                    return Err(super::StoreError::Conflict);
+                    return Err(StoreError::Conflict);
                 }
                 tx.commit().await?;
                 Ok(())
             }
 
+            #[tracing::instrument(name = "store.couple_by_id", skip_all, fields(couple_id = %id))]
             async fn couple_by_id(&self, id: Uuid) -> StoreResult<Option<CoupleRecord>> {
                 Ok(sqlx::query_as("SELECT id, name, start_date, created_at, ended_at FROM couples WHERE id = $1")
                     .bind(id)
@@ -169,6 +168,7 @@ macro_rules! sql_store {
                     .await?)
             }
 
+            #[tracing::instrument(name = "store.couple_members", skip_all, fields(couple_id = %id))]
             async fn couple_members(&self, id: Uuid) -> StoreResult<Vec<MemberRecord>> {
                 Ok(sqlx::query_as("SELECT id, name, gender, birth FROM users WHERE couple_id = $1 ORDER BY created_at, id")
                     .bind(id)
@@ -176,6 +176,7 @@ macro_rules! sql_store {
                     .await?)
             }
 
+            #[tracing::instrument(name = "store.update_couple", skip_all, fields(couple_id = %id))]
             async fn update_couple(&self, id: Uuid, name: Option<String>, start_date: Option<NaiveDate>) -> StoreResult<Option<CoupleRecord>> {
                 Ok(sqlx::query_as(
                     "UPDATE couples SET name = COALESCE($2, name), start_date = COALESCE($3, start_date) \
@@ -188,9 +189,10 @@ macro_rules! sql_store {
                 .await?)
             }
 
+            #[tracing::instrument(name = "store.break_up", skip_all, fields(couple_id = %id))]
             async fn break_up(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<Vec<(Uuid, i64)>> {
                 let mut tx = self.pool.begin().await?;
-                sqlx::query("UPDATE couples SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL").bind(id).bind(now).execute(&mut *tx).await?;
+                sqlx::query(END_COUPLE).bind(id).bind(now).execute(&mut *tx).await?;
                 let members = sqlx::query_as(
                     "UPDATE users SET couple_id = NULL, token_version = token_version + 1, updated_at = $2 WHERE couple_id = $1 RETURNING id, token_version",
                 )
@@ -202,8 +204,9 @@ macro_rules! sql_store {
                 Ok(members)
             }
 
+            #[tracing::instrument(name = "store.insert_refresh_token", skip_all)]
             async fn insert_refresh_token(&self, t: NewRefreshToken) -> StoreResult<()> {
-                sqlx::query("INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
+                sqlx::query(INSERT_REFRESH_TOKEN)
                     .bind(t.id)
                     .bind(t.family_id)
                     .bind(t.user_id)
@@ -215,6 +218,7 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            #[tracing::instrument(name = "store.rotate_refresh_token", skip_all)]
             async fn rotate_refresh_token(&self, old_hash: &str, next_hash: &str, now: DateTime<Utc>, expires_at: DateTime<Utc>) -> StoreResult<Rotation> {
                 let mut tx = self.pool.begin().await?;
                 // Spending is a conditional write, so of two concurrent uses exactly one wins.
@@ -229,7 +233,7 @@ macro_rules! sql_store {
                 let outcome = match spent {
                     Some((_, _, expiry)) if expiry <= now => Rotation::Invalid,
                     Some((user_id, family_id, _)) => {
-                        sqlx::query("INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
+                        sqlx::query(INSERT_REFRESH_TOKEN)
                             .bind(Uuid::now_v7())
                             .bind(family_id)
                             .bind(user_id)
@@ -260,6 +264,7 @@ macro_rules! sql_store {
                 Ok(outcome)
             }
 
+            #[tracing::instrument(name = "store.revoke_session", skip_all, fields(user_id = %user_id))]
             async fn revoke_session(&self, user_id: Uuid, token_hash: &str, now: DateTime<Utc>) -> StoreResult<()> {
                 sqlx::query(
                     "UPDATE refresh_tokens SET revoked_at = $3 WHERE revoked_at IS NULL AND family_id IN \
@@ -273,6 +278,7 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            #[tracing::instrument(name = "store.revoke_all_sessions", skip_all, fields(user_id = %user_id))]
             async fn revoke_all_sessions(&self, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<()> {
                 sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL").bind(user_id).bind(now).execute(&self.pool).await?;
                 Ok(())
@@ -281,15 +287,5 @@ macro_rules! sql_store {
     };
 }
 
-sql_store!(
-    /// The PostgreSQL backend, for production and scaled-out deployments.
-    PgStore,
-    sqlx::PgPool,
-    "migrations/postgres"
-);
-sql_store!(
-    /// The SQLite backend, the embedded default for a single instance.
-    SqliteStore,
-    sqlx::SqlitePool,
-    "migrations/sqlite"
-);
+impl_store!(PgStore);
+impl_store!(SqliteStore);

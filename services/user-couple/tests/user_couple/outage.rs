@@ -11,10 +11,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use couple_common::{shutdown, test_util};
+use couple_common::test_util::{self, TestServer};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
-use user_couple::Config;
+use user_couple::{Config, UserCouple};
 
 /// Longest any request may take, outage or not: the pool's 3 s acquire timeout plus a password
 /// hash, with room for a loaded machine. A hang would blow through it.
@@ -81,13 +81,11 @@ async fn ready(http: &Client, base: &str) -> (StatusCode, Duration) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_stopped_and_restarted_under_load_gives_fast_503s_then_recovers_without_losing_writes() {
-    let postgres = test_util::PrivatePostgres::start().await;
-    let config = Config::with_database(&postgres.url());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (_stop, shutdown) = shutdown::channel();
-    let app = user_couple::build(&config, &test_util::shared_config()).await.unwrap();
-    tokio::spawn(couple_common::server::serve(listener, app, shutdown, Duration::from_secs(1)));
+    let Some(postgres) = test_util::PrivatePostgres::start().await else { return };
+    let mut config = Config::default();
+    config.database.database_url = postgres.url();
+    let server = TestServer::spawn::<UserCouple>(&config, &test_util::shared_config()).await;
+    let base = server.base.clone();
     // A client timeout far beyond the bound, so a hang shows up as a slow answer, not a stuck test.
     let http = Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
 

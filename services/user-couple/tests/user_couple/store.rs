@@ -4,42 +4,22 @@
 use std::sync::Arc;
 
 use chrono::{Duration, NaiveDate, Utc};
-use couple_common::{db::PoolSettings, test_util};
+use couple_common::{
+    db::PoolSettings,
+    test_util::{Backend, TestDatabase},
+};
+use rstest::rstest;
 use user_couple::store::{self, CoupleRecord, NewRefreshToken, NewUser, ProfileUpdate, Rotation, Store, StoreError};
 use uuid::Uuid;
 
-async fn sqlite() -> Arc<dyn Store> {
-    let store = store::connect(&test_util::sqlite_database(), PoolSettings::default()).await.unwrap();
+/// A migrated store over a throwaway database on `backend`; `None` (the test skips) when
+/// PostgreSQL is asked for and not running. The database goes with the returned guard.
+async fn open(backend: Backend) -> Option<(Arc<dyn Store>, TestDatabase)> {
+    let db = TestDatabase::create(backend).await?;
+    let store = store::connect(db.url(), PoolSettings::default()).await.unwrap();
     store.migrate().await.unwrap();
-    store
+    Some((store, db))
 }
-
-async fn postgres() -> Arc<dyn Store> {
-    let store = store::connect(&test_util::postgres_database().await, PoolSettings::default()).await.unwrap();
-    store.migrate().await.unwrap();
-    store
-}
-
-/// Runs each contract test once per backend.
-macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite_backend { $( #[tokio::test] async fn $name() { super::$name(super::sqlite().await).await } )* }
-        mod postgres_backend { $( #[tokio::test] async fn $name() { super::$name(super::postgres().await).await } )* }
-    };
-}
-
-contract!(
-    users_round_trip,
-    emails_are_unique_case_insensitively,
-    profile_updates_change_only_given_fields,
-    password_changes_bump_the_token_version,
-    pairing_requires_both_users_single,
-    breaking_up_ends_the_couple_and_bumps_both_versions,
-    deleting_a_coupled_user_frees_the_partner,
-    refresh_tokens_rotate_once_and_reuse_revokes_the_family,
-    expired_refresh_tokens_do_not_rotate,
-    sessions_can_be_revoked_one_family_or_all,
-);
 
 fn new_user(email: &str) -> NewUser {
     NewUser {
@@ -72,7 +52,10 @@ fn refresh(user_id: Uuid, family_id: Uuid, hash: &str, expires_in: Duration) -> 
     NewRefreshToken { id: Uuid::now_v7(), family_id, user_id, token_hash: hash.into(), now, expires_at: now + expires_in }
 }
 
-async fn users_round_trip(store: Arc<dyn Store>) {
+#[rstest]
+#[tokio::test]
+async fn users_round_trip(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+    let Some((store, _db)) = open(backend).await else { return };
     let created = store.create_user(new_user("Mina@Example.com")).await.unwrap();
     assert_eq!(created.email, "Mina@Example.com");
     assert_eq!(created.token_version, 0);
@@ -85,13 +68,19 @@ async fn users_round_trip(store: Arc<dyn Store>) {
     assert!(store.user_by_id(Uuid::now_v7()).await.unwrap().is_none());
 }
 
-async fn emails_are_unique_case_insensitively(store: Arc<dyn Store>) {
+#[rstest]
+#[tokio::test]
+async fn emails_are_unique_case_insensitively(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+    let Some((store, _db)) = open(backend).await else { return };
     store.create_user(new_user("a@example.com")).await.unwrap();
     let err = store.create_user(new_user("A@EXAMPLE.COM")).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict), "{err:?}");
 }
 
-async fn profile_updates_change_only_given_fields(store: Arc<dyn Store>) {
+#[rstest]
+#[tokio::test]
+async fn profile_updates_change_only_given_fields(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+    let Some((store, _db)) = open(backend).await else { return };
     let user = store.create_user(new_user("p@example.com")).await.unwrap();
     let update = ProfileUpdate { name: Some("Joon".into()), fcm_code: None, send_time: None };
     let updated = store.update_profile(user.id, update, Utc::now()).await.unwrap().unwrap();
@@ -99,7 +88,10 @@ async fn profile_updates_change_only_given_fields(store: Arc<dyn Store>) {
     assert_eq!(updated.send_time.as_deref(), Some("21:00"));
 }
 
-async fn password_changes_bump_the_token_version(store: Arc<dyn Store>) {
+#[rstest]
+#[tokio::test]
+async fn password_changes_bump_the_token_version(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+    let Some((store, _db)) = open(backend).await else { return };
     let user = store.create_user(new_user("pw@example.com")).await.unwrap();
     assert_eq!(store.set_password(user.id, "$argon2id$new", Utc::now()).await.unwrap(), 1);
     assert_eq!(store.bump_token_version(user.id).await.unwrap(), 2);
@@ -107,7 +99,10 @@ async fn password_changes_bump_the_token_version(store: Arc<dyn Store>) {
     assert_eq!((stored.password_hash.as_str(), stored.token_version), ("$argon2id$new", 2));
 }
 
-async fn pairing_requires_both_users_single(store: Arc<dyn Store>) {
+#[rstest]
+#[tokio::test]
+async fn pairing_requires_both_users_single(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+    let Some((store, _db)) = open(backend).await else { return };
     let a = store.create_user(new_user("a@example.com")).await.unwrap();
     let b = store.create_user(new_user("b@example.com")).await.unwrap();
     let c = store.create_user(new_user("c@example.com")).await.unwrap();
@@ -124,7 +119,10 @@ async fn pairing_requires_both_users_single(store: Arc<dyn Store>) {
     assert_eq!((renamed.name.as_str(), renamed.start_date), ("Renamed", first.start_date));
 }
 
-async fn breaking_up_ends_the_couple_and_bumps_both_versions(store: Arc<dyn Store>) {
+#[rstest]
+#[tokio::test]
+async fn breaking_up_ends_the_couple_and_bumps_both_versions(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+    let Some((store, _db)) = open(backend).await else { return };
     let a = store.create_user(new_user("a@example.com")).await.unwrap();
     let b = store.create_user(new_user("b@example.com")).await.unwrap();
     let c = couple();
@@ -141,7 +139,10 @@ async fn breaking_up_ends_the_couple_and_bumps_both_versions(store: Arc<dyn Stor
     store.create_couple(couple(), a.id, b.id).await.unwrap();
 }
 
-async fn deleting_a_coupled_user_frees_the_partner(store: Arc<dyn Store>) {
+#[rstest]
+#[tokio::test]
+async fn deleting_a_coupled_user_frees_the_partner(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+    let Some((store, _db)) = open(backend).await else { return };
     let a = store.create_user(new_user("a@example.com")).await.unwrap();
     let b = store.create_user(new_user("b@example.com")).await.unwrap();
     let c = couple();
@@ -158,7 +159,10 @@ async fn deleting_a_coupled_user_frees_the_partner(store: Arc<dyn Store>) {
     assert_eq!(store.delete_user(b.id, Utc::now()).await.unwrap(), None);
 }
 
-async fn refresh_tokens_rotate_once_and_reuse_revokes_the_family(store: Arc<dyn Store>) {
+#[rstest]
+#[tokio::test]
+async fn refresh_tokens_rotate_once_and_reuse_revokes_the_family(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+    let Some((store, _db)) = open(backend).await else { return };
     let user = store.create_user(new_user("r@example.com")).await.unwrap();
     store.insert_refresh_token(refresh(user.id, Uuid::now_v7(), "h1", Duration::days(1))).await.unwrap();
     let now = Utc::now();
@@ -171,7 +175,10 @@ async fn refresh_tokens_rotate_once_and_reuse_revokes_the_family(store: Arc<dyn 
     assert_eq!(store.rotate_refresh_token("unknown", "h6", now, later).await.unwrap(), Rotation::Invalid);
 }
 
-async fn expired_refresh_tokens_do_not_rotate(store: Arc<dyn Store>) {
+#[rstest]
+#[tokio::test]
+async fn expired_refresh_tokens_do_not_rotate(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+    let Some((store, _db)) = open(backend).await else { return };
     let user = store.create_user(new_user("e@example.com")).await.unwrap();
     store.insert_refresh_token(refresh(user.id, Uuid::now_v7(), "old", Duration::seconds(-1))).await.unwrap();
     let now = Utc::now();
@@ -179,7 +186,10 @@ async fn expired_refresh_tokens_do_not_rotate(store: Arc<dyn Store>) {
     assert_eq!(store.rotate_refresh_token("new", "newer", now, now + Duration::days(1)).await.unwrap(), Rotation::Invalid);
 }
 
-async fn sessions_can_be_revoked_one_family_or_all(store: Arc<dyn Store>) {
+#[rstest]
+#[tokio::test]
+async fn sessions_can_be_revoked_one_family_or_all(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+    let Some((store, _db)) = open(backend).await else { return };
     let user = store.create_user(new_user("s@example.com")).await.unwrap();
     let other = store.create_user(new_user("o@example.com")).await.unwrap();
     for (owner, hash) in [(user.id, "f1"), (user.id, "f2"), (user.id, "f3"), (other.id, "g1")] {

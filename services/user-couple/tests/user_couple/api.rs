@@ -3,49 +3,48 @@
 
 use std::time::Duration;
 
-use couple_common::{shutdown, test_util};
-use reqwest::{Client, Method, StatusCode};
+use couple_common::test_util::{self, Backend, TestDatabase, TestServer};
+use reqwest::{Method, StatusCode};
+use rstest::rstest;
 use serde_json::{Value, json};
-use user_couple::Config;
+use user_couple::{Config, UserCouple};
 
+/// The service on a free port over a throwaway database, both gone when it is dropped.
 struct TestApp {
-    base: String,
-    http: Client,
-    _stop: shutdown::ShutdownTrigger,
+    server: TestServer,
+    _db: TestDatabase,
 }
 
-#[derive(Clone, Copy)]
-enum Setup {
-    Embedded,
-    Servers,
+impl std::ops::Deref for TestApp {
+    type Target = TestServer;
+
+    fn deref(&self) -> &TestServer {
+        &self.server
+    }
 }
 
-async fn spawn(setup: Setup, tweak: impl FnOnce(&mut Config)) -> TestApp {
-    let mut config = match setup {
-        Setup::Embedded => Config::with_database(&test_util::sqlite_database()),
-        Setup::Servers => {
-            let mut c = Config::with_database(&test_util::postgres_database().await);
-            c.redis_url = Some(test_util::redis_url());
-            c.redis_prefix = test_util::redis_prefix();
-            c
-        }
-    };
+/// The service on `backend`: SQLite with the in-process store, or PostgreSQL with Redis; `None`
+/// (the test skips) when those servers are not running.
+async fn spawn(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<TestApp> {
+    let db = TestDatabase::create(backend).await?;
+    let mut config = Config::default();
+    config.database.database_url = db.url().to_owned();
+    if backend == Backend::Postgres {
+        config.redis.redis_url = Some(test_util::redis_url()?);
+        config.redis.redis_prefix = test_util::redis_prefix();
+    }
     tweak(&mut config);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, shutdown) = shutdown::channel();
     let mut shared = test_util::shared_config();
     shared.body_limit_bytes = 64 * 1024;
-    let app = user_couple::build(&config, &shared).await.unwrap();
-    tokio::spawn(couple_common::server::serve(listener, app, shutdown, Duration::from_secs(1)));
-    TestApp { base, http: Client::new(), _stop: stop }
+    Some(TestApp { server: TestServer::spawn::<UserCouple>(&config, &shared).await, _db: db })
+}
+
+/// The service on SQLite, which needs no server.
+async fn embedded(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn(Backend::Sqlite, tweak).await.expect("SQLite needs no server")
 }
 
 impl TestApp {
-    async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
-        test_util::call(&self.http, &self.base, method, path, token, body).await
-    }
-
     async fn signup(&self, email: &str) -> Value {
         let (status, body) = self
             .call(
@@ -90,35 +89,28 @@ fn unique_email() -> String {
     format!("u-{}@Example.com", uuid::Uuid::new_v4().simple())
 }
 
+/// Every `$ref` in a document.
+fn collect_refs(value: &Value, refs: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            refs.extend(map.get("$ref").and_then(Value::as_str).map(str::to_owned));
+            map.values().for_each(|v| collect_refs(v, refs));
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_refs(v, refs)),
+        _ => {}
+    }
+}
+
 fn claims(token: &str) -> Value {
     use base64::Engine;
     let payload = token.split('.').nth(1).unwrap();
     serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod embedded { $( #[tokio::test] async fn $name() { super::$name(super::Setup::Embedded).await } )* }
-        mod servers { $( #[tokio::test] async fn $name() { super::$name(super::Setup::Servers).await } )* }
-    };
-}
-
-both!(
-    signup_reports_every_invalid_field,
-    emails_are_unique_regardless_of_case,
-    login_gives_the_same_answer_for_unknown_email_and_wrong_password,
-    repeated_login_failures_lock_the_account_out,
-    refresh_rotates_and_reuse_revokes_the_session,
-    the_whole_couple_flow_works,
-    match_code_errors_are_distinct,
-    match_code_guessing_is_limited,
-    logout_revokes_access_and_refresh_tokens,
-    password_change_revokes_other_sessions,
-    deleting_an_account_frees_the_partner,
-);
-
-async fn signup_reports_every_invalid_field(setup: Setup) {
-    let app = spawn(setup, |_| {}).await;
+#[rstest]
+#[tokio::test]
+async fn signup_reports_every_invalid_field(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+    let Some(app) = spawn(backend, |_| {}).await else { return };
     let (status, body) = app
         .call(
             Method::POST,
@@ -145,8 +137,10 @@ async fn signup_reports_every_invalid_field(setup: Setup) {
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
 }
 
-async fn emails_are_unique_regardless_of_case(setup: Setup) {
-    let app = spawn(setup, |_| {}).await;
+#[rstest]
+#[tokio::test]
+async fn emails_are_unique_regardless_of_case(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+    let Some(app) = spawn(backend, |_| {}).await else { return };
     let email = unique_email();
     let user = app.signup(&email).await;
     assert_eq!(user["email"], email.as_str());
@@ -165,8 +159,10 @@ async fn emails_are_unique_regardless_of_case(setup: Setup) {
     app.login(&email.to_lowercase()).await;
 }
 
-async fn login_gives_the_same_answer_for_unknown_email_and_wrong_password(setup: Setup) {
-    let app = spawn(setup, |_| {}).await;
+#[rstest]
+#[tokio::test]
+async fn login_gives_the_same_answer_for_unknown_email_and_wrong_password(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+    let Some(app) = spawn(backend, |_| {}).await else { return };
     let email = unique_email();
     app.signup(&email).await;
     let (s1, wrong) = app.call(Method::POST, "/api/users/login", None, Some(json!({"email": email, "password": "not-the-password"}))).await;
@@ -183,8 +179,10 @@ async fn login_gives_the_same_answer_for_unknown_email_and_wrong_password(setup:
     assert_eq!(claims["coupleId"], Value::Null);
 }
 
-async fn repeated_login_failures_lock_the_account_out(setup: Setup) {
-    let app = spawn(setup, |c| c.login_failures_per_account = 3).await;
+#[rstest]
+#[tokio::test]
+async fn repeated_login_failures_lock_the_account_out(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+    let Some(app) = spawn(backend, |c| c.login_failures_per_account = 3).await else { return };
     let email = unique_email();
     app.signup(&email).await;
     for _ in 0..3 {
@@ -209,8 +207,10 @@ async fn repeated_login_failures_lock_the_account_out(setup: Setup) {
     app.login(&other).await;
 }
 
-async fn refresh_rotates_and_reuse_revokes_the_session(setup: Setup) {
-    let app = spawn(setup, |_| {}).await;
+#[rstest]
+#[tokio::test]
+async fn refresh_rotates_and_reuse_revokes_the_session(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+    let Some(app) = spawn(backend, |_| {}).await else { return };
     let (_, refresh1) = app.user(&unique_email()).await;
     let (status, body) = app.call(Method::POST, "/api/users/token/refresh", None, Some(json!({"refreshToken": refresh1}))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -224,8 +224,10 @@ async fn refresh_rotates_and_reuse_revokes_the_session(setup: Setup) {
     assert_eq!(body["error"]["code"], "INVALID_REFRESH_TOKEN");
 }
 
-async fn the_whole_couple_flow_works(setup: Setup) {
-    let app = spawn(setup, |_| {}).await;
+#[rstest]
+#[tokio::test]
+async fn the_whole_couple_flow_works(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+    let Some(app) = spawn(backend, |_| {}).await else { return };
     let (a, a_refresh) = app.user(&unique_email()).await;
     let (b, _) = app.user(&unique_email()).await;
     let (status, _) = app.call(Method::GET, "/api/couples/me", Some(&a), None).await;
@@ -280,8 +282,10 @@ async fn the_whole_couple_flow_works(setup: Setup) {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
-async fn match_code_errors_are_distinct(setup: Setup) {
-    let app = spawn(setup, |_| {}).await;
+#[rstest]
+#[tokio::test]
+async fn match_code_errors_are_distinct(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+    let Some(app) = spawn(backend, |_| {}).await else { return };
     let (a, _) = app.user(&unique_email()).await;
     let (_, code) = app.call(Method::POST, "/api/couples/match", Some(&a), Some(json!({"name": "Us"}))).await;
     let first = code["data"]["matchCode"].as_str().unwrap().to_owned();
@@ -312,8 +316,10 @@ async fn match_code_errors_are_distinct(setup: Setup) {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
-async fn match_code_guessing_is_limited(setup: Setup) {
-    let app = spawn(setup, |c| c.match_guesses_per_user = 3).await;
+#[rstest]
+#[tokio::test]
+async fn match_code_guessing_is_limited(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+    let Some(app) = spawn(backend, |c| c.match_guesses_per_user = 3).await else { return };
     let (guesser, _) = app.user(&unique_email()).await;
     let mut statuses = Vec::new();
     for i in 0..5 {
@@ -327,8 +333,10 @@ async fn match_code_guessing_is_limited(setup: Setup) {
     assert_eq!(&statuses[3..], &[StatusCode::TOO_MANY_REQUESTS; 2]);
 }
 
-async fn logout_revokes_access_and_refresh_tokens(setup: Setup) {
-    let app = spawn(setup, |_| {}).await;
+#[rstest]
+#[tokio::test]
+async fn logout_revokes_access_and_refresh_tokens(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+    let Some(app) = spawn(backend, |_| {}).await else { return };
     let (access, refresh) = app.user(&unique_email()).await;
     let (status, _) = app.call(Method::POST, "/api/users/logout", Some(&access), Some(json!({"refreshToken": refresh}))).await;
     assert_eq!(status, StatusCode::OK);
@@ -342,8 +350,10 @@ async fn logout_revokes_access_and_refresh_tokens(setup: Setup) {
     assert_eq!(res.status(), StatusCode::OK);
 }
 
-async fn password_change_revokes_other_sessions(setup: Setup) {
-    let app = spawn(setup, |_| {}).await;
+#[rstest]
+#[tokio::test]
+async fn password_change_revokes_other_sessions(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+    let Some(app) = spawn(backend, |_| {}).await else { return };
     let email = unique_email();
     let (access, refresh) = app.user(&email).await;
     let (status, body) = app
@@ -376,8 +386,10 @@ async fn password_change_revokes_other_sessions(setup: Setup) {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
-async fn deleting_an_account_frees_the_partner(setup: Setup) {
-    let app = spawn(setup, |_| {}).await;
+#[rstest]
+#[tokio::test]
+async fn deleting_an_account_frees_the_partner(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+    let Some(app) = spawn(backend, |_| {}).await else { return };
     let (a, b, _) = app.couple().await;
     let (status, _) = app.call(Method::DELETE, "/api/users/me", Some(&a), None).await;
     assert_eq!(status, StatusCode::OK);
@@ -390,7 +402,7 @@ async fn deleting_an_account_frees_the_partner(setup: Setup) {
 
 #[tokio::test]
 async fn a_spoofed_user_header_is_refused() {
-    let app = spawn(Setup::Embedded, |_| {}).await;
+    let app = embedded(|_| {}).await;
     let (access, _) = app.user(&unique_email()).await;
     let res = app
         .http
@@ -408,13 +420,13 @@ async fn a_spoofed_user_header_is_refused() {
 
 #[tokio::test]
 async fn the_internal_token_version_endpoint_requires_the_internal_token() {
-    let app = spawn(Setup::Embedded, |_| {}).await;
+    let app = embedded(|_| {}).await;
     let (access, _) = app.user(&unique_email()).await;
     let user_id = claims(&access)["sub"].as_str().unwrap().to_owned();
     let url = format!("{}/internal/users/{user_id}/token-version", app.base);
     assert_eq!(app.http.get(&url).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
     assert_eq!(app.http.get(&url).header("x-internal-token", "guess").send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
-    let token = "test-internal-token-0123456789abcdef";
+    let token = test_util::TEST_INTERNAL_TOKEN;
     let body: Value = app.http.get(&url).header("x-internal-token", token).send().await.unwrap().json().await.unwrap();
     assert_eq!(body["data"]["tokenVersion"], 0);
     let missing = format!("{}/internal/users/{}/token-version", app.base, uuid::Uuid::now_v7());
@@ -423,7 +435,7 @@ async fn the_internal_token_version_endpoint_requires_the_internal_token() {
 
 #[tokio::test]
 async fn health_and_openapi_are_served() {
-    let app = spawn(Setup::Embedded, |_| {}).await;
+    let app = embedded(|_| {}).await;
     let (status, _) = app.call(Method::GET, "/healthz", None, None).await;
     assert_eq!(status, StatusCode::OK);
     let (status, ready) = app.call(Method::GET, "/readyz", None, None).await;
@@ -441,13 +453,19 @@ async fn health_and_openapi_are_served() {
     }
     assert!(statuses("/api/users/me", "get").iter().any(|s| s == "401"), "a secured operation does not document 401");
     assert_ne!(doc["paths"]["/api/users/logout"]["post"]["requestBody"]["required"], serde_json::json!(true), "logout's body is optional");
+    let mut refs = Vec::new();
+    collect_refs(&doc, &mut refs);
+    for reference in refs {
+        let name = reference.trim_start_matches("#/components/schemas/");
+        assert!(doc["components"]["schemas"].get(name).is_some(), "{reference} does not resolve");
+    }
     let (status, body) = app.call(Method::GET, "/api/nothing-here", None, None).await;
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("NOT_FOUND")));
 }
 
 #[tokio::test]
 async fn readiness_fails_when_redis_is_unreachable() {
-    let app = spawn(Setup::Embedded, |c| c.redis_url = Some("redis://127.0.0.1:1".into())).await;
+    let app = embedded(|c| c.redis.redis_url = Some("redis://127.0.0.1:1".into())).await;
     let (status, body) = app.call(Method::GET, "/readyz", None, None).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["data"]["checks"]["database"], "ok");
@@ -457,8 +475,8 @@ async fn readiness_fails_when_redis_is_unreachable() {
 async fn a_database_that_is_down_gives_fast_503s_not_hangs() {
     // Nothing listens on port 1: every connection attempt fails at once, and the pool gives up
     // within its acquire timeout.
-    let app = spawn(Setup::Embedded, |c| {
-        c.database_url = "postgres://couple@127.0.0.1:1/nowhere".into();
+    let app = embedded(|c| {
+        c.database.database_url = "postgres://couple@127.0.0.1:1/nowhere".into();
         c.auto_migrate = false;
     })
     .await;
