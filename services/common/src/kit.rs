@@ -36,6 +36,13 @@ pub trait ServiceMain: 'static {
     /// Where the service listens.
     fn listen(config: &Self::Config) -> &ListenConfig;
 
+    /// Reads the configuration: [`config::load`] under the registry prefix. A service that
+    /// calls peers or checks its settings overrides it (peers with
+    /// [`config::PeerUrls::from_env`], which serde cannot fill).
+    fn load_config() -> anyhow::Result<Self::Config> {
+        Ok(config::load(Self::SPEC.env_prefix)?)
+    }
+
     /// Applies the database migrations (the `migrate` subcommand); a service without a database
     /// does nothing.
     fn migrate(config: &Self::Config) -> impl Future<Output = anyhow::Result<()>> + Send;
@@ -49,7 +56,7 @@ pub trait ServiceMain: 'static {
 /// the admin port and the API, and stops within the shutdown grace period after SIGTERM or Ctrl-C.
 pub async fn main<S: ServiceMain>() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let config: S::Config = config::load(S::SPEC.env_prefix)?;
+    let config = S::load_config()?;
     match cli.command() {
         Command::Migrate => {
             telemetry::init(Default::default());

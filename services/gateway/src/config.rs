@@ -5,21 +5,18 @@
 use std::{path::PathBuf, time::Duration};
 
 use axum::http::HeaderValue;
-use couple_common::config::{ConfigError, PeerUrls};
+use couple_common::config::{ConfigError, ListenConfig, PeerUrls, RedisConfig};
 use couple_registry::GATEWAY;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// The gateway's own settings; the shared ones (`COUPLE_*`) live in
 /// [`couple_common::config::SharedConfig`].
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Config {
-    /// `GATEWAY_HOST`: interface to bind.
-    pub host: String,
-    /// `GATEWAY_PORT`: the public port.
-    pub port: u16,
-    /// `GATEWAY_ADMIN_PORT`: the `/metrics` port; absent disables it.
-    pub admin_port: Option<u16>,
+    /// `GATEWAY_HOST`, `GATEWAY_PORT` (the public port), `GATEWAY_ADMIN_PORT` (`/metrics`).
+    #[serde(flatten)]
+    pub listen: ListenConfig,
     /// `GATEWAY_ROUTES_FILE`: a JSON route table (see [`crate::RouteTable`]) replacing the
     /// default one built from the registry and [`Config::peers`].
     pub routes_file: Option<PathBuf>,
@@ -31,11 +28,11 @@ pub struct Config {
     /// `GATEWAY_ROUTE_TIMEOUT_MS`: time allowed for an upstream's response headers, including
     /// retries, for routes and upstreams that set no `timeoutMs` of their own.
     pub route_timeout_ms: u64,
-    /// `GATEWAY_REDIS_URL`: shares rate-limit buckets between replicas and reads token versions.
-    /// Without it (or while Redis is down) each replica limits on its own.
-    pub redis_url: Option<String>,
-    /// `GATEWAY_REDIS_PREFIX`: key prefix, the same one the services use.
-    pub redis_prefix: String,
+    /// `GATEWAY_REDIS_URL`, `GATEWAY_REDIS_PREFIX` (the services' prefix): shares rate-limit
+    /// buckets between replicas and reads token versions. Without it (or while Redis is down)
+    /// each replica limits on its own.
+    #[serde(flatten)]
+    pub redis: RedisConfig,
     /// `GATEWAY_ALLOWED_ORIGINS`: browser origins allowed for CORS and WebSocket upgrades,
     /// comma-separated (`https://app.example,http://localhost:3000`) or a figment array. Empty
     /// means no cross-origin access.
@@ -59,7 +56,7 @@ pub struct Config {
 }
 
 /// Circuit breaker settings, shared by every upstream.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CircuitConfig {
     /// `GATEWAY_CIRCUIT__FAILURE_THRESHOLD`: consecutive transport failures or timeouts that open
@@ -79,14 +76,11 @@ impl Default for CircuitConfig {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            host: "0.0.0.0".into(),
-            port: 8080,
-            admin_port: None,
+            listen: ListenConfig::for_service(&GATEWAY),
             routes_file: None,
             peers: PeerUrls::default(),
             route_timeout_ms: 10_000,
-            redis_url: None,
-            redis_prefix: "couple:".into(),
+            redis: RedisConfig::default(),
             allowed_origins: Vec::new(),
             rate_limit_per_sec: 50.0,
             rate_limit_burst: 100,
@@ -101,7 +95,7 @@ impl Default for Config {
 impl Config {
     /// Reads `GATEWAY_*` and checks the values.
     pub fn from_env() -> Result<Self, ConfigError> {
-        let mut config: Self = couple_common::config::from_env(GATEWAY.env_prefix)?;
+        let mut config: Self = couple_common::config::load(GATEWAY.env_prefix)?;
         config.peers = PeerUrls::from_env(&GATEWAY);
         config.validate()?;
         Ok(config)
@@ -173,8 +167,10 @@ fn comma_separated<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Str
 mod tests {
     use super::*;
 
+    /// The defaults overridden by `json`, layered as [`Config::from_env`] layers the environment.
     fn from_json(json: &str) -> Config {
-        serde_json::from_str(json).unwrap()
+        use figment::providers::{Format, Json, Serialized};
+        figment::Figment::from(Serialized::defaults(Config::default())).merge(Json::string(json)).extract().unwrap()
     }
 
     #[test]
@@ -189,7 +185,7 @@ mod tests {
     #[test]
     fn missing_fields_take_the_defaults() {
         let config = from_json(r#"{"port": 9000, "circuit": {"open_secs": 2}}"#);
-        assert_eq!(config.port, 9000);
+        assert_eq!(config.listen.port, 9000);
         assert_eq!(config.circuit.open_secs, 2);
         assert_eq!(config.circuit.failure_threshold, 5);
         assert_eq!(config.peers.url(&couple_registry::USER_COUPLE), "http://127.0.0.1:8081");

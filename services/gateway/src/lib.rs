@@ -30,13 +30,14 @@ use axum::{
 };
 use couple_common::{
     JwtKeys,
-    config::SharedConfig,
+    config::{ListenConfig, SharedConfig},
+    kit::ServiceMain,
     kv::RedisKv,
-    server::{Readiness, health_routes, not_found, serve, standard_layers},
+    server::{Readiness, health_routes, not_found, standard_layers},
     shutdown::Shutdown,
 };
+use couple_registry::{GATEWAY, ServiceSpec};
 use secrecy::ExposeSecret;
-use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use config::{CircuitConfig, Config};
@@ -53,7 +54,7 @@ use crate::{
 };
 
 /// Everything a request needs, built once at start-up.
-pub(crate) struct Gateway {
+pub(crate) struct GatewayState {
     routes: Routes,
     client: HttpClient,
     auth: Authenticator,
@@ -81,8 +82,8 @@ pub fn build_app(config: &Config, shared: &SharedConfig, shutdown: Shutdown) -> 
         .internal_token
         .as_ref()
         .context("COUPLE_INTERNAL_TOKEN is required: the gateway asks the user-couple service for token versions")?;
-    let redis = match config.redis_url.as_deref().filter(|url| !url.is_empty()) {
-        Some(url) => Some(SharedRedis::new(Arc::new(RedisKv::new(url)?.with_prefix(&config.redis_prefix)))),
+    let redis = match config.redis.url() {
+        Some(url) => Some(SharedRedis::new(Arc::new(RedisKv::new(url)?.with_prefix(&config.redis.redis_prefix)))),
         None => None,
     };
     let client = proxy::http_client();
@@ -94,7 +95,7 @@ pub fn build_app(config: &Config, shared: &SharedConfig, shutdown: Shutdown) -> 
         internal_token.expose_secret(),
     );
     let allowed_origins = config.origins()?;
-    let gateway = Arc::new(Gateway {
+    let gateway = Arc::new(GatewayState {
         routes,
         client,
         auth: Authenticator::new(JwtKeys::from_config(shared), versions),
@@ -110,15 +111,33 @@ pub fn build_app(config: &Config, shared: &SharedConfig, shutdown: Shutdown) -> 
     Ok(if allowed_origins.is_empty() { app } else { app.layer(cors(allowed_origins)) })
 }
 
-/// Serves the gateway on `listener` until `shutdown` fires.
-pub async fn run(config: Config, shared: SharedConfig, listener: TcpListener, shutdown: Shutdown) -> anyhow::Result<()> {
-    let app = build_app(&config, &shared, shutdown.clone())?;
-    tracing::info!(addr = %listener.local_addr()?, "gateway listening");
-    serve(listener, app, shutdown, shared.shutdown_grace()).await?;
-    Ok(())
+/// The gateway, as the service kit runs it (`gateway serve`; `migrate` does nothing, since the
+/// gateway has no database but the operator runs `migrate` for every binary alike).
+#[derive(Debug)]
+pub struct Gateway;
+
+impl ServiceMain for Gateway {
+    const SPEC: &'static ServiceSpec = &GATEWAY;
+    type Config = Config;
+
+    fn listen(config: &Config) -> &ListenConfig {
+        &config.listen
+    }
+
+    fn load_config() -> anyhow::Result<Config> {
+        Ok(Config::from_env()?)
+    }
+
+    async fn migrate(_: &Config) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    async fn build(config: &Config, shared: &SharedConfig, shutdown: Shutdown) -> anyhow::Result<Router> {
+        build_app(config, shared, shutdown)
+    }
 }
 
-fn router(gateway: Arc<Gateway>) -> Router {
+fn router(gateway: Arc<GatewayState>) -> Router {
     let mut router = Router::new();
     for (index, route) in gateway.routes.routes.iter().enumerate() {
         let handler = {

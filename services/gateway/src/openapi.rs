@@ -22,7 +22,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::Mutex;
 
 use crate::{
-    Gateway,
+    GatewayState,
     proxy::{HttpClient, describe},
     routes::{Routes, Upstream},
 };
@@ -77,7 +77,7 @@ impl OpenApiCache {
 }
 
 /// `GET /openapi.json`.
-pub(crate) async fn serve(State(gateway): State<Arc<Gateway>>) -> Response {
+pub(crate) async fn serve(State(gateway): State<Arc<GatewayState>>) -> Response {
     let document = gateway.openapi.get(&gateway.client, &gateway.routes).await;
     (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], document).into_response()
 }

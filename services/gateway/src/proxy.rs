@@ -42,7 +42,7 @@ use hyper_util::{
 use uuid::Uuid;
 
 use crate::{
-    Gateway,
+    GatewayState,
     error::GatewayError,
     ratelimit::ClientKey,
     routes::{Route, Upstream, has_dot_segment},
@@ -86,7 +86,7 @@ pub(crate) fn http_client() -> HttpClient {
 }
 
 /// The handler behind every route.
-pub(crate) async fn handle(gateway: Arc<Gateway>, route: usize, request: Request) -> Response {
+pub(crate) async fn handle(gateway: Arc<GatewayState>, route: usize, request: Request) -> Response {
     let route = &gateway.routes.routes[route];
     match proxy(&gateway, route, request).await {
         Ok(response) => response,
@@ -94,7 +94,7 @@ pub(crate) async fn handle(gateway: Arc<Gateway>, route: usize, request: Request
     }
 }
 
-async fn proxy(gateway: &Gateway, route: &Route, request: Request) -> Result<Response, GatewayError> {
+async fn proxy(gateway: &GatewayState, route: &Route, request: Request) -> Result<Response, GatewayError> {
     let (mut parts, body) = request.into_parts();
     if has_dot_segment(parts.uri.path()) {
         return Err(GatewayError::NotFound);

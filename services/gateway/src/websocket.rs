@@ -20,7 +20,7 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
 use crate::{
-    Gateway,
+    GatewayState,
     error::GatewayError,
     proxy::{client_response, exchange, upstream_request},
     routes::Route,
@@ -71,7 +71,7 @@ pub(crate) fn take_query_token(uri: &mut Uri) -> Option<String> {
 }
 
 /// Forwards the upgrade request (headers already prepared) and, on 101, splices the connections.
-pub(crate) async fn proxy(gateway: &Gateway, route: &Route, mut parts: Parts) -> Result<Response, GatewayError> {
+pub(crate) async fn proxy(gateway: &GatewayState, route: &Route, mut parts: Parts) -> Result<Response, GatewayError> {
     let client_side = parts.extensions.remove::<OnUpgrade>().ok_or(GatewayError::NotUpgradable)?;
     parts.headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
     parts.headers.insert(UPGRADE, HeaderValue::from_static("websocket"));

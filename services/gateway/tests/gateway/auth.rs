@@ -4,7 +4,11 @@ use std::{
 };
 
 use axum::http::StatusCode;
-use couple_common::{JwtKeys, Role, config::SharedConfig, jwt::TokenSubject};
+use couple_common::{
+    JwtKeys, Role,
+    config::{RedisConfig, SharedConfig},
+    jwt::TokenSubject,
+};
 use couple_registry::SCHEDULE_MEETING;
 use uuid::Uuid;
 
@@ -125,7 +129,7 @@ async fn a_revoked_token_is_refused_within_a_second() {
 async fn when_no_source_can_tell_the_token_version_requests_fail_closed_with_503() {
     let echo = support::serve(support::echo("schedule-meeting")).await;
     let gateway = support::start(support::Config {
-        redis_url: Some("redis://127.0.0.1:1".into()),
+        redis: RedisConfig { redis_url: Some("redis://127.0.0.1:1".into()), ..Default::default() },
         ..support::config_with(support::DEAD, &SCHEDULE_MEETING, &echo)
     })
     .await;

@@ -6,61 +6,49 @@ use std::time::{Duration, Instant};
 
 use couple_common::{
     Claims, JwtKeys,
-    config::{PeerUrls, SharedConfig},
-    shutdown::{self, Shutdown, ShutdownTrigger},
-    test_util,
+    config::{PeerUrls, RedisConfig, SharedConfig},
+    test_util::{self, Backend, TestDatabase, TestServer},
 };
 use couple_registry::USER_COUPLE;
 use reqwest::{Method, StatusCode};
+use rstest::rstest;
 use serde_json::{Value, json};
 
 use crate::support::{self, TestGateway};
 
-#[derive(Clone, Copy)]
-enum Setup {
-    Embedded,
-    Servers,
-}
-
-/// The gateway in front of the real user-couple service; the gateway stops first.
+/// The gateway in front of the real user-couple service; the gateway stops first, the database
+/// goes last.
 struct Platform {
     gateway: TestGateway,
-    _user_couple: ShutdownTrigger,
+    _user_couple: TestServer,
+    _database: TestDatabase,
 }
 
-async fn start_user_couple(setup: Setup, shared: &SharedConfig, redis_prefix: &str, shutdown: Shutdown) -> String {
-    let mut config = match setup {
-        Setup::Embedded => user_couple::Config::with_database(&test_util::sqlite_database()),
-        Setup::Servers => {
-            let mut c = user_couple::Config::with_database(&test_util::postgres_database().await);
-            c.redis_url = Some(test_util::redis_url());
-            c
-        }
+/// The embedded setup on SQLite (no Redis: the gateway asks the service for token versions), or
+/// PostgreSQL with Redis shared by both; `None` (skip) when the servers are not running.
+async fn start(backend: Backend, tweak: impl FnOnce(&mut gateway::Config)) -> Option<Platform> {
+    let database = TestDatabase::create(backend).await?;
+    let redis_url = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(test_util::redis_url()?),
     };
-    config.redis_prefix = redis_prefix.to_owned();
-    config.match_guesses_per_user = 3;
-    config.login_failures_per_account = 3;
-    let (listener, url) = support::listener().await;
-    tokio::spawn(user_couple::run(config, shared.clone(), listener, shutdown));
-    url
-}
-
-async fn start(setup: Setup, tweak: impl FnOnce(&mut gateway::Config)) -> Platform {
     let shared = support::shared();
     let prefix = test_util::redis_prefix();
-    let (user_couple_stop, user_couple_shutdown) = shutdown::channel();
-    let user_couple = start_user_couple(setup, &shared, &prefix, user_couple_shutdown).await;
-    let peers = PeerUrls::default().with(&USER_COUPLE, user_couple);
-    let mut config = gateway::Config { peers, redis_prefix: prefix, ..Default::default() };
-    if let Setup::Servers = setup {
-        config.redis_url = Some(test_util::redis_url());
-    }
+    let mut config = user_couple::Config::default();
+    config.database.database_url = database.url().to_owned();
+    config.redis.redis_url = redis_url.clone();
+    config.redis.redis_prefix = prefix.clone();
+    config.match_guesses_per_user = 3;
+    config.login_failures_per_account = 3;
+    let user_couple = TestServer::spawn::<user_couple::UserCouple>(&config, &shared).await;
+    let peers = PeerUrls::default().with(&USER_COUPLE, user_couple.base.clone());
+    let mut config = gateway::Config { peers, redis: RedisConfig { redis_url, redis_prefix: prefix }, ..Default::default() };
     config.rate_limit_per_sec = 1000.0;
     config.rate_limit_burst = 1000;
     tweak(&mut config);
-    let platform = Platform { gateway: support::start_with(config, shared).await, _user_couple: user_couple_stop };
+    let platform = Platform { gateway: support::start_with(config, shared).await, _user_couple: user_couple, _database: database };
     platform.wait_ready().await;
-    platform
+    Some(platform)
 }
 
 impl Platform {
@@ -114,26 +102,10 @@ impl Platform {
     }
 }
 
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod embedded { $( #[tokio::test] async fn $name() { super::$name(super::Setup::Embedded).await } )* }
-        mod servers { $( #[tokio::test] async fn $name() { super::$name(super::Setup::Servers).await } )* }
-    };
-}
-
-both!(
-    signup_to_breakup_through_the_gateway,
-    every_error_path_keeps_the_envelope,
-    logout_revokes_the_access_token_at_the_gateway_within_a_second,
-    break_up_revokes_both_partners_at_the_gateway,
-    a_reused_refresh_token_revokes_the_family,
-    spoofed_identity_headers_are_replaced_by_the_verified_ones,
-    forged_tokens_are_refused_at_the_gateway,
-    match_code_guessing_is_limited_through_the_gateway,
-);
-
-async fn signup_to_breakup_through_the_gateway(setup: Setup) {
-    let p = start(setup, |_| {}).await;
+#[rstest]
+#[tokio::test]
+async fn signup_to_breakup_through_the_gateway(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+    let Some(p) = start(backend, |_| {}).await else { return };
     let (mina, mina_refresh, mina_id) = p.user().await;
     let (joon, _, joon_id) = p.user().await;
 
@@ -173,8 +145,10 @@ async fn signup_to_breakup_through_the_gateway(setup: Setup) {
 /// Expected status, method, path, token, body.
 type ErrorCase<'a> = (StatusCode, Method, &'a str, Option<&'a str>, Option<Value>);
 
-async fn every_error_path_keeps_the_envelope(setup: Setup) {
-    let p = start(setup, |_| {}).await;
+#[rstest]
+#[tokio::test]
+async fn every_error_path_keeps_the_envelope(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+    let Some(p) = start(backend, |_| {}).await else { return };
     let (token, _, _) = p.user().await;
     let cases: Vec<ErrorCase> = vec![
         (StatusCode::UNPROCESSABLE_ENTITY, Method::POST, "/api/users/signup", None, Some(json!({"email": "bad"}))),
@@ -209,8 +183,10 @@ async fn every_error_path_keeps_the_envelope(setup: Setup) {
     assert_eq!(res.headers()["x-request-id"], "e2e-trace-1");
 }
 
-async fn logout_revokes_the_access_token_at_the_gateway_within_a_second(setup: Setup) {
-    let p = start(setup, |_| {}).await;
+#[rstest]
+#[tokio::test]
+async fn logout_revokes_the_access_token_at_the_gateway_within_a_second(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+    let Some(p) = start(backend, |_| {}).await else { return };
     let (token, _, _) = p.user().await;
     // Warm the gateway's revocation cache with the token's current version.
     assert_eq!(p.call(Method::GET, "/api/users/me", Some(&token), None).await.0, StatusCode::OK);
@@ -220,8 +196,10 @@ async fn logout_revokes_the_access_token_at_the_gateway_within_a_second(setup: S
     assert!(took <= Duration::from_secs(1), "revocation took {took:?}");
 }
 
-async fn break_up_revokes_both_partners_at_the_gateway(setup: Setup) {
-    let p = start(setup, |_| {}).await;
+#[rstest]
+#[tokio::test]
+async fn break_up_revokes_both_partners_at_the_gateway(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+    let Some(p) = start(backend, |_| {}).await else { return };
     let (mina, _, _) = p.user().await;
     let (joon, _, _) = p.user().await;
     let (_, code) = p.call(Method::POST, "/api/couples/match", Some(&mina), Some(json!({"name": "Us"}))).await;
@@ -237,8 +215,10 @@ async fn break_up_revokes_both_partners_at_the_gateway(setup: Setup) {
     }
 }
 
-async fn a_reused_refresh_token_revokes_the_family(setup: Setup) {
-    let p = start(setup, |_| {}).await;
+#[rstest]
+#[tokio::test]
+async fn a_reused_refresh_token_revokes_the_family(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+    let Some(p) = start(backend, |_| {}).await else { return };
     let (_, first, _) = p.user().await;
     let (status, body) = p.call(Method::POST, "/api/users/token/refresh", None, Some(json!({"refreshToken": first}))).await;
     assert_eq!(status, StatusCode::OK);
@@ -253,8 +233,10 @@ async fn a_reused_refresh_token_revokes_the_family(setup: Setup) {
     );
 }
 
-async fn spoofed_identity_headers_are_replaced_by_the_verified_ones(setup: Setup) {
-    let p = start(setup, |_| {}).await;
+#[rstest]
+#[tokio::test]
+async fn spoofed_identity_headers_are_replaced_by_the_verified_ones(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+    let Some(p) = start(backend, |_| {}).await else { return };
     let (token, _, user_id) = p.user().await;
     let (_, _, other_id) = p.user().await;
     // The gateway drops the client's X-User-ID and sets the verified one, so the service answers
@@ -277,9 +259,11 @@ async fn spoofed_identity_headers_are_replaced_by_the_verified_ones(setup: Setup
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 }
 
-async fn forged_tokens_are_refused_at_the_gateway(setup: Setup) {
+#[rstest]
+#[tokio::test]
+async fn forged_tokens_are_refused_at_the_gateway(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
     use base64::Engine;
-    let p = start(setup, |_| {}).await;
+    let Some(p) = start(backend, |_| {}).await else { return };
     let (token, _, _) = p.user().await;
     let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
     let payload = token.split('.').nth(1).unwrap().to_owned();
@@ -312,8 +296,10 @@ async fn forged_tokens_are_refused_at_the_gateway(setup: Setup) {
     assert_eq!(p.call(Method::GET, "/api/users/me", Some(&real.sign(&claims)), None).await.0, StatusCode::OK);
 }
 
-async fn match_code_guessing_is_limited_through_the_gateway(setup: Setup) {
-    let p = start(setup, |_| {}).await;
+#[rstest]
+#[tokio::test]
+async fn match_code_guessing_is_limited_through_the_gateway(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+    let Some(p) = start(backend, |_| {}).await else { return };
     let (token, _, _) = p.user().await;
     let mut statuses = Vec::new();
     for i in 0..4 {
@@ -326,7 +312,7 @@ async fn match_code_guessing_is_limited_through_the_gateway(setup: Setup) {
 #[tokio::test]
 async fn the_gateway_keeps_serving_when_redis_is_down() {
     // Rate limits fall back to the in-process bucket and token versions to the service.
-    let p = start(Setup::Embedded, |c| c.redis_url = Some("redis://127.0.0.1:1".into())).await;
+    let p = start(Backend::Sqlite, |c| c.redis.redis_url = Some("redis://127.0.0.1:1".into())).await.expect("SQLite needs no server");
     let (token, _, _) = p.user().await;
     for _ in 0..5 {
         assert_eq!(p.call(Method::GET, "/api/users/me", Some(&token), None).await.0, StatusCode::OK);

@@ -1,4 +1,5 @@
 use axum::http::StatusCode;
+use couple_common::config::RedisConfig;
 
 use crate::support::{self, Config, TestGateway, assert_error, send};
 
@@ -41,7 +42,7 @@ async fn rate_limits_and_authentication_keep_working_when_redis_is_down() {
     let config = Config {
         rate_limit_per_sec: 0.5,
         rate_limit_burst: 3,
-        redis_url: Some("redis://127.0.0.1:1".into()),
+        redis: RedisConfig { redis_url: Some("redis://127.0.0.1:1".into()), ..Default::default() },
         ..support::config(&user_couple)
     };
     let gateway = support::start(config).await;

@@ -6,6 +6,7 @@ use std::{sync::atomic::Ordering, time::Duration};
 use axum::http::StatusCode;
 use couple_common::{
     Role,
+    config::RedisConfig,
     jwt::TokenSubject,
     kv::{Kv, RedisKv},
     revocation::version_key,
@@ -15,8 +16,12 @@ use uuid::Uuid;
 
 use crate::support::{self, Config, TestGateway, assert_error, send};
 
-fn redis_config(user_couple: &str, prefix: &str) -> Config {
-    Config { redis_url: Some(test_util::redis_url()), redis_prefix: prefix.to_owned(), ..support::config(user_couple) }
+/// A gateway configuration on the shared test Redis; `None` (skip) when it is not running.
+fn redis_config(user_couple: &str, prefix: &str) -> Option<Config> {
+    Some(Config {
+        redis: RedisConfig { redis_url: Some(test_util::redis_url()?), redis_prefix: prefix.to_owned() },
+        ..support::config(user_couple)
+    })
 }
 
 /// The gateway marks Redis usable once a background probe has answered; the first request starts it.
@@ -30,12 +35,13 @@ async fn warm_up(gateway: &TestGateway) {
 async fn token_versions_are_read_from_redis_under_the_shared_prefix() {
     let (upstream, user_couple) = support::user_couple().await;
     let prefix = test_util::redis_prefix();
-    let gateway = support::start(redis_config(&user_couple, &prefix)).await;
+    let Some(config) = redis_config(&user_couple, &prefix) else { return };
+    let gateway = support::start(config).await;
     warm_up(&gateway).await;
     let lookups = upstream.lookups.load(Ordering::SeqCst);
 
     let user = Uuid::now_v7();
-    let redis = RedisKv::new(&test_util::redis_url()).unwrap().with_prefix(&prefix);
+    let redis = RedisKv::new(&test_util::redis_url().unwrap()).unwrap().with_prefix(&prefix);
     redis.set(&version_key(user), "3", Some(Duration::from_secs(60))).await.unwrap();
     let token = |version| gateway.keys.issue(TokenSubject { user_id: user, couple_id: None, role: Role::User, version }).0;
 
@@ -51,7 +57,8 @@ async fn token_versions_are_read_from_redis_under_the_shared_prefix() {
 async fn replicas_share_one_rate_limit_bucket_through_redis() {
     let (_, user_couple) = support::user_couple().await;
     let prefix = test_util::redis_prefix();
-    let config = || Config { rate_limit_per_sec: 0.5, rate_limit_burst: 4, ..redis_config(&user_couple, &prefix) };
+    let Some(shared) = redis_config(&user_couple, &prefix) else { return };
+    let config = || Config { rate_limit_per_sec: 0.5, rate_limit_burst: 4, ..shared.clone() };
     let (a, b) = (support::start(config()).await, support::start(config()).await);
     warm_up(&a).await;
     warm_up(&b).await;
@@ -83,12 +90,11 @@ async fn one_bucket_is_shared(a: &TestGateway, b: &TestGateway) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_stopped_and_restarted_the_gateway_keeps_serving_and_uses_it_again() {
     // A private Redis: the shared one serves other tests and must not be stopped.
-    let redis = test_util::PrivateRedis::start().await;
+    let Some(redis) = test_util::PrivateRedis::start().await else { return };
     let (upstream, user_couple) = support::user_couple().await;
     let prefix = test_util::redis_prefix();
     let config = || Config {
-        redis_url: Some(redis.url()),
-        redis_prefix: prefix.clone(),
+        redis: RedisConfig { redis_url: Some(redis.url()), redis_prefix: prefix.clone() },
         rate_limit_per_sec: 0.5,
         rate_limit_burst: 4,
         ..support::config(&user_couple)

@@ -22,7 +22,7 @@ use axum::{
 };
 use couple_common::{
     JwtKeys, Role,
-    config::{PeerUrls, SharedConfig},
+    config::{ListenConfig, PeerUrls, SharedConfig},
     jwt::TokenSubject,
     net::INTERNAL_TOKEN_HEADER,
     shutdown::{ShutdownTrigger, channel},
@@ -197,8 +197,7 @@ pub struct TestGateway {
 /// A configuration aimed at `user_couple`, with every other upstream dead.
 pub fn config(user_couple: &str) -> Config {
     Config {
-        host: "127.0.0.1".into(),
-        port: 0,
+        listen: ListenConfig::new("127.0.0.1", 0),
         peers: SERVICES.iter().fold(PeerUrls::default(), |peers, spec| peers.with(spec, DEAD)).with(&USER_COUPLE, user_couple),
         ..Config::default()
     }
@@ -223,7 +222,7 @@ pub async fn start_with(config: Config, shared: SharedConfig) -> TestGateway {
     let addr = listener.local_addr().unwrap();
     let (stop, shutdown) = channel();
     let keys = JwtKeys::from_config(&shared);
-    let serving = gateway::run(config, shared, listener, shutdown);
+    let serving = async move { couple_common::kit::run::<gateway::Gateway>(&config, &shared, listener, shutdown).await };
     tokio::spawn(async move {
         if let Err(err) = serving.await {
             panic!("gateway failed: {err:#}");
