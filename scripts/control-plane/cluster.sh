@@ -55,9 +55,7 @@ env_file=${state}/env
 kubeconfig=${state}/kubeconfig
 components=(kube-controller-manager kube-apiserver etcd) # stop order
 
-
 # ----------------------------------------------------------------- helpers
-
 
 # Print the pid of a running component, or fail.
 running_pid() {
@@ -79,8 +77,6 @@ stop_all() {
         stop_component "${c}"
     done
 }
-
-
 
 # wait_for NAME LOG CHECK...: poll CHECK (a command) every 0.25s until it
 # succeeds; fail with the log tail when NAME dies or the timeout passes.
