@@ -58,24 +58,19 @@ fi
 mkdir -p .tmp/fuzz
 work=$(mktemp -d "${repo}/.tmp/fuzz/run.XXXXXX")
 run_log="${work}/services.log"
-registry_free_ports
-gateway_port=${registry_port[gateway]}
-env "${registry_port_env[@]}" COUPLE_DATA_DIR="${work}/data" \
-    GATEWAY_RATE_LIMIT_PER_SEC=1000000 GATEWAY_RATE_LIMIT_BURST=1000000 USER_COUPLE_LOGIN_FAILURES_PER_CLIENT=1000000 \
-    COUPLE_LOG_FORMAT=json setsid scripts/run.sh >"${run_log}" 2>&1 &
-run_pid=$!
 cleanup() {
-    kill -TERM -- "-${run_pid}" 2>/dev/null || true
-    wait "${run_pid}" 2>/dev/null || true
+    platform_stop
     # Keep the last run's reports and log for a look after a failure; drop its data.
     rm -rf "${work}/data" .tmp/fuzz/last
     mv "${work}" .tmp/fuzz/last 2>/dev/null || true
 }
 trap cleanup EXIT
 
-api="http://127.0.0.1:${gateway_port}"
 # run.sh builds first: up to 10 minutes on a fresh clone.
-wait_ready "scripts/run.sh" "${api}/readyz" 600 "${run_pid}" || fail_with_log "the platform did not start" "${run_log}"
+platform_start "${run_log}" 600 COUPLE_DATA_DIR="${work}/data" COUPLE_LOG_FORMAT=json \
+    GATEWAY_RATE_LIMIT_PER_SEC=1000000 GATEWAY_RATE_LIMIT_BURST=1000000 USER_COUPLE_LOGIN_FAILURES_PER_CLIENT=1000000 ||
+    fail_with_log "the platform did not start" "${run_log}"
+api=${platform_api}
 
 # 1. Bodies over the limit.
 json='content-type: application/json'

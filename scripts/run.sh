@@ -49,6 +49,8 @@ export RUST_LOG=${RUST_LOG:-info}
 # The services, in start order (the gateway last), and their environment.
 cargo_metadata_load
 registry_load
+# (The registry's JSON is for this script; the services need not inherit it.)
+export -n COUPLE_REGISTRY_JSON
 mapfile -t entries < <(registry_binaries)
 ((${#entries[@]} > 0)) || die "no service of the registry has a binary in the workspace"
 services=()

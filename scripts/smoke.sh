@@ -11,16 +11,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 cd "${COUPLE_REPO}"
 cargo_on_path
 
-registry_free_ports
 data_dir=$(mktemp -d)
-gateway_port=${registry_port[gateway]}
 log="${data_dir}/run.log"
-env "${registry_port_env[@]}" COUPLE_DATA_DIR="${data_dir}" COUPLE_LOG_FORMAT=json \
-    setsid scripts/run.sh >"${log}" 2>&1 &
-run_pid=$!
 cleanup() {
-    kill -TERM -- "-${run_pid}" 2>/dev/null || true
-    wait "${run_pid}" 2>/dev/null || true
+    platform_stop
     rm -rf "${data_dir}"
 }
 trap cleanup EXIT
@@ -31,9 +25,9 @@ fail() {
     exit 1
 }
 
-api="http://127.0.0.1:${gateway_port}"
 # run.sh builds first: up to 5 minutes on a fresh clone.
-wait_ready "scripts/run.sh" "${api}/readyz" 300 "${run_pid}" || fail "the platform did not start"
+platform_start "${log}" 300 COUPLE_DATA_DIR="${data_dir}" COUPLE_LOG_FORMAT=json || fail "the platform did not start"
+api=${platform_api}
 for _ in $(seq 1 50); do
     grep -q "the platform is running" "${log}" && break
     sleep 0.1

@@ -11,6 +11,7 @@
 #   state_fresh, state_teardown, state_stop
 #                                 a state directory of servers (test-services.sh, cluster.sh)
 #   registry_*                    the service registry (couple-registry)
+#   platform_start, platform_stop scripts/run.sh on free ports, for smoke.sh and fuzz.sh
 #   stage, stage_summary          timed stages (make test, .ci/run)
 # shellcheck shell=bash
 
@@ -302,6 +303,8 @@ declare -A registry_port=()
 registry_port_env=()
 registry_free_ports() {
     local lines=() ports=() i name prefix
+    registry_port=()
+    registry_port_env=()
     cargo_metadata_load
     registry_load
     mapfile -t lines < <(registry_binaries)
@@ -313,6 +316,32 @@ registry_free_ports() {
         registry_port[${name}]=${ports[i]}
         registry_port_env+=("${prefix}PORT=${ports[i]}")
     done
+}
+
+# ------------------------------------------------------------------- the platform, as `make run`
+
+# platform_start LOG TIMEOUT [VAR=VALUE...]: start scripts/run.sh (what `make run` runs) in a
+# session of its own, on a free port for every registry binary (registry_free_ports), with the
+# extra variables, its output in LOG; wait up to TIMEOUT seconds (it builds first) until the
+# gateway is ready. Sets platform_pid and platform_api (the gateway's base URL). Install a trap
+# calling platform_stop first; call both in the script's own shell.
+platform_pid=""
+platform_api=""
+platform_start() {
+    local logfile=$1 timeout=$2
+    shift 2
+    registry_free_ports
+    env "${registry_port_env[@]}" "$@" setsid "${COUPLE_REPO}/scripts/run.sh" >"${logfile}" 2>&1 &
+    platform_pid=$!
+    platform_api="http://127.0.0.1:${registry_port[gateway]}"
+    wait_ready "scripts/run.sh" "${platform_api}/readyz" "${timeout}" "${platform_pid}"
+}
+
+# Stop what platform_start started (run.sh and the services: its whole session).
+platform_stop() {
+    [[ -n ${platform_pid} ]] || return 0
+    kill -TERM -- "-${platform_pid}" 2>/dev/null || true
+    wait "${platform_pid}" 2>/dev/null || true
 }
 
 # ------------------------------------------------------------------- timed stages
