@@ -346,11 +346,13 @@ platform_stop() {
 
 # ------------------------------------------------------------------- timed stages
 
-# stage NAME CMD...: print "==> NAME", run CMD (a command, not a shell function: `set -e` does
-# not apply inside one run this way), then print how long it took. When CMD fails, print the
-# summary (stage_summary) and exit with its status.
+# stage NAME CMD...: print "==> NAME", run CMD, then print how long it took. When CMD fails, print
+# the summary (stage_summary) and exit with its status. CMD runs as the left side of `||`, where
+# `set -e` does not apply: make it a program (a script, make, cargo), or a shell function whose
+# status tells its failure.
 _stage_names=()
 _stage_secs=()
+_stage_notes=()
 _stage_start_us=""
 _stage_now_us() { local t=${EPOCHREALTIME}; printf '%s\n' "${t/[.,]/}"; }
 _stage_fmt() { printf '%d.%d' $(($1 / 1000000)) $(($1 % 1000000 / 100000)); }
@@ -364,23 +366,28 @@ stage() {
     us=$(($(_stage_now_us) - t0))
     _stage_names+=("${name}")
     if ((rc != 0)); then
-        _stage_secs+=("$(_stage_fmt "${us}") FAILED")
+        _stage_secs+=("$(_stage_fmt "${us}")")
+        _stage_notes+=("FAILED (exit ${rc})")
         printf '==> %s FAILED after %s s (exit %d)\n' "${name}" "$(_stage_fmt "${us}")" "${rc}"
         stage_summary
         exit "${rc}"
     fi
     _stage_secs+=("$(_stage_fmt "${us}")")
+    _stage_notes+=("")
     printf '==> %s: %s s\n' "${name}" "$(_stage_fmt "${us}")"
 }
 
 # Print every stage so far with its seconds, and the total (wall time since the first stage).
 stage_summary() {
-    local i total=0
+    local i total=0 width=7
     [[ -n ${_stage_start_us} ]] && total=$(($(_stage_now_us) - _stage_start_us))
-    printf '\n==> time per stage (%s)\n' "${LOG_NAME:-script}"
-    printf '    %-28s %s\n' stage seconds
     for i in "${!_stage_names[@]}"; do
-        printf '    %-28s %s\n' "${_stage_names[i]}" "${_stage_secs[i]}"
+        ((${#_stage_names[i]} > width)) && width=${#_stage_names[i]}
     done
-    printf '    %-28s %s\n' total "$(_stage_fmt "${total}")"
+    printf '\n==> time per stage (%s)\n' "${LOG_NAME:-script}"
+    printf '    %-*s %8s\n' "${width}" stage seconds
+    for i in "${!_stage_names[@]}"; do
+        printf '    %-*s %8s%s\n' "${width}" "${_stage_names[i]}" "${_stage_secs[i]}" "${_stage_notes[i]:+  ${_stage_notes[i]}}"
+    done
+    printf '    %-*s %8s\n' "${width}" total "$(_stage_fmt "${total}")"
 }
