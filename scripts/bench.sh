@@ -39,7 +39,9 @@ bin="$(cargo_target_dir)/release"
 pids=()
 cleanup() {
     for pid in "${pids[@]}"; do kill "${pid}" 2>/dev/null || true; done
-    if [[ -f ${work}/nginx.pid ]]; then kill "$(cat "${work}/nginx.pid")" 2>/dev/null || true; fi
+    # nginx deletes its pid file as it exits (its master is among the pids above).
+    local nginx_pid
+    if nginx_pid=$(cat "${work}/nginx.pid" 2>/dev/null); then kill "${nginx_pid}" 2>/dev/null || true; fi
     COUPLE_TEST_DIR="${work}/services" scripts/test-services.sh stop >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
