@@ -9,7 +9,6 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 CARGO ?= cargo
-TEST_ENV := .tmp/test-services/env
 K8S_ENV := .tmp/control-plane/env
 
 .PHONY: help run build test test-only smoke fuzz lint fmt fmt-check clippy services-up services-down bench bench-operator k8s-build k8s-up k8s-down k8s-operator kind-up kind-image kind-status kind-down crds clean-data
@@ -23,18 +22,8 @@ run: ## Run the platform locally (gateway on :8080) on SQLite with no external s
 build: ## Build every binary (debug)
 	$(CARGO) build --workspace --bins
 
-test: ## Format check, clippy, every test against real PostgreSQL, Redis and a Kubernetes API server, the chart
-	@scripts/deps.sh
-	@$(MAKE) --no-print-directory fmt-check clippy
-	@scripts/test-services.sh start >/dev/null
-	@scripts/control-plane/cluster.sh start >/dev/null
-	@trap 'scripts/test-services.sh stop >/dev/null; scripts/control-plane/cluster.sh stop >/dev/null' EXIT; \
-		source $(TEST_ENV); \
-		source $(K8S_ENV); \
-		COUPLE_REQUIRE_K8S=1 $(MAKE) --no-print-directory test-only && \
-		scripts/chart-test.sh
-	@scripts/smoke.sh
-	@scripts/fuzz.sh
+test: ## Format check, clippy, every test against real PostgreSQL, Redis and a Kubernetes API server, the chart, smoke, fuzz (timed stages)
+	@scripts/test.sh
 
 test-only: ## Run the tests only (expects TEST_DATABASE_URL, TEST_REDIS_URL and COUPLE_TEST_KUBECONFIG: services-up, k8s-up)
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \

@@ -12,10 +12,12 @@
 # BENCH_CONNECTIONS (default 32).
 set -euo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-root=$(pwd)
-cargo_bin="${HOME:-/root}/.cargo/bin"
-[[ -d ${cargo_bin} && ":${PATH}:" != *":${cargo_bin}:"* ]] && export PATH="${cargo_bin}:${PATH}"
+LOG_NAME=bench
+# shellcheck source=scripts/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+root=${COUPLE_REPO}
+cd "${root}"
+cargo_on_path
 
 secs=${BENCH_SECS:-10}
 rates=${BENCH_RATES:-"500 1000 2000"}
@@ -25,8 +27,6 @@ results="${root}/bench/results/gateway.md"
 rm -rf "${work}"
 mkdir -p "${work}" "$(dirname "${results}")"
 
-log() { printf '==> %s\n' "$*" >&2; }
-
 if ! command -v oha >/dev/null 2>&1; then
     log "installing the load generator oha (cargo install, once)"
     cargo install oha --locked </dev/null
@@ -34,26 +34,17 @@ fi
 
 log "building release binaries"
 cargo build --release --bin gateway --bin user-couple
-bin="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release"
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+bin="$(cargo_target_dir)/release"
 
 pids=()
 cleanup() {
     for pid in "${pids[@]}"; do kill "${pid}" 2>/dev/null || true; done
-    if [[ -f ${work}/nginx.pid ]]; then kill "$(cat "${work}/nginx.pid")" 2>/dev/null || true; fi
+    # nginx deletes its pid file as it exits (its master is among the pids above).
+    local nginx_pid
+    if nginx_pid=$(cat "${work}/nginx.pid" 2>/dev/null); then kill "${nginx_pid}" 2>/dev/null || true; fi
     COUPLE_TEST_DIR="${work}/services" scripts/test-services.sh stop >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
-
-wait_ready() {
-    for _ in $(seq 1 200); do
-        curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
-        sleep 0.05
-    done
-    log "not ready: $1"
-    return 1
-}
 
 log "starting PostgreSQL and Redis"
 COUPLE_TEST_DIR="${work}/services" scripts/test-services.sh start >/dev/null
@@ -67,10 +58,7 @@ COUPLE_INTERNAL_TOKEN="bench-internal-$(head -c 24 /dev/urandom | base64 | tr -d
 export COUPLE_JWT_SECRET COUPLE_INTERNAL_TOKEN
 export COUPLE_LOG_FORMAT=json RUST_LOG=warn
 
-uc_port=$(free_port)
-gw_port=$(free_port)
-gwl_port=$(free_port)
-nginx_port=$(free_port)
+read -r uc_port gw_port gwl_port nginx_port <<<"$(pick_ports 4)"
 
 now_ms() { date +%s%3N; }
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
@@ -84,7 +72,7 @@ USER_COUPLE_HOST=127.0.0.1 USER_COUPLE_PORT=${uc_port} USER_COUPLE_DATABASE_URL=
     "${bin}/user-couple" serve >"${work}/user-couple.log" 2>&1 &
 pids+=($!)
 uc_pid=$!
-wait_ready "http://127.0.0.1:${uc_port}/readyz"
+wait_ready user-couple "http://127.0.0.1:${uc_port}/readyz"
 startup_ms[user-couple]=$(($(now_ms) - started))
 
 log "starting the gateway on ${gw_port}"
@@ -94,7 +82,7 @@ GATEWAY_HOST=127.0.0.1 GATEWAY_PORT=${gw_port} GATEWAY_USER_COUPLE_URL=http://12
     "${bin}/gateway" serve >"${work}/gateway.log" 2>&1 &
 pids+=($!)
 gw_pid=$!
-wait_ready "http://127.0.0.1:${gw_port}/readyz"
+wait_ready gateway "http://127.0.0.1:${gw_port}/readyz"
 startup_ms[gateway]=$(($(now_ms) - started))
 sleep 1
 idle_rss[user-couple]=$(rss_kib "${uc_pid}")
@@ -105,7 +93,7 @@ GATEWAY_HOST=127.0.0.1 GATEWAY_PORT=${gwl_port} GATEWAY_USER_COUPLE_URL=http://1
     GATEWAY_RATE_LIMIT_PER_SEC=1000000 GATEWAY_RATE_LIMIT_BURST=1000000 \
     "${bin}/gateway" serve >"${work}/gateway-local.log" 2>&1 &
 pids+=($!)
-wait_ready "http://127.0.0.1:${gwl_port}/healthz"
+wait_ready gateway-local "http://127.0.0.1:${gwl_port}/healthz"
 
 log "starting nginx on ${nginx_port} (plain reverse proxy to the same upstream)"
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
@@ -135,7 +123,7 @@ http {
 NGINX
 "${nginx_bin}" -c "${work}/nginx.conf" -p "${work}/nginx" >"${work}/nginx.out" 2>&1 &
 pids+=($!)
-wait_ready "http://127.0.0.1:${nginx_port}/healthz"
+wait_ready nginx "http://127.0.0.1:${nginx_port}/healthz"
 
 log "creating a user"
 user_body='{"email":"bench@example.com","password":"bench-password-1","name":"Bench","gender":"F","birth":"1990-01-01"}'

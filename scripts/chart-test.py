@@ -29,7 +29,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -42,6 +41,9 @@ from pathlib import Path
 
 import helm_python as helm
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "lib"))
+from common import free_port  # noqa: E402 - scripts/lib/common.py, shared with the other scripts
 
 REPO = Path(__file__).resolve().parent.parent
 CHART = REPO / "charts" / "couple-operator"
@@ -440,12 +442,6 @@ def wait_until(predicate: Callable[[], object], seconds: float, interval: float 
         if time.monotonic() >= deadline:
             return False
         time.sleep(interval)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def service_account_kubeconfig(kube: Kube, admin_kubeconfig: str, namespace: str, account: str, path: Path, seconds: int = 600) -> None:

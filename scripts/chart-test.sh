@@ -21,7 +21,7 @@ LOG_NAME=chart-test
 # shellcheck source=scripts/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+repo=${COUPLE_REPO}
 venv=${COUPLE_HELM_VENV:-${repo}/.tmp/helm-venv}
 
 if ! "${venv}/bin/python" -c 'import helm_python, yaml' 2>/dev/null; then
@@ -38,8 +38,7 @@ if [[ -n ${COUPLE_TEST_KUBECONFIG:-} ]]; then
         command -v cargo >/dev/null || die "cargo is required to build the operator (or set COUPLE_OPERATOR_BIN)"
         log "building the operator (cargo build -p couple-operator)"
         (cd "${repo}" && cargo build --quiet -p couple-operator) || die "cargo build -p couple-operator failed"
-        built="${CARGO_TARGET_DIR:-${repo}/target}/debug/couple-operator"
-        [[ ${built} == /* ]] || built="${repo}/${built}"
+        built="$(cargo_target_dir)/debug/couple-operator"
         # A private copy: another checkout building into a shared CARGO_TARGET_DIR relinks
         # target/debug/couple-operator, which must not swap the binary under this test.
         operator_bin="${repo}/.tmp/chart-test/couple-operator"

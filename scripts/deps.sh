@@ -23,9 +23,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 export DEBIAN_FRONTEND=noninteractive
 
-
-
-
 # True if a PostgreSQL server (initdb) from the Debian packages is present.
 have_pg_server() {
     compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null
@@ -108,9 +105,7 @@ fi
 
 # cargo-nextest is optional: `make test` uses it when present and falls back to `cargo test`.
 # Building it is a multi-minute compile, so it is only installed on request.
-if [[ -d ${HOME:-/root}/.cargo/bin && ":${PATH}:" != *":${HOME:-/root}/.cargo/bin:"* ]]; then
-    export PATH="${HOME:-/root}/.cargo/bin:${PATH}"
-fi
+cargo_on_path
 if [[ ${COUPLE_DEPS_NEXTEST:-0} == 1 ]] && ! cargo nextest --version >/dev/null 2>&1; then
     command -v cargo >/dev/null 2>&1 || die "cargo not found (install the Rust toolchain with rustup first)"
     cargo install cargo-nextest --locked </dev/null

@@ -4,7 +4,8 @@
 # least 1,000 generated requests; and a body over the limit gets 413 through the gateway.
 #
 # Starts the platform as `make run` does (scripts/run.sh: SQLite, in-process cache, embedded
-# defaults) on free ports with a fresh data directory under .tmp/fuzz/, then:
+# defaults) on free ports (one for every service of the registry that has a binary) with a fresh
+# data directory under .tmp/fuzz/, then:
 #   1. signs up and logs in a user, and sends bodies one byte over the limit (with a length and
 #      chunked, to a public and to an authenticated route): each must get 413;
 #   2. runs schemathesis against http://<gateway>/openapi.json, every operation, with the checks
@@ -35,8 +36,9 @@ LOG_NAME=fuzz
 # shellcheck source=scripts/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+repo=${COUPLE_REPO}
 cd "${repo}"
+cargo_on_path
 
 schemathesis_version=4.32.5
 venv=${COUPLE_FUZZ_VENV:-${repo}/.tmp/fuzz-venv}
@@ -56,27 +58,19 @@ fi
 mkdir -p .tmp/fuzz
 work=$(mktemp -d "${repo}/.tmp/fuzz/run.XXXXXX")
 run_log="${work}/services.log"
-read -r gateway_port user_couple_port <<<"$(pick_ports 2)"
-COUPLE_DATA_DIR="${work}/data" GATEWAY_PORT="${gateway_port}" USER_COUPLE_PORT="${user_couple_port}" \
-    GATEWAY_RATE_LIMIT_PER_SEC=1000000 GATEWAY_RATE_LIMIT_BURST=1000000 USER_COUPLE_LOGIN_FAILURES_PER_CLIENT=1000000 \
-    COUPLE_LOG_FORMAT=json setsid scripts/run.sh >"${run_log}" 2>&1 &
-run_pid=$!
 cleanup() {
-    kill -TERM -- "-${run_pid}" 2>/dev/null || true
-    wait "${run_pid}" 2>/dev/null || true
+    platform_stop
     # Keep the last run's reports and log for a look after a failure; drop its data.
     rm -rf "${work}/data" .tmp/fuzz/last
     mv "${work}" .tmp/fuzz/last 2>/dev/null || true
 }
 trap cleanup EXIT
 
-api="http://127.0.0.1:${gateway_port}"
-for _ in $(seq 1 1200); do
-    grep -q "the platform is running" "${run_log}" 2>/dev/null && break
-    kill -0 "${run_pid}" 2>/dev/null || fail_with_log "scripts/run.sh exited early" "${run_log}"
-    sleep 0.5
-done
-grep -q "the platform is running" "${run_log}" || fail_with_log "the platform did not start" "${run_log}"
+# run.sh builds first: up to 10 minutes on a fresh clone.
+platform_start "${run_log}" 600 COUPLE_DATA_DIR="${work}/data" COUPLE_LOG_FORMAT=json \
+    GATEWAY_RATE_LIMIT_PER_SEC=1000000 GATEWAY_RATE_LIMIT_BURST=1000000 USER_COUPLE_LOGIN_FAILURES_PER_CLIENT=1000000 ||
+    fail_with_log "the platform did not start" "${run_log}"
+api=${platform_api}
 
 # 1. Bodies over the limit.
 json='content-type: application/json'

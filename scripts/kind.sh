@@ -234,7 +234,7 @@ explain_not_ready() {
 
 # Ready=True for the current generation (a Ready from before the last change does not count).
 # Fails fast on phase Failed, which needs a change to the spec.
-wait_ready() {
+wait_coupleapp_ready() {
     step "waiting up to ${timeout}s for CoupleApp ${app_ns}/${app_name} to become Ready"
     local deadline=$((SECONDS + timeout)) state generation observed phase ready last=""
     while :; do
@@ -389,7 +389,7 @@ cmd_up() {
     if [[ ${image_changed} == true ]]; then
         restart_workloads
     fi
-    wait_ready
+    wait_coupleapp_ready
     start_forward
     print_url
 }
@@ -426,7 +426,7 @@ cmd_image() {
     load_image
     read_example
     restart_workloads
-    wait_ready
+    wait_coupleapp_ready
     # The forward loop reconnects by itself; start one when none runs.
     if ! forward_running_pid >/dev/null; then
         start_forward

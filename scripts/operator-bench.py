@@ -19,7 +19,6 @@ Writes bench/results/operator.md. Standard library only.
 
 import json
 import os
-import socket
 import ssl
 import subprocess
 import sys
@@ -29,6 +28,9 @@ from concurrent.futures import ThreadPoolExecutor
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "lib"))
+from common import free_port  # noqa: E402 - scripts/lib/common.py, shared with the other scripts
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "operator.md"
@@ -70,12 +72,6 @@ class Kube:
                 return resp.status, json.loads(resp.read() or b"{}")
         except urllib.error.HTTPError as err:
             return err.code, json.loads(err.read() or b"{}")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_mib(pid: int) -> float:

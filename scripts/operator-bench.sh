@@ -6,7 +6,8 @@ set -euo pipefail
 LOG_NAME=operator-bench
 # shellcheck source=scripts/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "${COUPLE_REPO}"
+cargo_on_path
 
 export COUPLE_CP_DIR="${PWD}/.tmp/bench-control-plane"
 cargo build --release -p couple-operator
@@ -14,6 +15,6 @@ trap 'scripts/control-plane/cluster.sh stop >/dev/null 2>&1 || true' EXIT
 scripts/control-plane/cluster.sh start >/dev/null
 # shellcheck source=/dev/null
 source "${COUPLE_CP_DIR}/env"
-bin="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/couple-operator"
+bin="$(cargo_target_dir)/release/couple-operator"
 log "running the benchmark"
 python3 scripts/operator-bench.py "${bin}"

@@ -3,16 +3,26 @@
 # 127.0.0.1, SQLite files under .data/, the in-process cache instead of Redis, and the gateway
 # in front on :8080. Ctrl-C stops everything.
 #
+# The services come from the service registry (couple-registry: `cargo run -p couple-registry --
+# table`): every registry entry with a binary in the workspace, each started after the services
+# it calls and waited for on /readyz, the gateway last. Each gets the variables the operator
+# sets in a cluster, unless they are set already:
+#   <PREFIX>HOST=127.0.0.1, <PREFIX>PORT=<registry port>,
+#   <PREFIX>DATABASE_URL=sqlite:<data dir>/<name>.db   (services that use PostgreSQL in a cluster)
+#   <PREFIX><PEER>_URL=http://127.0.0.1:<the peer's port>   (every service it calls)
+#
 # Environment:
 #   COUPLE_DATA_DIR   where databases and generated secrets live (default .data)
 #   COUPLE_PROFILE    cargo profile to build: dev (default, quick to build) or release
-#   GATEWAY_PORT      the gateway's port (default 8080)
-# Any other COUPLE_*, GATEWAY_* or USER_COUPLE_* variable is passed through (see README).
+#   GATEWAY_PORT      the gateway's port (default 8080); <PREFIX>PORT likewise for each service
+# Any other COUPLE_* variable or one with a service's prefix is passed through (see README).
 set -euo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-cargo_bin="${HOME:-/root}/.cargo/bin"
-[[ -d ${cargo_bin} && ":${PATH}:" != *":${cargo_bin}:"* ]] && export PATH="${cargo_bin}:${PATH}"
+LOG_NAME=run
+# shellcheck source=scripts/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+cd "${COUPLE_REPO}"
+cargo_on_path
 
 data_dir=${COUPLE_DATA_DIR:-.data}
 profile=${COUPLE_PROFILE:-dev}
@@ -35,22 +45,45 @@ set +a
 
 export COUPLE_LOG_FORMAT=${COUPLE_LOG_FORMAT:-text}
 export RUST_LOG=${RUST_LOG:-info}
-export USER_COUPLE_HOST=${USER_COUPLE_HOST:-127.0.0.1}
-export USER_COUPLE_PORT=${USER_COUPLE_PORT:-8081}
-export USER_COUPLE_DATABASE_URL=${USER_COUPLE_DATABASE_URL:-sqlite:${data_dir}/user-couple.db}
-export GATEWAY_HOST=${GATEWAY_HOST:-127.0.0.1}
-export GATEWAY_PORT=${GATEWAY_PORT:-8080}
-export GATEWAY_USER_COUPLE_URL=${GATEWAY_USER_COUPLE_URL:-http://127.0.0.1:${USER_COUPLE_PORT}}
 
-# The services, in start order; the gateway comes last.
-services=(user-couple gateway)
+# The services, in start order (the gateway last), and their environment.
+cargo_metadata_load
+registry_load
+# (The registry's JSON is for this script; the services need not inherit it.)
+export -n COUPLE_REGISTRY_JSON
+mapfile -t entries < <(registry_binaries)
+((${#entries[@]} > 0)) || die "no service of the registry has a binary in the workspace"
+services=()
+declare -A port_var
+for entry in "${entries[@]}"; do
+    IFS=$'\t' read -r name port prefix <<<"${entry}"
+    services+=("${name}")
+    port_var[${name}]=${prefix}PORT
+    host_var=${prefix}HOST
+    export "${host_var}=${!host_var:-127.0.0.1}"
+    export "${prefix}PORT=${!port_var[${name}]:-${port}}"
+    if [[ $(registry_postgres "${name}") != no ]]; then
+        db_var=${prefix}DATABASE_URL
+        export "${db_var}=${!db_var:-sqlite:${data_dir}/${name}.db}"
+    fi
+done
+gateway_port_var=${port_var[gateway]:-}
+[[ -n ${gateway_port_var} ]] || die "the registry has no gateway binary"
+gateway_port=${!gateway_port_var}
+# Peer URLs once every port is known: a peer's port is its <PREFIX>PORT, or its registry port
+# when it has no binary yet.
+for name in "${services[@]}"; do
+    while IFS=$'\t' read -r var _ peer_port peer_prefix; do
+        peer_port_var=${peer_prefix}PORT
+        export "${var}=${!var:-http://127.0.0.1:${!peer_port_var:-${peer_port}}}"
+    done < <(registry_peers "${name}")
+done
 
 echo "==> building (${profile} profile): ${services[*]}"
 build_args=()
 for service in "${services[@]}"; do build_args+=(--bin "${service}"); done
 cargo build --profile "${profile}" "${build_args[@]}"
-target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-bin_dir="${target_dir}/$([[ ${profile} == dev ]] && echo debug || echo "${profile}")"
+bin_dir="$(cargo_target_dir)/$([[ ${profile} == dev ]] && echo debug || echo "${profile}")"
 
 pids=()
 stop() {
@@ -62,35 +95,23 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-wait_ready() {
-    local name=$1 url=$2
-    for _ in $(seq 1 100); do
-        if curl -fsS -o /dev/null "${url}" 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    echo "error: ${name} did not become ready at ${url}" >&2
-    return 1
-}
-
-port_of() {
-    case $1 in
-        user-couple) echo "${USER_COUPLE_PORT}" ;;
-        gateway) echo "${GATEWAY_PORT}" ;;
-    esac
-}
-
+listening=()
 for service in "${services[@]}"; do
+    port=${!port_var[${service}]}
     "${bin_dir}/${service}" serve &
     pids+=($!)
-    wait_ready "${service}" "http://127.0.0.1:$(port_of "${service}")/readyz"
+    wait_ready "${service}" "http://127.0.0.1:${port}/readyz" 30 "$!" || exit 1
+    listening+=("${service} :${port}")
 done
+listening_list=$(printf '%s, ' "${listening[@]}")
 
 cat <<MSG
 
-==> the platform is running: http://127.0.0.1:${GATEWAY_PORT}
-    API document:  http://127.0.0.1:${GATEWAY_PORT}/openapi.json
+==> the platform is running: http://127.0.0.1:${gateway_port}
+    API document:  http://127.0.0.1:${gateway_port}/openapi.json
+    services:      ${listening_list%, }
     data:          ${data_dir}
-    Try:  curl -s -X POST http://127.0.0.1:${GATEWAY_PORT}/api/users/signup -H 'content-type: application/json' \\
+    Try:  curl -s -X POST http://127.0.0.1:${gateway_port}/api/users/signup -H 'content-type: application/json' \\
             -d '{"email":"mina@example.com","password":"password-123","name":"Mina","gender":"F","birth":"1998-04-12"}'
     Ctrl-C stops everything.
 

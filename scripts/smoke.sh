@@ -1,21 +1,20 @@
 #!/usr/bin/env bash
 # Smoke test of the README's first command: runs `scripts/run.sh` (what `make run` does) on free
-# ports with a throwaway data directory, walks a newcomer's first steps through the gateway with
-# curl, and stops it. Fails if any step does.
+# ports (one for every service of the registry that has a binary) with a throwaway data
+# directory, walks a newcomer's first steps through the gateway with curl, and stops it. Fails if
+# any step does.
 set -euo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+LOG_NAME=smoke
+# shellcheck source=scripts/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+cd "${COUPLE_REPO}"
+cargo_on_path
 
 data_dir=$(mktemp -d)
-gateway_port=$(free_port)
 log="${data_dir}/run.log"
-COUPLE_DATA_DIR="${data_dir}" GATEWAY_PORT="${gateway_port}" USER_COUPLE_PORT="$(free_port)" COUPLE_LOG_FORMAT=json \
-    setsid scripts/run.sh >"${log}" 2>&1 &
-run_pid=$!
 cleanup() {
-    kill -TERM -- "-${run_pid}" 2>/dev/null || true
-    wait "${run_pid}" 2>/dev/null || true
+    platform_stop
     rm -rf "${data_dir}"
 }
 trap cleanup EXIT
@@ -26,13 +25,14 @@ fail() {
     exit 1
 }
 
-api="http://127.0.0.1:${gateway_port}"
-for _ in $(seq 1 600); do
-    grep -q "the platform is running" "${log}" 2>/dev/null && break
-    kill -0 "${run_pid}" 2>/dev/null || fail "scripts/run.sh exited early"
-    sleep 0.5
+# run.sh builds first: up to 5 minutes on a fresh clone.
+platform_start "${log}" 300 COUPLE_DATA_DIR="${data_dir}" COUPLE_LOG_FORMAT=json || fail "the platform did not start"
+api=${platform_api}
+for _ in $(seq 1 50); do
+    grep -q "the platform is running" "${log}" && break
+    sleep 0.1
 done
-grep -q "the platform is running" "${log}" || fail "the platform did not start"
+grep -q "the platform is running" "${log}" || fail "scripts/run.sh did not say the platform is running"
 
 json='content-type: application/json'
 status=$(curl -s -o "${data_dir}/signup.json" -w '%{http_code}' -X POST "${api}/api/users/signup" -H "${json}" \

@@ -42,7 +42,7 @@ timeout_s=${COUPLE_TEST_TIMEOUT:-30}
 # The marker tells us a directory was created by this script; `stop` and
 # `start` refuse to delete a directory that does not have it, so a mistyped
 # COUPLE_TEST_DIR can never wipe unrelated files.
-marker="${state}/.couple-test-services"
+marker=.couple-test-services
 pg_dir="${state}/pg"        # dir (or symlink, see pg_base) owned by the pg user
 redis_dir="${state}/redis"
 env_file="${state}/env"
@@ -234,35 +234,17 @@ redis_start() {
 }
 
 redis_stop() {
-    local pid i
+    local pid
     pid=$(redis_pid) || return 0
-    kill -TERM "${pid}" 2>/dev/null || true
-    for ((i = 0; i < timeout_s * 10; i++)); do
-        pid_is "${pid}" redis-server || break
-        sleep 0.1
-    done
-    if pid_is "${pid}" redis-server; then
-        kill -KILL "${pid}" 2>/dev/null || true
-        sleep 0.2
-    fi
-    if pid_is "${pid}" redis-server; then
-        die "could not stop redis (pid ${pid})"
-    fi
-    log "redis stopped (pid ${pid})"
+    stop_pid redis "${pid}" redis-server "${timeout_s}"
 }
 
 # ----------------------------------------------------------------- helpers
 
-
-
-
-# Stop everything recorded in ${state} and delete it. Only touches a
-# directory carrying our marker.
-teardown() {
-    if [[ ! -e ${state} ]]; then
-        return 0
-    fi
-    [[ -f ${marker} ]] || die "${state} exists but was not created by this script (no $(basename "${marker}")); not touching it"
+# Stop both servers of ${state} and delete the /tmp directory PostgreSQL may use instead of
+# ${state}/pg (see pg_make_base); state_teardown / state_stop / state_fresh (lib/common.sh)
+# delete ${state} itself, and only a directory carrying our marker.
+stop_servers() {
     pg_stop
     redis_stop
     local pg_tmp=""
@@ -273,22 +255,12 @@ teardown() {
     if [[ ${pg_tmp} == /tmp/couple-test-pg.* ]]; then
         rm -rf -- "${pg_tmp}"
     fi
-    rm -rf -- "${state}"
 }
 
 # -------------------------------------------------------------- subcommands
 
 cmd_start() {
-    if [[ -e ${state} ]]; then
-        if [[ -f ${marker} ]]; then
-            log "stopping/removing previous test services in ${state}"
-            teardown
-        elif [[ -n "$(ls -A "${state}" 2>/dev/null)" ]]; then
-            die "${state} is not empty and was not created by this script; refusing to use it"
-        fi
-    fi
-    mkdir -p "${state}"
-    : >"${marker}"
+    state_fresh "${state}" "${marker}" stop_servers
 
     # If anything below fails, do not leave half-started servers behind.
     # The state dir (with logs) stays for inspection; the next start/stop
@@ -319,12 +291,7 @@ EOF
 }
 
 cmd_stop() {
-    if [[ ! -e ${state} ]]; then
-        log "nothing to stop (${state} does not exist)"
-        return 0
-    fi
-    teardown
-    log "removed ${state}"
+    state_stop "${state}" "${marker}" stop_servers
 }
 
 cmd_status() {

@@ -50,14 +50,12 @@ timeout_s=${COUPLE_CP_TIMEOUT:-60}
 
 # Marks a directory as created by this script: stop/start refuse to delete a
 # directory without it, so a mistyped COUPLE_CP_DIR cannot wipe other files.
-marker=${state}/.couple-control-plane
+marker=.couple-control-plane
 env_file=${state}/env
 kubeconfig=${state}/kubeconfig
 components=(kube-controller-manager kube-apiserver etcd) # stop order
 
-
 # ----------------------------------------------------------------- helpers
-
 
 # Print the pid of a running component, or fail.
 running_pid() {
@@ -68,23 +66,9 @@ running_pid() {
 }
 
 stop_component() {
-    local name=$1 pid i
+    local name=$1 pid
     pid=$(running_pid "${name}") || return 0
-    kill -TERM "${pid}" 2>/dev/null || true
-    for ((i = 0; i < 150; i++)); do
-        pid_is "${pid}" "${name}" || break
-        sleep 0.1
-    done
-    if pid_is "${pid}" "${name}"; then
-        log "${name} (pid ${pid}) ignored SIGTERM for 15s; sending SIGKILL"
-        kill -KILL "${pid}" 2>/dev/null || true
-        for ((i = 0; i < 50; i++)); do
-            pid_is "${pid}" "${name}" || break
-            sleep 0.1
-        done
-    fi
-    pid_is "${pid}" "${name}" && die "could not stop ${name} (pid ${pid})"
-    log "${name} stopped (pid ${pid})"
+    stop_pid "${name}" "${pid}" "${name}" 15
 }
 
 stop_all() {
@@ -93,8 +77,6 @@ stop_all() {
         stop_component "${c}"
     done
 }
-
-
 
 # wait_for NAME LOG CHECK...: poll CHECK (a command) every 0.25s until it
 # succeeds; fail with the log tail when NAME dies or the timeout passes.
@@ -142,14 +124,6 @@ curl_api() {
 # controller manager's token controller works and Pods can be admitted.
 default_sa_has_token() {
     curl_api /api/v1/namespaces/default/serviceaccounts/default | grep -q '"secrets"'
-}
-
-teardown() {
-    [[ -e ${state} ]] || return 0
-    [[ -f ${marker} ]] \
-        || die "${state} exists but was not created by this script (no ${marker##*/}); not touching it"
-    stop_all
-    rm -rf -- "${state}"
 }
 
 # TTLAfterFinished (alpha in 1.20, on by default from 1.21): without it the
@@ -202,20 +176,12 @@ cmd_start() {
     local bin_dir
     bin_dir=$("${here}/build.sh" --bin-dir)
 
-    if [[ -e ${state} ]]; then
-        if [[ -f ${marker} ]]; then
-            log "stopping/removing the previous control plane in ${state}"
-            teardown
-        elif [[ -n "$(ls -A "${state}" 2>/dev/null)" ]]; then
-            die "${state} is not empty and was not created by this script; refusing to use it"
-        fi
-    fi
+    # A clean slate: what an earlier start left in ${state} is stopped and deleted.
+    state_fresh "${state}" "${marker}" stop_all
     # Startup time, not counting a first build or stopping the previous run.
     local t0=${SECONDS}
     # Holds an admin token and private keys: owner only.
-    mkdir -p "${state}"
     chmod 0700 "${state}"
-    : >"${marker}"
 
     # On failure stop whatever was started; keep the state dir (logs) for
     # inspection: the next start or stop deletes it.
@@ -333,19 +299,14 @@ EOF
 }
 
 cmd_stop() {
-    if [[ ! -e ${state} ]]; then
-        log "nothing to stop (${state} does not exist)"
-        return 0
-    fi
-    teardown
-    log "removed ${state}"
+    state_stop "${state}" "${marker}" stop_all
 }
 
 # Stop only the API server (by its pid file) and start it again with the same
 # flags on the same port, against the same etcd: a test of how clients ride
 # out an API server restart. etcd and the controller manager keep running.
 cmd_restart_apiserver() {
-    [[ -f ${marker} && -f ${env_file} ]] || die "not started (no ${env_file}); run: $0 start"
+    [[ -f ${state}/${marker} && -f ${env_file} ]] || die "not started (no ${env_file}); run: $0 start"
     running_pid etcd >/dev/null || die "etcd is not running (${state}); run: $0 start"
     local bin_dir etcd_port t0=${SECONDS}
     bin_dir=$("${here}/build.sh" --bin-dir)
