@@ -8,7 +8,8 @@
 #   fmt-check, clippy     make fmt-check, make clippy
 #   test services start   PostgreSQL and Redis on free ports (scripts/test-services.sh)
 #   control plane start   etcd, kube-apiserver, kube-controller-manager (scripts/control-plane/cluster.sh)
-#   cargo tests           make test-only against both (COUPLE_REQUIRE_K8S=1)
+#   cargo tests           make test-only against both (COUPLE_REQUIRE_K8S=1 and COUPLE_REQUIRE_SERVERS=1:
+#                         a test whose server is missing fails instead of skipping)
 #   chart test            scripts/chart-test.sh against the control plane
 #   smoke, fuzz           scripts/smoke.sh, scripts/fuzz.sh (after the servers above are stopped)
 set -euo pipefail
@@ -46,7 +47,7 @@ stage fmt-check "${make_cmd[@]}" fmt-check
 stage clippy "${make_cmd[@]}" clippy
 stage "test services start" scripts/test-services.sh start
 stage "control plane start" scripts/control-plane/cluster.sh start
-stage "cargo tests" with_test_env env COUPLE_REQUIRE_K8S=1 "${make_cmd[@]}" test-only
+stage "cargo tests" with_test_env env COUPLE_REQUIRE_K8S=1 COUPLE_REQUIRE_SERVERS=1 "${make_cmd[@]}" test-only
 stage "chart test" with_test_env scripts/chart-test.sh
 stop_servers
 stage smoke scripts/smoke.sh
