@@ -11,12 +11,13 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock rustfmt.toml ./
 COPY services ./services
 COPY operator ./operator
-# The registry and target/ live in BuildKit cache mounts, so a rebuild after a code change only
+# The crate cache and target/ live in BuildKit cache mounts, so a rebuild after a code change only
 # compiles the changed crates. target/ is not part of the image: the binaries are copied out.
+# couple-registry's binary only serves the development scripts, so it stays out.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/usr/local/cargo/git \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bins \
+    cargo build --release --locked --workspace --exclude couple-registry --bins \
     && mkdir -p /out \
     && find target/release -maxdepth 1 -type f -executable -exec cp {} /out/ \;
 

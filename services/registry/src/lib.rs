@@ -64,13 +64,11 @@ pub struct Storage {
     pub redis: Need,
     /// MongoDB.
     pub mongodb: Need,
-    /// Whether it has migrations to run (`<binary> migrate`) before a rollout.
-    pub migrates: bool,
 }
 
 impl Storage {
     /// No database at all.
-    pub const NONE: Storage = Storage { postgres: Need::No, postgres_database: None, redis: Need::No, mongodb: Need::No, migrates: false };
+    pub const NONE: Storage = Storage { postgres: Need::No, postgres_database: None, redis: Need::No, mongodb: Need::No };
 }
 
 /// The gateway: the single entry point, calling every service behind it.
@@ -89,7 +87,7 @@ pub const USER_COUPLE: ServiceSpec = ServiceSpec {
     name: "user-couple",
     port: 8081,
     env_prefix: "USER_COUPLE_",
-    storage: Storage { postgres: Need::Yes, postgres_database: Some("user_couple"), redis: Need::Yes, mongodb: Need::No, migrates: true },
+    storage: Storage { postgres: Need::Yes, postgres_database: Some("user_couple"), redis: Need::Yes, mongodb: Need::No },
     routes: &["/api/users", "/api/couples"],
     public: &[
         PublicRoute { method: "POST", path: "/api/users/signup" },
@@ -104,13 +102,7 @@ pub const SCHEDULE_MEETING: ServiceSpec = ServiceSpec {
     name: "schedule-meeting",
     port: 8082,
     env_prefix: "SCHEDULE_MEETING_",
-    storage: Storage {
-        postgres: Need::Yes,
-        postgres_database: Some("couple_schedule_db"),
-        redis: Need::No,
-        mongodb: Need::No,
-        migrates: true,
-    },
+    storage: Storage { postgres: Need::Yes, postgres_database: Some("couple_schedule_db"), redis: Need::No, mongodb: Need::No },
     routes: &["/api/schedules", "/api/meetings", "/api/places", "/api/calendar"],
     public: &[],
     // Birthdays for the calendar.
@@ -122,13 +114,7 @@ pub const QUESTION_ANSWER: ServiceSpec = ServiceSpec {
     name: "question-answer",
     port: 8086,
     env_prefix: "QUESTION_ANSWER_",
-    storage: Storage {
-        postgres: Need::Yes,
-        postgres_database: Some("question_answer_db"),
-        redis: Need::No,
-        mongodb: Need::Yes,
-        migrates: true,
-    },
+    storage: Storage { postgres: Need::Yes, postgres_database: Some("question_answer_db"), redis: Need::No, mongodb: Need::Yes },
     routes: &["/api/questions", "/api/user-answers", "/api/user-vectors", "/api/tags", "/api/user-tag-profiles"],
     public: &[],
     calls: &[],
@@ -139,13 +125,7 @@ pub const CHAT: ServiceSpec = ServiceSpec {
     name: "chat",
     port: 8000,
     env_prefix: "CHAT_",
-    storage: Storage {
-        postgres: Need::WhenScaled,
-        postgres_database: Some("chat"),
-        redis: Need::WhenScaled,
-        mongodb: Need::No,
-        migrates: true,
-    },
+    storage: Storage { postgres: Need::WhenScaled, postgres_database: Some("chat"), redis: Need::WhenScaled, mongodb: Need::No },
     routes: &["/api/chat", "/ws"],
     public: &[],
     calls: &[],
