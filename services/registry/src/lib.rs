@@ -56,9 +56,9 @@ pub enum Need {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Storage {
-    /// PostgreSQL, and the name of the database it owns there (the operator provisions it).
+    /// PostgreSQL.
     pub postgres: Need,
-    /// The PostgreSQL database name.
+    /// The name of the PostgreSQL database it owns (the operator provisions it).
     pub postgres_database: Option<&'static str>,
     /// Redis (shared codes, counters, token versions, fan-out).
     pub redis: Need,
