@@ -20,13 +20,14 @@ use k8s_openapi::{
 };
 use kube::{
     Api, Client, Resource, ResourceExt,
-    api::{ListParams, PartialObjectMeta},
+    api::PartialObjectMeta,
     core::DeserializeGuard,
     runtime::{
         Controller,
         controller::{self, Action},
         events::{Recorder, Reporter},
-        reflector::{ObjectRef, Store},
+        WatchStreamExt,
+        reflector::{self, ObjectRef, Store},
         watcher,
     },
 };
@@ -36,7 +37,8 @@ use crate::{
     apply::Applier,
     builders::{MANAGER, Platform, desired::referenced_secret_names},
     crd::CoupleApp,
-    health::Health,
+    faults::{WatchBackoff, describe_watch},
+    health::{Health, Source},
     reconcile::{Error, reconcile},
 };
 
@@ -214,11 +216,34 @@ fn children() -> watcher::Config {
 /// Runs the controller until `shutdown` fires: watches CoupleApps everywhere and every kind they
 /// own (only objects labelled as managed by this operator, and only their metadata: the owner
 /// reference is all a watch needs, and the read step fetches what a reconcile uses).
+///
+/// A watch that fails (the CRD not installed yet or deleted, RBAC not bound, the API server
+/// away) is retried with [`WatchBackoff`], and the CoupleApp watch's failure is reported to
+/// [`Health`] until it lists again; the controller itself keeps running. It returns an error
+/// only if it cannot start (discovery fails) or its streams end without a shutdown; the
+/// [`supervisor`](crate::supervisor) restarts it.
 pub async fn run_controller(ctx: Arc<Context>, shutdown: couple_common::shutdown::Shutdown) -> Result<(), kube::Error> {
     let client = ctx.client.clone();
     let policy_v1 = ctx.policy_v1().await?;
     let namespace = ctx.settings.namespace.as_deref();
-    let mut controller = Controller::new(api::<DeserializeGuard<CoupleApp>>(&client, namespace), watcher::Config::default())
+    let (apps, writer) = reflector::store::<DeserializeGuard<CoupleApp>>();
+    let health = ctx.health.clone();
+    let app_events = watcher(api::<DeserializeGuard<CoupleApp>>(&client, namespace), watcher::Config::default())
+        .backoff(WatchBackoff::default())
+        .inspect(move |event| match event {
+            Ok(watcher::Event::InitDone) => health.listed(),
+            // An expired resource version is routine: the watcher lists again at once.
+            Err(watcher::Error::WatchError(status)) if status.code == 410 => {}
+            Err(err) => health.fault(Source::Watch, describe_watch(err)),
+            Ok(_) => {}
+        })
+        .reflect(writer)
+        .applied_objects()
+        // Its failures are reported just above and retried by its own backoff: they need not
+        // reach the controller, which would log them again and pause every other watch.
+        .filter(|event| std::future::ready(event.is_ok()));
+    let mut controller = Controller::for_stream(app_events, apps.clone())
+        .trigger_backoff(WatchBackoff::default())
         .with_config(controller::Config::default().concurrency(ctx.settings.concurrency))
         .owns(api::<PartialObjectMeta<Secret>>(&client, namespace), children())
         .owns(api::<PartialObjectMeta<ConfigMap>>(&client, namespace), children())
@@ -234,30 +259,52 @@ pub async fn run_controller(ctx: Arc<Context>, shutdown: couple_common::shutdown
     // The user's Secrets a spec references carry no labels of ours, so every Secret's metadata is
     // watched (never its data) and mapped to the CoupleApps naming it: a referenced Secret that
     // appears or changes is acted on at once instead of on the next periodic check.
-    let apps = controller.store();
+    let referencing = apps.clone();
     controller = controller.watches(api::<PartialObjectMeta<Secret>>(&client, namespace), watcher::Config::default(), move |secret| {
-        apps_referencing(&apps, secret.meta())
+        apps_referencing(&referencing, secret.meta())
     });
-    ctx.health.start_leading(controller.store());
-    // Readiness: the list the CoupleApp watch starts with answers. (Awaiting
-    // `Store::wait_until_ready` here instead would race the controller's own wait for the one
-    // waker slot of kube-runtime's `DelayedInit`, and one of the two would never wake.)
-    api::<DeserializeGuard<CoupleApp>>(&client, namespace).list(&ListParams::default().limit(1)).await?;
-    ctx.health.mark_synced();
+    ctx.health.track(apps);
     let health = ctx.health.clone();
+    let mut watch_errors = ErrorLog::default();
     controller
-        .graceful_shutdown_on(shutdown.wait())
+        .graceful_shutdown_on(shutdown.clone().wait())
         .run(reconcile, error_policy, ctx.clone())
         .for_each(|result| {
             health.touch();
-            if let Err(err) = result {
-                tracing::debug!(%err, "controller event");
+            match result {
+                // The owned kinds' watches fail here (RBAC for one kind, say), retried with the
+                // trigger backoff.
+                Err(controller::Error::QueueError(err)) => watch_errors.warn(&err),
+                Err(err) => tracing::debug!(%err, "controller event"),
+                Ok(_) => {}
             }
             std::future::ready(())
         })
         .await;
-    ctx.health.stop_leading();
-    Ok(())
+    if shutdown.is_shutting_down() {
+        Ok(())
+    } else {
+        Err(kube::Error::Service("the controller's watch streams ended".into()))
+    }
+}
+
+/// Logs failing watches at most once a minute per message, so a watch retried every few seconds
+/// does not flood the log.
+#[derive(Default)]
+struct ErrorLog {
+    last: HashMap<String, Instant>,
+}
+
+impl ErrorLog {
+    fn warn(&mut self, err: &watcher::Error) {
+        let message = err.to_string();
+        let now = Instant::now();
+        if self.last.get(&message).is_none_or(|at| now.duration_since(*at) >= Duration::from_secs(60)) {
+            tracing::warn!(error = %message, "a watch failed; retrying");
+            self.last.retain(|_, at| now.duration_since(*at) < Duration::from_secs(60));
+            self.last.insert(message, now);
+        }
+    }
 }
 
 /// How [`run`] runs.
@@ -287,14 +334,10 @@ impl RunConfig {
     }
 }
 
-/// Runs the operator until `shutdown`: the controller directly, or only while this replica holds
-/// the leader Lease.
+/// Runs the operator until `shutdown`: the controller, restarted whenever it ends, and (with
+/// leader election) only while this replica holds the Lease. See [`supervisor`](crate::supervisor).
 pub async fn run(ctx: Arc<Context>, config: RunConfig, shutdown: couple_common::shutdown::Shutdown) -> anyhow::Result<()> {
-    if config.leader_election {
-        crate::leader::run_while_leading(ctx, &config, shutdown).await
-    } else {
-        Ok(run_controller(ctx, shutdown).await?)
-    }
+    crate::supervisor::run(ctx, config, shutdown, crate::supervisor::real_controller()).await
 }
 
 #[cfg(test)]

@@ -6,10 +6,11 @@ pub mod builders;
 pub mod controller;
 pub mod crd;
 pub mod drift;
+pub mod faults;
 pub mod health;
-pub mod leader;
 pub mod reconcile;
 pub mod status;
+pub mod supervisor;
 pub mod validate;
 
 use std::time::Duration;

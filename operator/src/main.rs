@@ -10,7 +10,8 @@ use couple_common::{
 };
 use couple_operator::{
     controller::{Context, RunConfig, run},
-    health::{Health, router},
+    faults::{Retries, Target, describe},
+    health::{Health, Source, router},
 };
 
 /// The couple operator.
@@ -74,22 +75,48 @@ async fn run_operator(args: RunArgs) -> anyhow::Result<()> {
         }
     });
     let client = kube::Client::try_default().await.context("no Kubernetes configuration (in-cluster or KUBECONFIG)")?;
-    if args.install_crd {
-        couple_operator::install_crd(&client).await.context("installing the CoupleApp CRD")?;
-        tracing::info!("CoupleApp CRD applied");
-    }
     let config = RunConfig::from_env(args.leader_election);
     let health = Arc::new(Health::new(Duration::from_secs(15 * 60)));
-    let ctx = Arc::new(Context::new(client, health.clone(), config.settings.clone()));
-
     let listener = tokio::net::TcpListener::bind(args.metrics_addr).await.with_context(|| format!("binding {}", args.metrics_addr))?;
     tracing::info!(addr = %args.metrics_addr, "serving /livez, /readyz and /metrics");
-    let server = tokio::spawn(couple_common::server::serve(listener, router(health), shutdown.clone(), Duration::from_secs(5)));
-    let result = run(ctx, config, shutdown).await;
+    let server = tokio::spawn(couple_common::server::serve(listener, router(health.clone()), shutdown.clone(), Duration::from_secs(5)));
+    let result = if args.install_crd && !install_crd(&client, &health, &shutdown).await {
+        Ok(()) // shut down before the CRD could be applied
+    } else {
+        let ctx = Arc::new(Context::new(client, health, config.settings.clone()));
+        run(ctx, config, shutdown).await
+    };
     if let Err(err) = &result {
         tracing::error!(error = %err, "the operator stopped");
     }
     trigger.trigger();
     server.await.context("health server task")?.context("health server")?;
     result
+}
+
+/// `--install-crd`: applies the CRD, retried with backoff while the API server cannot take it;
+/// `false` if shutdown came first.
+async fn install_crd(client: &kube::Client, health: &Health, shutdown: &Shutdown) -> bool {
+    let mut retries = Retries::new(Duration::from_millis(500), Duration::from_secs(15));
+    loop {
+        match couple_operator::install_crd(client).await {
+            Ok(()) => {
+                health.clear(Source::Controller);
+                tracing::info!("CoupleApp CRD applied");
+                return true;
+            }
+            Err(err) => {
+                let reason = match err.downcast_ref::<kube::Error>() {
+                    Some(e) => describe(e, Target::Other("applying the CoupleApp CRD (--install-crd)")),
+                    None => format!("{err:#}"),
+                };
+                health.fault(Source::Controller, reason);
+                let delay = retries.after_failure(Duration::ZERO, rand::random());
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = shutdown.clone().wait() => return false,
+                }
+            }
+        }
+    }
 }

@@ -16,7 +16,7 @@ use std::{
 use couple_common::shutdown::{self, ShutdownTrigger};
 use couple_operator::{
     builders::MANAGER,
-    controller::{Context, RunConfig, Settings, run, run_controller},
+    controller::{Context, RunConfig, Settings, run},
     crd::{CoupleApp, Phase},
     health::Health,
     reconcile::reconcile,
@@ -44,19 +44,32 @@ use tokio::task::JoinHandle;
 
 const TIMEOUT: Duration = Duration::from_secs(90);
 
+#[path = "cluster/faults.rs"]
+mod faults;
+
+/// The shared API server's client, with the CRD installed.
 async fn test_client() -> Option<Client> {
-    let Ok(path) = std::env::var("COUPLE_TEST_KUBECONFIG") else {
-        // `make test` always provides the API server; only a bare `cargo test` may skip.
-        assert!(std::env::var_os("COUPLE_REQUIRE_K8S").is_none(), "COUPLE_REQUIRE_K8S is set but COUPLE_TEST_KUBECONFIG is not");
-        println!("skipped: COUPLE_TEST_KUBECONFIG not set");
-        return None;
-    };
-    let kubeconfig = Kubeconfig::read_from(&path).expect("a readable kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.expect("a usable kubeconfig");
-    let client = Client::try_from(config).expect("a client");
-    couple_common::telemetry::init(couple_common::telemetry::LogFormat::Text);
+    let client = client_from_env("COUPLE_TEST_KUBECONFIG").await?;
     install_crd(&client).await;
     Some(client)
+}
+
+/// A client for the kubeconfig that `variable` names; `None` (the test skips) when unset, unless
+/// `COUPLE_REQUIRE_K8S` is set.
+async fn client_from_env(variable: &str) -> Option<Client> {
+    let Ok(path) = std::env::var(variable) else {
+        // `make test` always provides the API servers; only a bare `cargo test` may skip.
+        assert!(std::env::var_os("COUPLE_REQUIRE_K8S").is_none(), "COUPLE_REQUIRE_K8S is set but {variable} is not");
+        println!("skipped: {variable} not set");
+        return None;
+    };
+    couple_common::telemetry::init(couple_common::telemetry::LogFormat::Text);
+    Some(client_for(Kubeconfig::read_from(&path).expect("a readable kubeconfig")).await)
+}
+
+async fn client_for(kubeconfig: Kubeconfig) -> Client {
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.expect("a usable kubeconfig");
+    Client::try_from(config).expect("a client")
 }
 
 /// The operator's own `run --install-crd` step: server-side apply as its field manager, then wait
@@ -91,11 +104,11 @@ where
 struct Operator {
     ctx: Arc<Context>,
     _stop: ShutdownTrigger,
-    task: JoinHandle<Result<(), kube::Error>>,
+    task: JoinHandle<anyhow::Result<()>>,
 }
 
 impl Operator {
-    /// A controller requeueing often (1 s at a gate, 2 s otherwise), so tests settle fast.
+    /// The operator without leader election, its controller requeueing often (1 s at a gate, 2 s otherwise), so tests settle fast.
     fn start(client: &Client, namespace: &str) -> Self {
         Self::start_with(client, namespace, |_| {})
     }
@@ -110,9 +123,10 @@ impl Operator {
             ..Settings::default()
         };
         adjust(&mut settings);
-        let ctx = Arc::new(Context::new(client.clone(), Arc::new(Health::new(Duration::from_secs(600))), settings));
+        let ctx = Arc::new(Context::new(client.clone(), Arc::new(Health::new(Duration::from_secs(600))), settings.clone()));
+        let config = RunConfig { leader_election: false, namespace: namespace.to_owned(), identity: "test".into(), settings };
         let (stop, stopped) = shutdown::channel();
-        let task = tokio::spawn(run_controller(ctx.clone(), stopped));
+        let task = tokio::spawn(run(ctx.clone(), config, stopped));
         Self { ctx, _stop: stop, task }
     }
 
