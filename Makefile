@@ -25,7 +25,7 @@ build: ## Build every binary (debug)
 test: ## Format check, clippy, every test against real PostgreSQL, Redis and a Kubernetes API server, the chart, smoke, fuzz (timed stages)
 	@scripts/test.sh
 
-test-only: ## Run the tests only (expects TEST_DATABASE_URL, TEST_REDIS_URL and COUPLE_TEST_KUBECONFIG: services-up, k8s-up)
+test-only: ## Run the tests only (expects TEST_DATABASE_URL, TEST_REDIS_URL, COUPLE_TEST_KUBECONFIG and COUPLE_TEST_KUBECONFIG_SOLO: services-up, k8s-up)
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace --all-features --no-fail-fast; \
 	else \

@@ -23,10 +23,9 @@ use kube::{
     api::PartialObjectMeta,
     core::DeserializeGuard,
     runtime::{
-        Controller,
+        Controller, WatchStreamExt,
         controller::{self, Action},
         events::{Recorder, Reporter},
-        WatchStreamExt,
         reflector::{self, ObjectRef, Store},
         watcher,
     },
@@ -281,11 +280,7 @@ pub async fn run_controller(ctx: Arc<Context>, shutdown: couple_common::shutdown
             std::future::ready(())
         })
         .await;
-    if shutdown.is_shutting_down() {
-        Ok(())
-    } else {
-        Err(kube::Error::Service("the controller's watch streams ended".into()))
-    }
+    if shutdown.is_shutting_down() { Ok(()) } else { Err(kube::Error::Service("the controller's watch streams ended".into())) }
 }
 
 /// Logs failing watches at most once a minute per message, so a watch retried every few seconds

@@ -35,7 +35,9 @@ pub fn describe(err: &kube::Error, target: Target<'_>) -> String {
                 format!("the namespace {namespace:?} of the leader Lease (POD_NAMESPACE) does not exist; waiting for it")
             }
             (401, _) => format!("the API server rejects the operator's credentials (401): {}", status.message),
-            (403, _) => format!("forbidden: {}; waiting for the operator's RBAC to be bound (the chart's ClusterRole and Role)", status.message),
+            (403, _) => {
+                format!("forbidden: {}; waiting for the operator's RBAC to be bound (the chart's ClusterRole and Role)", status.message)
+            }
             (429, _) => format!("the API server is throttling requests (429): {}", status.message),
             (code, _) if code >= 500 => format!("the API server answered {code}: {}", status.message),
             (code, target) => format!("{} failed ({code}): {}", target.what(), status.message),
@@ -157,7 +159,10 @@ mod tests {
     #[test]
     fn forbidden_unauthorized_throttled_and_server_errors_say_so() {
         let forbidden = describe(&api(403, "leases.coordination.k8s.io is forbidden"), Target::Lease("ops"));
-        assert!(forbidden.starts_with("forbidden: leases.coordination.k8s.io is forbidden; waiting for the operator's RBAC"), "{forbidden}");
+        assert!(
+            forbidden.starts_with("forbidden: leases.coordination.k8s.io is forbidden; waiting for the operator's RBAC"),
+            "{forbidden}"
+        );
         assert!(describe(&api(401, "Unauthorized"), Target::CoupleApps).contains("credentials (401)"));
         assert!(describe(&api(429, "slow down"), Target::CoupleApps).contains("throttling"));
         assert_eq!(describe(&api(503, "etcd leader changed"), Target::CoupleApps), "the API server answered 503: etcd leader changed");

@@ -68,7 +68,11 @@ pub struct Health {
 
 impl std::fmt::Debug for Health {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Health").field("ready", &self.ready()).field("live", &self.live()).field("not_ready", &self.not_ready_reason()).finish()
+        f.debug_struct("Health")
+            .field("ready", &self.ready())
+            .field("live", &self.live())
+            .field("not_ready", &self.not_ready_reason())
+            .finish()
     }
 }
 
@@ -291,7 +295,10 @@ mod tests {
                 (status, String::from_utf8(body.to_vec()).unwrap())
             }
         };
-        assert_eq!(get("/readyz").await, (StatusCode::SERVICE_UNAVAILABLE, "not ready:\nCoupleApp watch: the CoupleApp CRD is not installed\n".into()));
+        assert_eq!(
+            get("/readyz").await,
+            (StatusCode::SERVICE_UNAVAILABLE, "not ready:\nCoupleApp watch: the CoupleApp CRD is not installed\n".into())
+        );
         assert_eq!(get("/livez").await, (StatusCode::OK, "live\n".into()));
         health.clear(Source::Watch);
         assert_eq!(get("/readyz").await, (StatusCode::OK, "ready\n".into()));

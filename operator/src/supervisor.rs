@@ -205,7 +205,11 @@ async fn run_elected(ctx: &Arc<Context>, config: &RunConfig, shutdown: &Shutdown
             Term::ControllerEnded { reason, ran_for } => {
                 let delay = restarts.after_failure(ran_for, jitter()).max(STANDBY_WINDOW);
                 tracing::error!(%reason, failures = restarts.failures(), rejoin_in = ?delay, "the controller ended; released the leader lease");
-                (delay, Source::Controller, format!("the controller ended ({reason}); released the leader lease and rejoining the election"))
+                (
+                    delay,
+                    Source::Controller,
+                    format!("the controller ended ({reason}); released the leader lease and rejoining the election"),
+                )
             }
             Term::ElectionEnded(reason) => {
                 let delay = joins.after_failure(Duration::ZERO, jitter());

@@ -1,5 +1,6 @@
 //! The operator against a real API server (see the local control plane notes), run in-process
-//! with leader election off, one namespace and one controller per test.
+//! under its real supervisor, with leader election off unless a test is about it, one namespace
+//! and one controller per test.
 //!
 //! Runs only when `COUPLE_TEST_KUBECONFIG` names a kubeconfig (as `make test` arranges);
 //! otherwise each test prints "skipped: COUPLE_TEST_KUBECONFIG not set" and passes, unless
@@ -20,6 +21,7 @@ use couple_operator::{
     crd::{CoupleApp, Phase},
     health::Health,
     reconcile::reconcile,
+    supervisor::{self, ControllerFn},
 };
 use k8s_openapi::{
     api::{
@@ -431,20 +433,40 @@ async fn a_failed_provisioning_job_runs_again_after_the_retry_delay() {
     assert_ne!(first, second, "the failed Job itself cannot succeed; a new one must have run");
 }
 
-/// One operator replica with leader election on, its Lease in `namespace`, as `identity`.
-fn start_replica(client: &Client, namespace: &str, identity: &str) -> (Arc<Context>, ShutdownTrigger, JoinHandle<anyhow::Result<()>>) {
-    let settings = Settings { requeue_waiting: Duration::from_secs(1), namespace: Some(namespace.to_owned()), ..Settings::default() };
-    let ctx = Arc::new(Context::new(client.clone(), Arc::new(Health::new(Duration::from_secs(600))), settings.clone()));
-    let config = RunConfig { leader_election: true, namespace: namespace.to_owned(), identity: identity.to_owned(), settings };
-    let (stop, stopped) = shutdown::channel();
-    (ctx.clone(), stop, tokio::spawn(run(ctx, config, stopped)))
+/// One replica with leader election on (its Lease in `lease_namespace`) watching `namespace`,
+/// running `controller` under the real supervisor.
+struct Replica {
+    ctx: Arc<Context>,
+    stop: ShutdownTrigger,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Replica {
+    fn start(client: &Client, namespace: &str, lease_namespace: &str, identity: &str, controller: ControllerFn) -> Self {
+        let settings = Settings { requeue_waiting: Duration::from_secs(1), namespace: Some(namespace.to_owned()), ..Settings::default() };
+        let ctx = Arc::new(Context::new(client.clone(), Arc::new(Health::new(Duration::from_secs(600))), settings.clone()));
+        let config = RunConfig { leader_election: true, namespace: lease_namespace.to_owned(), identity: identity.to_owned(), settings };
+        let (stop, stopped) = shutdown::channel();
+        let task = tokio::spawn(supervisor::run(ctx.clone(), config, stopped, controller));
+        Self { ctx, stop, task }
+    }
+
+    /// The real operator, its Lease in the namespace it watches.
+    fn real(client: &Client, namespace: &str, identity: &str) -> Self {
+        Self::start(client, namespace, namespace, identity, supervisor::real_controller())
+    }
+
+    /// Shuts the replica down cleanly.
+    async fn stop(self) {
+        self.stop.trigger();
+        self.task.await.expect("the supervisor task").expect("a clean stop");
+    }
 }
 
 #[tokio::test]
 async fn only_the_lease_holder_reconciles_and_a_standby_takes_over() {
     let Some(client) = test_client().await else { return };
     let ns = namespace(&client, "lease").await;
-    let start = |identity: &str| start_replica(&client, &ns, identity);
     let leases: Api<Lease> = Api::namespaced(client.clone(), &ns);
     let holder = |want: &'static str| {
         let leases = leases.clone();
@@ -456,24 +478,23 @@ async fn only_the_lease_holder_reconciles_and_a_standby_takes_over() {
             .await
         }
     };
-    let (ctx_a, stop_a, task_a) = start("replica-a");
+    let a = Replica::real(&client, &ns, "replica-a");
     holder("replica-a").await;
-    let (ctx_b, _stop_b, task_b) = start("replica-b");
+    let b = Replica::real(&client, &ns, "replica-b");
 
     let apps: Api<CoupleApp> = Api::namespaced(client.clone(), &ns);
     apps.create(&PostParams::default(), &app("demo", spec())).await.unwrap();
     wait_for_phase(&client, &ns, "demo", Phase::Provisioning, NOTHING).await;
-    assert!(ctx_a.writes.load(Ordering::SeqCst) > 0);
-    assert_eq!(ctx_b.writes.load(Ordering::SeqCst), 0, "the standby wrote");
+    assert!(a.ctx.writes.load(Ordering::SeqCst) > 0);
+    assert_eq!(b.ctx.writes.load(Ordering::SeqCst), 0, "the standby wrote");
 
-    stop_a.trigger();
-    task_a.await.unwrap().expect("a clean stop");
+    a.stop().await;
     holder("replica-b").await;
     let services: Api<Service> = Api::namespaced(client.clone(), &ns);
     services.delete("demo-postgres", &DeleteParams::default()).await.unwrap();
     wait("the new leader to restore the Service", || async { services.get_opt("demo-postgres").await.ok().flatten() }).await;
-    assert!(ctx_b.writes.load(Ordering::SeqCst) > 0);
-    task_b.abort();
+    assert!(b.ctx.writes.load(Ordering::SeqCst) > 0);
+    b.stop().await;
 }
 
 #[tokio::test]
@@ -570,7 +591,8 @@ async fn deleting_the_coupleapp_removes_its_children() {
 async fn a_replica_that_loses_the_lease_stops_reconciling_until_it_wins_it_back() {
     let Some(client) = test_client().await else { return };
     let ns = namespace(&client, "lease-lost").await;
-    let (ctx, _stop, task) = start_replica(&client, &ns, "replica-a");
+    let replica = Replica::real(&client, &ns, "replica-a");
+    let ctx = replica.ctx.clone();
     let apps: Api<CoupleApp> = Api::namespaced(client.clone(), &ns);
     apps.create(&PostParams::default(), &app("demo", spec())).await.unwrap();
     wait_for_phase(&client, &ns, "demo", Phase::Provisioning, NOTHING).await;
@@ -597,7 +619,7 @@ async fn a_replica_that_loses_the_lease_stops_reconciling_until_it_wins_it_back(
     let lease = leases.get("couple-operator").await.unwrap();
     assert_eq!(lease.spec.and_then(|s| s.holder_identity).as_deref(), Some("replica-a"));
     assert!(ctx.health.leading());
-    task.abort();
+    replica.stop().await;
 }
 
 /// Stores a CoupleApp whose `spec.image.tag` is a number, which the operator cannot read: the

@@ -9,53 +9,22 @@
 
 use std::sync::atomic::AtomicU32;
 
-use couple_operator::{
-    faults::CRD_NAME,
-    supervisor::{self, ControllerFn, LEASE_NAME},
-};
-use k8s_openapi::api::{
-    core::v1::ServiceAccount,
-    rbac::v1::RoleBinding,
-};
+use couple_operator::{faults::CRD_NAME, supervisor::LEASE_NAME};
+use k8s_openapi::api::{core::v1::ServiceAccount, rbac::v1::RoleBinding};
 use kube::config::Kubeconfig;
 use tokio::{net::TcpListener, sync::Notify};
 
 use super::*;
 
-/// One replica with leader election on (its Lease in `lease_namespace`) watching `namespace`,
-/// running `controller` under the real supervisor.
-struct Replica {
-    ctx: Arc<Context>,
-    stop: ShutdownTrigger,
-    task: JoinHandle<anyhow::Result<()>>,
-}
-
 impl Replica {
-    fn start(client: &Client, namespace: &str, lease_namespace: &str, identity: &str, controller: ControllerFn) -> Self {
-        let settings = Settings { requeue_waiting: Duration::from_secs(1), namespace: Some(namespace.to_owned()), ..Settings::default() };
-        let ctx = Arc::new(Context::new(client.clone(), Arc::new(Health::new(Duration::from_secs(600))), settings.clone()));
-        let config = RunConfig { leader_election: true, namespace: lease_namespace.to_owned(), identity: identity.to_owned(), settings };
-        let (stop, stopped) = shutdown::channel();
-        let task = tokio::spawn(supervisor::run(ctx.clone(), config, stopped, controller));
-        Self { ctx, stop, task }
-    }
-
     /// Waits until `/readyz` would name a reason containing `part`.
     async fn wait_not_ready_because(&self, part: &str) -> String {
-        wait(&format!("not ready because {part:?}"), || async {
-            self.ctx.health.not_ready_reason().filter(|reason| reason.contains(part))
-        })
-        .await
+        wait(&format!("not ready because {part:?}"), || async { self.ctx.health.not_ready_reason().filter(|reason| reason.contains(part)) })
+            .await
     }
 
     async fn wait_ready(&self) {
         wait("the replica to be ready", || async { self.ctx.health.ready().then_some(()) }).await;
-    }
-
-    /// Shuts the replica down cleanly.
-    async fn stop(self) {
-        self.stop.trigger();
-        self.task.await.expect("the supervisor task").expect("a clean stop");
     }
 }
 
@@ -78,7 +47,10 @@ async fn wait_for_holder(client: &Client, namespace: &str, want: &str) {
 }
 
 async fn create_app(client: &Client, namespace: &str, name: &str) {
-    Api::<CoupleApp>::namespaced(client.clone(), namespace).create(&PostParams::default(), &app(name, spec())).await.expect("CoupleApp created");
+    Api::<CoupleApp>::namespaced(client.clone(), namespace)
+        .create(&PostParams::default(), &app(name, spec()))
+        .await
+        .expect("CoupleApp created");
 }
 
 async fn delete_crd_and_wait(client: &Client) {
@@ -153,7 +125,7 @@ async fn a_controller_that_ends_while_leading_releases_the_lease_to_a_standby_an
     wait_for_holder(&client, &ns, "replica-a").await;
     create_app(&client, &ns, "demo").await;
     wait_for_phase(&client, &ns, "demo", Phase::Provisioning, NOTHING).await;
-    let b = Replica::start(&client, &ns, &ns, "replica-b", supervisor::real_controller());
+    let b = Replica::real(&client, &ns, "replica-b");
     b.wait_ready().await;
     assert!(!b.ctx.health.leading());
 
@@ -255,7 +227,7 @@ async fn rbac_bound_after_start_is_waited_for() {
     .await;
     let client = client_for(kubeconfig_with(Some(&token), None)).await;
 
-    let replica = Replica::start(&client, &ns, &ns, "replica-a", supervisor::real_controller());
+    let replica = Replica::real(&client, &ns, "replica-a");
     let reason = replica.wait_not_ready_because("forbidden").await;
     assert!(reason.contains("waiting for the operator's RBAC to be bound"), "{reason}");
     assert!(!replica.task.is_finished());
@@ -285,7 +257,7 @@ async fn an_api_server_unreachable_at_start_is_waited_for() {
     let upstream = real.trim_start_matches("https://").trim_end_matches('/').to_owned();
     let relayed = client_for(kubeconfig_with(None, Some(&format!("https://127.0.0.1:{port}")))).await;
 
-    let replica = Replica::start(&relayed, &ns, &ns, "replica-a", supervisor::real_controller());
+    let replica = Replica::real(&relayed, &ns, "replica-a");
     let reason = replica.wait_not_ready_because("the API server is unreachable").await;
     assert!(reason.starts_with("leader election:"), "{reason}");
     assert!(!replica.task.is_finished());
