@@ -28,6 +28,11 @@ have_pg_server() {
     compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null
 }
 
+# Debian's python3 has no ensurepip without python3-venv: `python3 -m venv` fails.
+have_python_venv() {
+    python3 -c 'import ensurepip, venv' >/dev/null 2>&1
+}
+
 have_nginx() {
     command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]]
 }
@@ -41,6 +46,7 @@ wanted=(
     "wrk|wrk"
     "pkg-config|pkg-config"
     "make|make"
+    "python3-venv|have_python_venv"
 )
 
 missing=()

@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
-# Start/stop the throwaway PostgreSQL and Redis servers the tests use.
+# Start/stop the throwaway PostgreSQL, Redis and MongoDB wire-protocol servers the tests use.
 #
 #   scripts/test-services.sh start    fresh servers on free 127.0.0.1 ports,
 #                                     writes $COUPLE_TEST_DIR/env
-#   scripts/test-services.sh stop     stop both, delete all their state
+#   scripts/test-services.sh stop     stop them all, delete all their state
 #   scripts/test-services.sh status   print whether each is running
-#                                     (exit 0 only if both are running)
+#                                     (exit 0 only if all three are running)
 #
 # All state lives in $COUPLE_TEST_DIR (default: <repo>/.tmp/test-services).
 # After `start`, load the connection URLs with:
 #
-#   . "$COUPLE_TEST_DIR/env"   # TEST_DATABASE_URL, TEST_REDIS_URL, and
-#                              # TEST_PG_BINDIR, TEST_REDIS_SERVER for tests
-#                              # that start private servers
+#   . "$COUPLE_TEST_DIR/env"   # TEST_DATABASE_URL, TEST_REDIS_URL,
+#                              # TEST_MONGO_WIRE_URL, and TEST_PG_BINDIR,
+#                              # TEST_REDIS_SERVER, TEST_MONGO_WIRE_SERVER for
+#                              # tests that start private servers
+#
+# MongoDB itself cannot be installed on these machines (not in Debian, PyPI or
+# npm); the MongoDB tests use nx-27017, a MongoDB wire-protocol server over
+# SQLite from PyPI, pinned and installed on first use into a virtual
+# environment. TEST_MONGODB_URL, when you set it yourself, points the same
+# tests at a real MongoDB as well.
 #
 # `start` always gives a clean slate: if servers from an earlier `start` are
 # still running in the same directory they are stopped and their data
@@ -27,6 +34,8 @@
 #   COUPLE_TEST_TIMEOUT    seconds to wait for each server (default 30)
 #   PG_BINDIR              PostgreSQL server bin dir (default: newest
 #                          /usr/lib/postgresql/*/bin, else pg_config --bindir)
+#   COUPLE_MONGO_VENV      the virtual environment with nx-27017 (default
+#                          <repo>/.tmp/mongo-venv)
 set -euo pipefail
 
 LOG_NAME=test-services
@@ -45,7 +54,10 @@ timeout_s=${COUPLE_TEST_TIMEOUT:-30}
 marker=.couple-test-services
 pg_dir="${state}/pg"        # dir (or symlink, see pg_base) owned by the pg user
 redis_dir="${state}/redis"
+mongo_dir="${state}/mongo"
 env_file="${state}/env"
+mongo_venv=${COUPLE_MONGO_VENV:-${repo}/.tmp/mongo-venv}
+nx_version=0.8.1
 
 pg_superuser=couple
 
@@ -239,14 +251,66 @@ redis_stop() {
     stop_pid redis "${pid}" redis-server "${timeout_s}"
 }
 
+# ------------------------------------------------- mongodb (wire protocol)
+
+mongo_pidfile="${mongo_dir}/nx-27017.pid"
+nx_bin="${mongo_venv}/bin/nx-27017"
+
+mongo_install() {
+    if [[ $("${mongo_venv}/bin/pip" show nx-27017 2>/dev/null | sed -n 's/^Version: //p') == "${nx_version}" ]]; then
+        return
+    fi
+    log "preparing ${mongo_venv} (nx-27017 ${nx_version})"
+    command -v python3 >/dev/null || die "python3 is required"
+    python3 -m venv "${mongo_venv}" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
+    "${mongo_venv}/bin/pip" install --quiet --disable-pip-version-check "nx-27017==${nx_version}" \
+        || die "pip install nx-27017==${nx_version} failed"
+}
+
+mongo_pid() {
+    local pid
+    pid=$(cat "${mongo_pidfile}" 2>/dev/null || true)
+    pid_is "${pid}" nx-27017 || return 1
+    printf '%s\n' "${pid}"
+}
+
+mongo_start() {
+    local port=$1
+    mongo_install
+    mkdir -p "${mongo_dir}/data"
+    # One SQLite file per logical database (--data-dir), so tests that each use a database
+    # of their own do not share one file's lock.
+    nohup "${nx_bin}" --host 127.0.0.1 -p "${port}" --data-dir "${mongo_dir}/data" \
+        --log-file "${mongo_dir}/nx-27017.log" --pid-file "${mongo_dir}/unused.pid" \
+        >"${mongo_dir}/stdout.log" 2>&1 </dev/null &
+    printf '%s\n' "$!" >"${mongo_pidfile}"
+    local i
+    for ((i = 0; i < timeout_s * 5; i++)); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/${port}") 2>/dev/null && mongo_pid >/dev/null; then
+            log "mongodb wire server (nx-27017) running (pid $(mongo_pid), 127.0.0.1:${port})"
+            return
+        fi
+        mongo_pid >/dev/null || break
+        sleep 0.2
+    done
+    fail_with_log "nx-27017 not accepting connections on 127.0.0.1:${port}" "${mongo_dir}/stdout.log"
+}
+
+mongo_stop() {
+    local pid
+    pid=$(mongo_pid) || return 0
+    stop_pid nx-27017 "${pid}" nx-27017 "${timeout_s}"
+}
+
 # ----------------------------------------------------------------- helpers
 
-# Stop both servers of ${state} and delete the /tmp directory PostgreSQL may use instead of
+# Stop the servers of ${state} and delete the /tmp directory PostgreSQL may use instead of
 # ${state}/pg (see pg_make_base); state_teardown / state_stop / state_fresh (lib/common.sh)
 # delete ${state} itself, and only a directory carrying our marker.
 stop_servers() {
     pg_stop
     redis_stop
+    mongo_stop
     local pg_tmp=""
     if [[ -L ${pg_dir} ]]; then
         pg_tmp=$(readlink "${pg_dir}")
@@ -265,25 +329,29 @@ cmd_start() {
     # If anything below fails, do not leave half-started servers behind.
     # The state dir (with logs) stays for inspection; the next start/stop
     # cleans it up.
-    trap 'rc=$?; if ((rc != 0)); then pg_stop || true; redis_stop || true; fi' EXIT
+    trap 'rc=$?; if ((rc != 0)); then pg_stop || true; redis_stop || true; mongo_stop || true; fi' EXIT
 
-    local ports pg_port redis_port
-    ports=$(pick_ports 2)
-    read -r pg_port redis_port <<<"${ports}"
+    local ports pg_port redis_port mongo_port
+    ports=$(pick_ports 3)
+    read -r pg_port redis_port mongo_port <<<"${ports}"
     printf '%s\n' "${pg_port}" >"${state}/pg.port"
     printf '%s\n' "${redis_port}" >"${state}/redis.port"
+    printf '%s\n' "${mongo_port}" >"${state}/mongo.port"
 
     pg_start "${pg_port}"
     redis_start "${redis_port}"
+    mongo_start "${mongo_port}"
 
     # Write atomically so a concurrent reader never sees half a file.
     cat >"${env_file}.tmp" <<EOF
 # Written by scripts/test-services.sh start; source this file.
 export TEST_DATABASE_URL=postgres://${pg_superuser}@127.0.0.1:${pg_port}/postgres
 export TEST_REDIS_URL=redis://127.0.0.1:${redis_port}
+export TEST_MONGO_WIRE_URL=mongodb://127.0.0.1:${mongo_port}
 # For tests that run (and stop) servers of their own: the same binaries.
 export TEST_PG_BINDIR=$(printf '%q' "$(pg_bindir)")
 export TEST_REDIS_SERVER=$(printf '%q' "$(command -v redis-server)")
+export TEST_MONGO_WIRE_SERVER=$(printf '%q' "${nx_bin}")
 EOF
     mv "${env_file}.tmp" "${env_file}"
     trap - EXIT
@@ -309,6 +377,13 @@ cmd_status() {
         log "redis: running (pid ${pid}, 127.0.0.1:${port})"
     else
         log "redis: not running"
+        ok=1
+    fi
+    if pid=$(mongo_pid); then
+        port=$(cat "${state}/mongo.port" 2>/dev/null || echo '?')
+        log "mongodb wire server: running (pid ${pid}, 127.0.0.1:${port})"
+    else
+        log "mongodb wire server: not running"
         ok=1
     fi
     if [[ -f ${env_file} ]]; then
