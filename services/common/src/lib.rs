@@ -8,6 +8,7 @@
 //! (utoipa), and `service` (all of them and the service kit that runs a service binary).
 
 pub mod cli;
+pub mod clock;
 pub mod config;
 #[cfg(feature = "db")]
 pub mod db;
@@ -23,6 +24,7 @@ pub mod kit;
 #[cfg(feature = "kv")]
 pub mod kv;
 pub mod net;
+pub mod paging;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 #[cfg(feature = "jwt")]
@@ -30,6 +32,7 @@ pub mod revocation;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;
+pub mod traits;
 #[cfg(feature = "test-util")]
 pub mod test_util;
 pub mod validate;
@@ -37,6 +40,7 @@ pub mod validate;
 pub use envelope::{ApiResponse, Page};
 pub use error::{ApiError, FieldErrors};
 pub use extract::{ClientAddr, InternalCaller, Json, Query};
+pub use paging::PageQuery;
 #[cfg(feature = "jwt")]
 pub use identity::{Identity, Role};
 #[cfg(feature = "jwt")]
