@@ -24,24 +24,24 @@ pub mod kit;
 #[cfg(feature = "kv")]
 pub mod kv;
 pub mod net;
-pub mod paging;
 #[cfg(feature = "openapi")]
 pub mod openapi;
+pub mod paging;
 #[cfg(feature = "jwt")]
 pub mod revocation;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;
-pub mod traits;
 #[cfg(feature = "test-util")]
 pub mod test_util;
+pub mod traits;
 pub mod validate;
 
 pub use envelope::{ApiResponse, Page};
 pub use error::{ApiError, FieldErrors};
 pub use extract::{ClientAddr, InternalCaller, Json, Query};
-pub use paging::PageQuery;
 #[cfg(feature = "jwt")]
 pub use identity::{Identity, Role};
 #[cfg(feature = "jwt")]
 pub use jwt::{Claims, JwtKeys};
+pub use paging::PageQuery;

@@ -78,7 +78,10 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             let defaults: Config = load(QUESTION_ANSWER.env_prefix).unwrap();
             assert_eq!((defaults.listen.port, defaults.database.database_url.as_str()), (8086, "sqlite:.data/question-answer.db"));
-            assert_eq!((defaults.vector_updates, defaults.mongo.mongodb_url, defaults.auto_migrate), (VectorUpdates::Transaction, None, true));
+            assert_eq!(
+                (defaults.vector_updates, defaults.mongo.mongodb_url, defaults.auto_migrate),
+                (VectorUpdates::Transaction, None, true)
+            );
             for (name, value) in [
                 ("PORT", "9086"),
                 ("DATABASE_URL", "postgres://db/qa"),
@@ -91,8 +94,14 @@ mod tests {
                 jail.set_env(format!("QUESTION_ANSWER_{name}"), value);
             }
             let c: Config = load(QUESTION_ANSWER.env_prefix).unwrap();
-            assert_eq!((c.listen.port, c.database.database_url.as_str(), c.mongo.mongodb_url.as_deref()), (9086, "postgres://db/qa", Some("mongodb://m")));
-            assert_eq!((c.auto_migrate, c.vector_updates, c.outbox_poll_millis, c.outbox_max_backoff_millis), (false, VectorUpdates::Outbox, 50, 700));
+            assert_eq!(
+                (c.listen.port, c.database.database_url.as_str(), c.mongo.mongodb_url.as_deref()),
+                (9086, "postgres://db/qa", Some("mongodb://m"))
+            );
+            assert_eq!(
+                (c.auto_migrate, c.vector_updates, c.outbox_poll_millis, c.outbox_max_backoff_millis),
+                (false, VectorUpdates::Outbox, 50, 700)
+            );
             jail.set_env("QUESTION_ANSWER_VECTOR_UPDATES", "sometimes");
             assert!(load::<Config>(QUESTION_ANSWER.env_prefix).is_err());
             Ok(())

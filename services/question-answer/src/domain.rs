@@ -1,11 +1,7 @@
 //! Values that parse: the chosen option, trait vectors and their deltas, bounded texts.
 
 use couple_common::traits::{TRAIT_COUNT, key_index, key_of};
-use serde::{
-    Deserialize, Deserializer, Serialize, Serializer,
-    de::Error as _,
-    ser::SerializeMap,
-};
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error as _, ser::SerializeMap};
 
 /// Which of a question's two options an answer chose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

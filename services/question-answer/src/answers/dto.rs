@@ -121,7 +121,8 @@ mod tests {
 
     #[test]
     fn an_answer_body_names_both_bad_fields() {
-        let fields = NewAnswer::try_from(CreateAnswerRequest { question_id: Some("x".into()), selected_option: Some("3".into()) }).unwrap_err();
+        let fields =
+            NewAnswer::try_from(CreateAnswerRequest { question_id: Some("x".into()), selected_option: Some("3".into()) }).unwrap_err();
         assert_eq!(fields.keys().collect::<Vec<_>>(), ["questionId", "selectedOption"]);
     }
 }

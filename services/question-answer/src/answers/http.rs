@@ -23,7 +23,11 @@ pub fn router() -> Router<AppState> {
 #[utoipa::path(post, path = "/api/user-answers", tag = "answers", request_body = CreateAnswerRequest, security(("bearer" = [])),
     responses((status = 201, body = ApiResponse<UserAnswer>), (status = 404, description = "no such question"),
         (status = 409, description = "answered already")))]
-pub async fn submit(State(answers): State<Arc<Answers>>, identity: Identity, Json(req): Json<CreateAnswerRequest>) -> Result<ApiResponse<UserAnswer>> {
+pub async fn submit(
+    State(answers): State<Arc<Answers>>,
+    identity: Identity,
+    Json(req): Json<CreateAnswerRequest>,
+) -> Result<ApiResponse<UserAnswer>> {
     Ok(ApiResponse::created(answers.submit(&identity, req.try_into()?).await?))
 }
 

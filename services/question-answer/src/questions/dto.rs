@@ -133,7 +133,19 @@ impl CreateQuestionRequest {
         let date = f.optional("date", self.date, domain::parse_date);
         let tags = parse_tags(&mut f, self.tags.unwrap_or_default(), known_tags);
         let vector_deltas = parse_option_deltas(&mut f, self.vector_deltas.unwrap_or_default());
-        f.finish(|| Some(NewQuestion { id, seed_key: None, question: question?, option1: option1?, option2: option2?, date, tags, vector_deltas, now }))
+        f.finish(|| {
+            Some(NewQuestion {
+                id,
+                seed_key: None,
+                question: question?,
+                option1: option1?,
+                option2: option2?,
+                date,
+                tags,
+                vector_deltas,
+                now,
+            })
+        })
     }
 }
 
@@ -202,8 +214,17 @@ mod tests {
         .unwrap();
         let fields = body.parse(&HashSet::from([known]), Uuid::now_v7(), Utc::now()).unwrap_err();
         for field in [
-            "question", "option1", "option2", "date", "tags[0].tagId", "tags[1].weight", "tags[2].tagId", "tags[2].weight",
-            "vectorDeltas.1.vec51", "vectorDeltas.1.vec2", "vectorDeltas.3",
+            "question",
+            "option1",
+            "option2",
+            "date",
+            "tags[0].tagId",
+            "tags[1].weight",
+            "tags[2].tagId",
+            "tags[2].weight",
+            "vectorDeltas.1.vec51",
+            "vectorDeltas.1.vec2",
+            "vectorDeltas.3",
         ] {
             assert!(fields.contains_key(field), "{field} missing from {fields:?}");
         }

@@ -45,15 +45,16 @@ impl TryFrom<PutVectorRequest> for VectorDeltas {
 
     fn try_from(req: PutVectorRequest) -> Result<Self, FieldErrors> {
         let mut f = Fields::default();
-        let values = f.present("vectors", req.vectors).and_then(|values| match VectorDeltas::parse(values.iter().map(|(k, v)| (k.as_str(), *v))) {
-            Ok(values) => Some(values),
-            Err(problems) => {
-                for (key, problem) in problems {
-                    f.record(&format!("vectors.{key}"), problem);
+        let values =
+            f.present("vectors", req.vectors).and_then(|values| match VectorDeltas::parse(values.iter().map(|(k, v)| (k.as_str(), *v))) {
+                Ok(values) => Some(values),
+                Err(problems) => {
+                    for (key, problem) in problems {
+                        f.record(&format!("vectors.{key}"), problem);
+                    }
+                    None
                 }
-                None
-            }
-        });
+            });
         f.finish(|| values)
     }
 }

@@ -48,7 +48,11 @@ pub async fn my_vector(State(vectors): State<Arc<Vectors>>, identity: Identity) 
 /// Set some of the caller's traits (creating the vector if missing).
 #[utoipa::path(put, path = "/api/user-vectors/my-vector", tag = "vectors", request_body = PutVectorRequest, security(("bearer" = [])),
     responses((status = 200, body = ApiResponse<UserVector>)))]
-pub async fn put_vector(State(vectors): State<Arc<Vectors>>, identity: Identity, Json(req): Json<PutVectorRequest>) -> Result<ApiResponse<UserVector>> {
+pub async fn put_vector(
+    State(vectors): State<Arc<Vectors>>,
+    identity: Identity,
+    Json(req): Json<PutVectorRequest>,
+) -> Result<ApiResponse<UserVector>> {
     Ok(ApiResponse::ok(vectors.put(&identity, req.try_into()?).await?).message("updated"))
 }
 

@@ -28,7 +28,14 @@ impl OutboxWorker {
     /// A worker moving updates from `store`'s outbox to `vectors`, woken by `wake` and otherwise
     /// looking every `poll`; while the vector store fails it retries with a backoff growing to
     /// `max_backoff`.
-    pub fn new(store: Arc<dyn Store>, vectors: Arc<dyn VectorStore>, clock: Clock, wake: Arc<Notify>, poll: Duration, max_backoff: Duration) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        vectors: Arc<dyn VectorStore>,
+        clock: Clock,
+        wake: Arc<Notify>,
+        poll: Duration,
+        max_backoff: Duration,
+    ) -> Self {
         Self { store, vectors, clock, wake, poll, max_backoff }
     }
 

@@ -4,7 +4,10 @@
 use std::collections::HashSet;
 
 use chrono::TimeZone;
-use couple_common::{Role, test_util::{Backend, TEST_INTERNAL_TOKEN}};
+use couple_common::{
+    Role,
+    test_util::{Backend, TEST_INTERNAL_TOKEN},
+};
 use reqwest::{Method, StatusCode};
 use rstest::rstest;
 use serde_json::{Value, json};
@@ -38,10 +41,7 @@ async fn partners_share_todays_question_all_day_and_a_single_user_gets_their_own
     assert_eq!(first_a["id"], first_b["id"]);
     assert_eq!(first_a["day"], "2026-12-01");
     assert_eq!(first_a["answers"], json!({"state": "unanswered", "mine": null, "partner": null}));
-    let checks: [(&str, fn(&Value) -> bool); 3] = [("option1", Value::is_string), ("tags", Value::is_array), ("vectorDeltas", Value::is_object)];
-    for (key, expected) in checks {
-        assert!(expected(&first_a[key]), "{key} in {first_a}");
-    }
+    assert!(first_a["option1"].is_string() && first_a["tags"].is_array() && first_a["vectorDeltas"].is_object(), "{first_a}");
     app.clock.set(crate::support::noon() + chrono::Duration::hours(8));
     assert_eq!(app.get("/api/questions/today", &a).await["id"], first_a["id"], "stable all day");
     // A user without a couple has their own assignment, and a question they answered already is
@@ -143,7 +143,8 @@ async fn answers_move_tag_scores_and_the_vector_by_exactly_the_deltas_clamped(
     // Unknown questions and bad bodies.
     let unknown = json!({"questionId": Uuid::now_v7(), "selectedOption": "1"});
     app.expect(Method::POST, "/api/user-answers", &me, Some(unknown), StatusCode::NOT_FOUND).await;
-    let bad = app.expect(Method::POST, "/api/user-answers", &me, Some(json!({"selectedOption": "3"})), StatusCode::UNPROCESSABLE_ENTITY).await;
+    let bad =
+        app.expect(Method::POST, "/api/user-answers", &me, Some(json!({"selectedOption": "3"})), StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(bad["error"]["fields"].as_object().unwrap().len(), 2, "{bad}");
 }
 
@@ -194,14 +195,30 @@ async fn a_bad_question_gets_one_422_naming_every_field(#[values(Backend::Sqlite
     let err = app.expect(Method::POST, "/api/questions", &app.admin, Some(body), StatusCode::UNPROCESSABLE_ENTITY).await;
     let fields = err["error"]["fields"].as_object().unwrap();
     for field in [
-        "question", "option1", "option2", "date", "tags[0].tagId", "tags[1].tagId", "tags[1].weight", "vectorDeltas.1.vec0",
-        "vectorDeltas.2.vec3", "vectorDeltas.9",
+        "question",
+        "option1",
+        "option2",
+        "date",
+        "tags[0].tagId",
+        "tags[1].tagId",
+        "tags[1].weight",
+        "vectorDeltas.1.vec0",
+        "vectorDeltas.2.vec3",
+        "vectorDeltas.9",
     ] {
         assert!(fields.contains_key(field), "{field} missing from {fields:?}");
     }
     let (status, _) = app.call(Method::POST, "/api/questions", Some(&app.admin.token), Some(json!({"question": 5}))).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let res = app.http.post(app.url("/api/questions")).bearer_auth(&app.admin.token).header("content-type", "application/json").body("{").send().await.unwrap();
+    let res = app
+        .http
+        .post(app.url("/api/questions"))
+        .bearer_auth(&app.admin.token)
+        .header("content-type", "application/json")
+        .body("{")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
 }
 
@@ -237,7 +254,10 @@ async fn lists_page_with_an_opaque_cursor(#[values(Backend::Sqlite, Backend::Pos
         answered.push(app.answer(&me, q["id"].as_str().unwrap(), "1").await["id"].clone());
     }
     let first = app.expect(Method::GET, "/api/user-answers/my-answers?limit=2", &me, None, StatusCode::OK).await;
-    assert_eq!(first["data"].as_array().unwrap().iter().map(|a| a["id"].clone()).collect::<Vec<_>>(), [answered[2].clone(), answered[1].clone()]);
+    assert_eq!(
+        first["data"].as_array().unwrap().iter().map(|a| a["id"].clone()).collect::<Vec<_>>(),
+        [answered[2].clone(), answered[1].clone()]
+    );
     let cursor = first["page"]["nextCursor"].as_str().unwrap();
     let rest = app.expect(Method::GET, &format!("/api/user-answers/my-answers?limit=2&cursor={cursor}"), &me, None, StatusCode::OK).await;
     assert_eq!(rest["data"].as_array().unwrap().iter().map(|a| a["id"].clone()).collect::<Vec<_>>(), [answered[0].clone()]);
@@ -263,7 +283,9 @@ async fn users_manage_their_own_vector(#[values(Backend::Sqlite, Backend::Postgr
     app.expect(Method::POST, "/api/user-vectors", &me, None, StatusCode::CONFLICT).await;
     let put = json!({"vectors": {"vec2": 0.5, "vec50": -1}});
     let updated = app.expect(Method::PUT, "/api/user-vectors/my-vector", &me, Some(put), StatusCode::OK).await["data"].clone();
-    assert!(close(&updated["vectors"]["vec2"], 0.5) && close(&updated["vectors"]["vec50"], -1.0) && close(&updated["vectors"]["vec1"], 0.0));
+    assert!(
+        close(&updated["vectors"]["vec2"], 0.5) && close(&updated["vectors"]["vec50"], -1.0) && close(&updated["vectors"]["vec1"], 0.0)
+    );
     let bad = json!({"vectors": {"vec51": 0.1, "vec3": 1.01, "speed": 0}});
     let err = app.expect(Method::PUT, "/api/user-vectors/my-vector", &me, Some(bad), StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(err["error"]["fields"].as_object().unwrap().len(), 3, "{err}");
@@ -320,7 +342,9 @@ async fn internal_reads_and_erasure_need_the_internal_token(#[values(Backend::Sq
     let (status, body) = internal(&app, Method::GET, &batch, Some(TEST_INTERNAL_TOKEN)).await;
     assert_eq!((status, body["data"].as_array().map(Vec::len)), (StatusCode::OK, Some(2)), "{body}");
     let eleven = (0..11).map(|_| Uuid::now_v7().to_string()).collect::<Vec<_>>().join(",");
-    for (query, status) in [(format!("userIds={eleven}"), 422), ("userIds=".to_owned(), 422), ("userIds=x".to_owned(), 400), (String::new(), 400)] {
+    for (query, status) in
+        [(format!("userIds={eleven}"), 422), ("userIds=".to_owned(), 422), ("userIds=x".to_owned(), 400), (String::new(), 400)]
+    {
         let (got, body) = internal(&app, Method::GET, &format!("/internal/user-vectors?{query}"), Some(TEST_INTERNAL_TOKEN)).await;
         assert_eq!(got.as_u16(), status, "{query}: {body}");
     }

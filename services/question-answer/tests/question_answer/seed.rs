@@ -4,7 +4,10 @@
 use std::collections::HashSet;
 
 use chrono::Utc;
-use couple_common::{db::PoolSettings, test_util::{Backend, TestDatabase}};
+use couple_common::{
+    db::PoolSettings,
+    test_util::{Backend, TestDatabase},
+};
 use question_answer::{seed, store};
 use rstest::rstest;
 

@@ -108,7 +108,8 @@ async fn an_answer_and_its_effects_commit_together_once(#[values(Backend::Sqlite
     assert!(matches!(store.create_tag(Uuid::now_v7(), "food", Utc::now()).await, Err(StoreError::Conflict)));
     let q = question(store.as_ref(), None, vec![(tag.id, 0.7)], deltas(&[("vec1", 0.7)])).await;
     let user = Uuid::now_v7();
-    let effects = AnswerEffects { tag_deltas: vec![(tag.id, 0.7)], vector_deltas: deltas(&[("vec1", 0.7)]), vector: VectorWrite::InTransaction };
+    let effects =
+        AnswerEffects { tag_deltas: vec![(tag.id, 0.7)], vector_deltas: deltas(&[("vec1", 0.7)]), vector: VectorWrite::InTransaction };
     let stored = store.submit_answer(answer(user, None, q, Choice::One), effects.clone()).await.unwrap();
     assert_eq!(store.answer_of(user, q).await.unwrap(), Some(stored));
     let again = store.submit_answer(answer(user, None, q, Choice::Two), effects.clone()).await;
