@@ -363,3 +363,64 @@ async fn internal_reads_and_erasure_need_the_internal_token(#[values(Backend::Sq
     assert_eq!((theirs["state"].as_str(), &theirs["partner"]), (Some("waiting"), &Value::Null));
     assert!(app.store.get_vector(partner.id).await.unwrap().is_some());
 }
+
+#[tokio::test]
+async fn without_an_internal_token_configured_the_internal_api_does_not_exist() {
+    let db = couple_common::test_util::TestDatabase::sqlite();
+    let mut config = question_answer::Config::default();
+    config.database.database_url = db.url().to_owned();
+    let mut shared = couple_common::test_util::shared_config();
+    shared.internal_token = None;
+    let server = couple_common::test_util::TestServer::spawn::<question_answer::QuestionAnswer>(&config, &shared).await;
+    for (method, path) in [
+        (Method::GET, format!("/internal/user-vectors/{}", Uuid::now_v7())),
+        (Method::DELETE, format!("/internal/users/{}", Uuid::now_v7())),
+    ] {
+        let res = server.http.request(method, server.url(&path)).header("x-internal-token", TEST_INTERNAL_TOKEN).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+}
+
+/// Every `$ref` in a document.
+fn collect_refs(value: &Value, refs: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            refs.extend(map.get("$ref").and_then(Value::as_str).map(str::to_owned));
+            map.values().for_each(|v| collect_refs(v, refs));
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_refs(v, refs)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_route_and_its_references_resolve() {
+    let app = spawn(Backend::Sqlite, |_| {}).await.expect("SQLite needs no server");
+    let (status, doc) = app.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    for path in [
+        "/api/questions",
+        "/api/questions/today",
+        "/api/questions/{id}",
+        "/api/questions/{id}/answers",
+        "/api/user-answers",
+        "/api/user-answers/my-answers",
+        "/api/tags",
+        "/api/user-tag-profiles/my-profiles",
+        "/api/user-vectors",
+        "/api/user-vectors/traits",
+        "/api/user-vectors/my-vector",
+        "/api/user-vectors/my-vector/{key}",
+        "/internal/user-vectors",
+        "/internal/user-vectors/{user_id}",
+        "/internal/users/{id}",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} is not documented");
+    }
+    let mut refs = Vec::new();
+    collect_refs(&doc, &mut refs);
+    for r in refs {
+        let name = r.trim_start_matches("#/components/schemas/");
+        assert!(doc["components"]["schemas"][name].is_object(), "{r} dangles");
+    }
+}
