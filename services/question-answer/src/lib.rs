@@ -108,6 +108,9 @@ pub async fn build(config: &Config, shared: &SharedConfig, shutdown: Shutdown) -
     }
     load_seed(store.as_ref(), config).await?;
     // The relational store serves the vectors too until the MongoDB store exists.
+    if config.mongo.mongodb_url.as_deref().is_some_and(|url| !url.is_empty()) {
+        tracing::warn!("QUESTION_ANSWER_MONGODB_URL is set, but vectors are kept in the relational store for now");
+    }
     let vector_store: Arc<dyn VectorStore> = store.clone();
     let clock = config.clock.clone();
     let wake = Arc::new(Notify::new());

@@ -445,7 +445,10 @@ macro_rules! impl_store {
                      ON CONFLICT (user_id, tag_id) DO UPDATE SET score = MAX(-1.0, MIN(1.0, user_tag_profiles.score + excluded.score)), \
                      updated_at = excluded.updated_at",
                 );
-                for (tag_id, delta) in &effects.tag_deltas {
+                // In tag order, so two answers of one user at once lock the rows in the same order.
+                let mut tag_deltas = effects.tag_deltas.clone();
+                tag_deltas.sort_by_key(|(tag_id, _)| *tag_id);
+                for (tag_id, delta) in &tag_deltas {
                     sqlx::query(upsert_score)
                         .bind(a.user_id)
                         .bind(tag_id)
