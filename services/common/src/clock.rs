@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use jiff::tz::TimeZone;
 
 /// Where the current time comes from. Cloning shares the clock.
@@ -39,10 +39,11 @@ impl Clock {
         }
     }
 
-    /// The current time.
+    /// The current time, to the microsecond: the precision PostgreSQL keeps, so what a service
+    /// answers right after a write is what it reads back later.
     pub fn now(&self) -> DateTime<Utc> {
         match self {
-            Self::System => Utc::now(),
+            Self::System => Utc::now().trunc_subsecs(6),
             Self::Manual(at) => *at.lock().unwrap_or_else(|e| e.into_inner()),
         }
     }
@@ -93,5 +94,6 @@ mod tests {
         assert_eq!(clock.now(), start + chrono::Duration::hours(1));
         assert!(zone("Mars/Olympus").is_err());
         assert!(zone("Europe/Berlin").is_ok());
+        assert_eq!(Clock::System.now().timestamp_subsec_nanos() % 1000, 0, "whole microseconds");
     }
 }
