@@ -388,12 +388,26 @@ macro_rules! impl_store {
 
             #[tracing::instrument(name = "store.daily_question", skip_all, fields(scope = %scope.id(), %day))]
             async fn daily_question(&self, scope: Scope, day: NaiveDate, now: DateTime<Utc>) -> StoreResult<Option<Uuid>> {
-                let dated: Option<Uuid> = sqlx::query_scalar("SELECT id FROM questions WHERE date = $1").bind(day).fetch_optional(&self.pool).await?;
-                if dated.is_some() {
-                    return Ok(dated);
-                }
                 const ASSIGNED: &str = "SELECT question_id FROM daily_questions WHERE scope_id = $1 AND day = $2";
+                let dated: Option<Uuid> = sqlx::query_scalar("SELECT id FROM questions WHERE date = $1").bind(day).fetch_optional(&self.pool).await?;
                 let assigned: Option<Uuid> = sqlx::query_scalar(ASSIGNED).bind(scope.id()).bind(day).fetch_optional(&self.pool).await?;
+                if let Some(dated) = dated {
+                    // Recorded as the scope's question of the day, so the rotation counts it as
+                    // asked once its day has passed.
+                    if assigned != Some(dated) {
+                        sqlx::query(
+                            "INSERT INTO daily_questions (scope_id, day, question_id, created_at) VALUES ($1, $2, $3, $4) \
+                             ON CONFLICT (scope_id, day) DO UPDATE SET question_id = excluded.question_id",
+                        )
+                        .bind(scope.id())
+                        .bind(day)
+                        .bind(dated)
+                        .bind(now)
+                        .execute(&self.pool)
+                        .await?;
+                    }
+                    return Ok(Some(dated));
+                }
                 if assigned.is_some() {
                     return Ok(assigned);
                 }

@@ -75,6 +75,11 @@ async fn daily_questions_cycle_through_all_before_repeating(#[values(Backend::Sq
     }
     assert_eq!(store.daily_question(scope, day(2), Utc::now()).await.unwrap(), Some(first_cycle[1]), "a day keeps its question");
     assert_eq!(store.daily_question(scope, day(20), Utc::now()).await.unwrap(), Some(future), "the dated day");
+    assert_eq!(
+        store.daily_question(scope, day(21), Utc::now()).await.unwrap(),
+        Some(first_cycle[0]),
+        "once asked on its day, the dated question counts as recently asked"
+    );
 }
 
 #[rstest]
