@@ -236,9 +236,9 @@ pub trait Store: Database + VectorStore {
     async fn load_seed(&self, tags: &[SeedTag], questions: &[SeedQuestion], now: DateTime<Utc>) -> StoreResult<()>;
 
     /// The question of `day` for `scope`: the one dated that day (then recorded as the scope's),
-    /// else the one assigned to the
-    /// scope for that day, else a new assignment (see the implementation for the choice). Two
-    /// callers at once get the same. `None` when there is no question at all.
+    /// else the one assigned to the scope for that day, else a new assignment (see the
+    /// implementation for the choice). Two callers at once get the same. `None` when there is no
+    /// question at all.
     async fn daily_question(&self, scope: Scope, day: NaiveDate, now: DateTime<Utc>) -> StoreResult<Option<Uuid>>;
 
     /// Stores an answer with its effects in one transaction; [`StoreError::Conflict`] (and
