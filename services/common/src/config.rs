@@ -64,6 +64,9 @@ pub struct SharedConfig {
     pub body_limit_bytes: usize,
     /// `COUPLE_SHUTDOWN_GRACE_SECS`: how long in-flight requests may drain after SIGTERM.
     pub shutdown_grace_secs: u64,
+    /// `COUPLE_TIME_ZONE`: the IANA zone days are counted in (today's question, calendars,
+    /// anniversaries); the zone data is built into the binary.
+    pub time_zone: String,
 }
 
 impl Default for SharedConfig {
@@ -80,6 +83,7 @@ impl Default for SharedConfig {
             log_format: Default::default(),
             body_limit_bytes: 1024 * 1024,
             shutdown_grace_secs: 10,
+            time_zone: "Asia/Seoul".into(),
         }
     }
 }
@@ -113,6 +117,7 @@ impl SharedConfig {
                 return Err(ConfigError(format!("{name} must be at least 32 bytes")));
             }
         }
+        crate::clock::zone(&self.time_zone).map_err(|e| ConfigError(format!("COUPLE_TIME_ZONE: {e}")))?;
         if self.access_token_ttl_secs == 0 {
             return Err(ConfigError("COUPLE_ACCESS_TOKEN_TTL_SECS must be positive".into()));
         }
@@ -122,6 +127,15 @@ impl SharedConfig {
     /// The access token lifetime.
     pub fn access_token_ttl(&self) -> Duration {
         Duration::from_secs(self.access_token_ttl_secs)
+    }
+
+    /// The platform's time zone; [`SharedConfig::from_env`] has checked the name, and a name
+    /// set otherwise that is not known falls back to UTC with an error logged.
+    pub fn time_zone(&self) -> jiff::tz::TimeZone {
+        crate::clock::zone(&self.time_zone).unwrap_or_else(|err| {
+            tracing::error!(%err, "falling back to UTC");
+            jiff::tz::TimeZone::UTC
+        })
     }
 
     /// The drain bound after a shutdown signal.
@@ -334,6 +348,12 @@ mod tests {
             let shared = SharedConfig::read("SHARED_TEST_").unwrap();
             assert_eq!((shared.jwt_issuer.as_str(), shared.access_token_ttl_secs, shared.body_limit_bytes), ("couple-platform", 900, 2048));
             assert!(shared.internal_token.is_none());
+            assert_eq!(shared.time_zone().iana_name(), Some("Asia/Seoul"));
+            jail.set_env("SHARED_TEST_TIME_ZONE", "Europe/Nowhere");
+            let err = SharedConfig::read("SHARED_TEST_").err().map(|e| e.0).unwrap_or_default();
+            assert!(err.starts_with("COUPLE_TIME_ZONE"), "{err}");
+            jail.set_env("SHARED_TEST_TIME_ZONE", "America/New_York");
+            assert_eq!(SharedConfig::read("SHARED_TEST_").unwrap().time_zone().iana_name(), Some("America/New_York"));
             Ok(())
         });
     }

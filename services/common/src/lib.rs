@@ -8,6 +8,7 @@
 //! (utoipa), and `service` (all of them and the service kit that runs a service binary).
 
 pub mod cli;
+pub mod clock;
 pub mod config;
 #[cfg(feature = "db")]
 pub mod db;
@@ -25,6 +26,7 @@ pub mod kv;
 pub mod net;
 #[cfg(feature = "openapi")]
 pub mod openapi;
+pub mod paging;
 #[cfg(feature = "jwt")]
 pub mod revocation;
 pub mod server;
@@ -32,6 +34,7 @@ pub mod shutdown;
 pub mod telemetry;
 #[cfg(feature = "test-util")]
 pub mod test_util;
+pub mod traits;
 pub mod validate;
 
 pub use envelope::{ApiResponse, Page};
@@ -41,3 +44,4 @@ pub use extract::{ClientAddr, InternalCaller, Json, Query};
 pub use identity::{Identity, Role};
 #[cfg(feature = "jwt")]
 pub use jwt::{Claims, JwtKeys};
+pub use paging::PageQuery;

@@ -222,9 +222,37 @@ pub async fn call(
     (status, res.json().await.unwrap_or(serde_json::Value::Null))
 }
 
+/// The `$ref`s of an OpenAPI document that point at no schema in its components: a document a
+/// client generator can load has none.
+pub fn dangling_refs(doc: &serde_json::Value) -> Vec<String> {
+    fn collect(value: &serde_json::Value, refs: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                refs.extend(map.get("$ref").and_then(serde_json::Value::as_str).map(str::to_owned));
+                map.values().for_each(|v| collect(v, refs));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| collect(v, refs)),
+            _ => {}
+        }
+    }
+    let mut refs = Vec::new();
+    collect(doc, &mut refs);
+    refs.retain(|r| !doc["components"]["schemas"][r.trim_start_matches("#/components/schemas/")].is_object());
+    refs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dangling_references_are_found() {
+        let doc = serde_json::json!({
+            "paths": {"/x": {"get": {"responses": {"200": {"$ref": "#/components/schemas/A"}, "404": {"$ref": "#/components/schemas/B"}}}}},
+            "components": {"schemas": {"A": {"type": "object"}}}
+        });
+        assert_eq!(dangling_refs(&doc), ["#/components/schemas/B"]);
+    }
 
     #[tokio::test]
     async fn a_sqlite_test_database_is_deleted_when_dropped() {

@@ -1,0 +1,145 @@
+//! The question-answer service: a question a day for each couple (or user), two-option answers
+//! that reveal the partner's choice only once both answered, and what the answers build up: a
+//! score per tag and a 50-trait vector per user.
+//!
+//! Each resource has its logic in `<resource>/mod.rs`, its bodies in `dto.rs` and its routes in
+//! `http.rs`; [`QuestionAnswer`] assembles them into the service the kit runs.
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context;
+use axum::{Router, extract::FromRef};
+use couple_common::{
+    Identity, JwtKeys, Role,
+    config::{ListenConfig, SharedConfig},
+    extract::InternalToken,
+    kit::ServiceMain,
+    server::{self, ReadinessChecks},
+    shutdown::Shutdown,
+};
+use couple_registry::{QUESTION_ANSWER, ServiceSpec};
+use tokio::sync::Notify;
+use utoipa::OpenApi;
+
+pub mod answers;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod internal;
+pub mod openapi;
+pub mod questions;
+pub mod seed;
+pub mod store;
+pub mod tags;
+pub mod vectors;
+
+pub use config::{Config, VectorUpdates};
+
+use crate::{
+    answers::Answers,
+    error::{Error, Result},
+    questions::Questions,
+    store::{Store, VectorStore},
+    tags::Tags,
+    vectors::{Vectors, outbox::OutboxWorker},
+};
+
+/// The service, as the kit runs it.
+#[derive(Debug)]
+pub struct QuestionAnswer;
+
+impl ServiceMain for QuestionAnswer {
+    const SPEC: &'static ServiceSpec = &QUESTION_ANSWER;
+    type Config = Config;
+
+    fn listen(config: &Config) -> &ListenConfig {
+        &config.listen
+    }
+
+    async fn migrate(config: &Config) -> anyhow::Result<()> {
+        let store = open_store(config).await?;
+        store.migrate().await.context("applying migrations")?;
+        load_seed(store.as_ref(), config).await
+    }
+
+    async fn build(config: &Config, shared: &SharedConfig, shutdown: Shutdown) -> anyhow::Result<Router> {
+        build(config, shared, shutdown).await
+    }
+}
+
+/// What handlers share; each handler takes the part it needs.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    /// Questions and today's question.
+    pub questions: Arc<Questions>,
+    /// Answers.
+    pub answers: Arc<Answers>,
+    /// Tags and tag profiles.
+    pub tags: Arc<Tags>,
+    /// Vectors.
+    pub vectors: Arc<Vectors>,
+    /// The signing keys, for the identity extractor.
+    pub keys: Arc<JwtKeys>,
+    /// The token for `/internal/` calls.
+    pub internal_token: InternalToken,
+}
+
+/// 403 unless the caller is an admin.
+pub fn require_admin(identity: &Identity) -> Result<()> {
+    if identity.role == Role::Admin { Ok(()) } else { Err(Error::AdminOnly) }
+}
+
+/// Opens the store named by the configuration.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    store::connect(&config.database.database_url, config.database.pool_settings()).await.context("opening the database")
+}
+
+async fn load_seed(store: &dyn Store, config: &Config) -> anyhow::Result<()> {
+    let seed = seed::shipped().map_err(anyhow::Error::msg)?;
+    seed::load(store, &seed, config.clock.now()).await.context("loading the seed questions")
+}
+
+/// Builds the application router, loads the seed questions and, in outbox mode, starts the
+/// worker that applies queued vector updates until `shutdown`.
+pub async fn build(config: &Config, shared: &SharedConfig, shutdown: Shutdown) -> anyhow::Result<Router> {
+    let store = open_store(config).await?;
+    if config.auto_migrate {
+        store.migrate().await.context("applying migrations")?;
+    }
+    load_seed(store.as_ref(), config).await?;
+    // The relational store serves the vectors too until the MongoDB store exists.
+    if config.mongo.mongodb_url.as_deref().is_some_and(|url| !url.is_empty()) {
+        tracing::warn!("QUESTION_ANSWER_MONGODB_URL is set, but vectors are kept in the relational store for now");
+    }
+    let vector_store: Arc<dyn VectorStore> = store.clone();
+    let clock = config.clock.clone();
+    let wake = Arc::new(Notify::new());
+    if config.vector_updates == VectorUpdates::Outbox {
+        OutboxWorker::new(
+            store.clone(),
+            vector_store.clone(),
+            clock.clone(),
+            wake.clone(),
+            Duration::from_millis(config.outbox_poll_millis.max(1)),
+            Duration::from_millis(config.outbox_max_backoff_millis.max(100)),
+        )
+        .spawn(shutdown);
+    }
+    let state = AppState {
+        questions: Arc::new(Questions::new(store.clone(), clock.clone(), shared.time_zone())),
+        answers: Arc::new(Answers::new(store.clone(), clock.clone(), config.vector_updates, wake)),
+        tags: Arc::new(Tags::new(store.clone(), clock.clone())),
+        vectors: Arc::new(Vectors::new(store.clone(), vector_store, clock)),
+        keys: Arc::new(JwtKeys::from_config(shared)),
+        internal_token: InternalToken::from_config(shared),
+    };
+    let api = Router::new()
+        .merge(questions::http::router())
+        .merge(answers::http::router())
+        .merge(tags::http::router())
+        .merge(vectors::http::router())
+        .merge(internal::router())
+        .with_state(state);
+    let readiness = ReadinessChecks::new().with("database", store, |store| async move { store.ping().await });
+    Ok(server::app(api, openapi::ApiDoc::openapi(), readiness, shared.body_limit_bytes))
+}

@@ -1,0 +1,66 @@
+//! The seed that ships with the service: enough content, consistently tagged, with deltas the
+//! API would accept; and loading it is idempotent on both backends.
+
+use std::collections::HashSet;
+
+use chrono::Utc;
+use couple_common::{
+    db::PoolSettings,
+    test_util::{Backend, TestDatabase},
+};
+use question_answer::{seed, store};
+use rstest::rstest;
+
+#[test]
+fn the_shipped_seed_has_enough_consistent_content() {
+    let seed = seed::shipped().expect("seed/questions.json parses and is consistent");
+    assert!(seed.questions.len() >= 120, "{} questions", seed.questions.len());
+    assert!(seed.tags.len() >= 12, "{} tags", seed.tags.len());
+    let keys: HashSet<&str> = seed.questions.iter().map(|q| q.key.as_str()).collect();
+    assert_eq!(keys.len(), seed.questions.len(), "question keys are unique");
+    for q in &seed.questions {
+        assert!((1..=3).contains(&q.tags.len()), "{} has {} tags", q.key, q.tags.len());
+        assert!(q.tags.iter().all(|(_, w)| *w > 0.0 && *w <= 1.0), "{}", q.key);
+        for option in [&q.vector_deltas.one, &q.vector_deltas.two] {
+            // Parsing checked the keys and ranges; each entry is a real trait position.
+            assert!(option.entries().iter().all(|(i, v)| *i < 50 && (-1.0..=1.0).contains(v)), "{}", q.key);
+        }
+        assert!(!(q.vector_deltas.one.is_empty() && q.vector_deltas.two.is_empty()), "{} moves no trait", q.key);
+    }
+}
+
+async fn counts(store: &dyn store::Store) -> (usize, usize) {
+    let questions = store.questions(None, 10_000).await.unwrap();
+    (questions.len(), store.tags().await.unwrap().len())
+}
+
+#[rstest]
+#[tokio::test]
+async fn loading_the_seed_twice_or_concurrently_duplicates_nothing(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+    let Some(db) = TestDatabase::create(backend).await else { return };
+    let store = store::connect(db.url(), PoolSettings::default()).await.unwrap();
+    store.migrate().await.unwrap();
+    let shipped = seed::shipped().unwrap();
+    let expected = (shipped.questions.len(), shipped.tags.len());
+    seed::load(store.as_ref(), &shipped, Utc::now()).await.unwrap();
+    let first = store.questions(None, 10_000).await.unwrap();
+    assert_eq!(counts(store.as_ref()).await, expected);
+    // Two replicas starting at once, each with its own pool.
+    let other = store::connect(db.url(), PoolSettings::default()).await.unwrap();
+    let (a, b) = tokio::join!(seed::load(store.as_ref(), &shipped, Utc::now()), seed::load(other.as_ref(), &shipped, Utc::now()));
+    a.unwrap();
+    b.unwrap();
+    assert_eq!(counts(store.as_ref()).await, expected);
+    assert_eq!(store.questions(None, 10_000).await.unwrap(), first, "ids, texts and tags are unchanged");
+
+    // An edited seed updates in place: new text, a tag dropped, another weight.
+    let mut edited = shipped.clone();
+    let q = &mut edited.questions[0];
+    q.question = "Edited?".into();
+    q.tags = vec![(edited.tags[0].key.clone(), 0.9)];
+    seed::load(store.as_ref(), &edited, Utc::now()).await.unwrap();
+    assert_eq!(counts(store.as_ref()).await, expected);
+    let reloaded = store.question(first[0].id).await.unwrap().unwrap();
+    assert_eq!(reloaded.question, "Edited?");
+    assert_eq!(reloaded.tags.iter().map(|t| (t.tag_name.as_str(), t.weight)).collect::<Vec<_>>(), [(edited.tags[0].name.as_str(), 0.9)]);
+}
