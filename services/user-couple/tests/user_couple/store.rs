@@ -148,7 +148,7 @@ async fn deleting_a_coupled_user_frees_the_partner(#[values(Backend::Sqlite, Bac
     let c = couple();
     store.create_couple(c.clone(), a.id, b.id).await.unwrap();
     store.insert_refresh_token(refresh(a.id, Uuid::now_v7(), "h-a", Duration::days(1))).await.unwrap();
-    let partner = store.delete_user(a.id, Utc::now()).await.unwrap();
+    let partner = store.delete_user(a.id, Utc::now(), &[]).await.unwrap();
     assert_eq!(partner, Some((b.id, 1)));
     assert!(store.user_by_id(a.id).await.unwrap().is_none());
     assert_eq!(store.user_by_id(b.id).await.unwrap().unwrap().couple_id, None);
@@ -156,7 +156,7 @@ async fn deleting_a_coupled_user_frees_the_partner(#[values(Backend::Sqlite, Bac
     let now = Utc::now();
     assert_eq!(store.rotate_refresh_token("h-a", "h-a2", now, now + Duration::days(1)).await.unwrap(), Rotation::Invalid);
     // Deleting a single user has no partner to report.
-    assert_eq!(store.delete_user(b.id, Utc::now()).await.unwrap(), None);
+    assert_eq!(store.delete_user(b.id, Utc::now(), &[]).await.unwrap(), None);
 }
 
 #[rstest]
