@@ -3,9 +3,11 @@
 //! listed in `USER_COUPLE_ADMIN_EMAILS` (made admin at start and at sign-up). There is no
 //! endpoint for it.
 
+use std::{sync::Arc, time::Duration};
+
 use chrono::Utc;
 use clap::{Parser, Subcommand};
-use couple_common::{Role, kv::Kv, revocation::version_key};
+use couple_common::{Role, kv::Kv, revocation::version_key, shutdown::Shutdown};
 use uuid::Uuid;
 
 use crate::{domain::Email, error::Result, store::Store};
@@ -46,8 +48,27 @@ pub async fn set_role(store: &dyn Store, kv: &dyn Kv, email_key: &str, role: Rol
 }
 
 /// Makes the configured administrators' existing accounts admin (at start, after migrations);
-/// the others become admin when they sign up.
-pub async fn grant_configured(store: &dyn Store, kv: &dyn Kv, email_keys: &[String]) -> Result<()> {
+/// the others become admin when they sign up. When the database or Redis is down, this is
+/// retried in the background (with backoff, until `shutdown`) so the service still starts.
+pub async fn grant_configured(store: Arc<dyn Store>, kv: Arc<dyn Kv>, email_keys: Vec<String>, shutdown: Shutdown) {
+    let Err(err) = grant_all(store.as_ref(), kv.as_ref(), &email_keys).await else { return };
+    tracing::warn!(%err, "could not apply USER_COUPLE_ADMIN_EMAILS; retrying in the background");
+    tokio::spawn(async move {
+        for attempt in 1u32.. {
+            let wait = Duration::from_secs(1 << attempt.min(6));
+            tokio::select! {
+                () = shutdown.clone().wait() => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+            match grant_all(store.as_ref(), kv.as_ref(), &email_keys).await {
+                Ok(()) => return,
+                Err(err) => tracing::warn!(%err, attempt, "could not apply USER_COUPLE_ADMIN_EMAILS; retrying"),
+            }
+        }
+    });
+}
+
+async fn grant_all(store: &dyn Store, kv: &dyn Kv, email_keys: &[String]) -> Result<()> {
     for email in email_keys {
         match set_role(store, kv, email, Role::Admin).await? {
             RoleChange::Changed { user_id, .. } => tracing::info!(%user_id, "made admin by USER_COUPLE_ADMIN_EMAILS"),

@@ -64,7 +64,7 @@ pub struct Backoff {
 impl Backoff {
     /// The wait after the `attempts`-th attempt failed.
     pub fn after(&self, attempts: i64) -> Duration {
-        let doublings = u32::try_from(attempts.saturating_sub(1)).unwrap_or(u32::MAX).min(30);
+        let doublings = u32::try_from(attempts.saturating_sub(1).max(0)).unwrap_or(u32::MAX).min(30);
         self.initial.saturating_mul(1 << doublings).min(self.max)
     }
 }
@@ -196,9 +196,13 @@ pub async fn start(
     settings: WorkerSettings,
     shutdown: Shutdown,
 ) -> anyhow::Result<Erasure> {
+    // Only reported: the service starts (and answers 503) while the database is down.
+    let pending =
+        async |service| store.pending_erasures(service).await.inspect_err(|err| tracing::warn!(%err, "could not count queued erasures"));
     for spec in USER_COUPLE.erasure_targets().filter(|spec| !targets.contains(spec)) {
-        let pending = store.pending_erasures(spec.name).await?;
-        if pending > 0 {
+        if let Ok(pending) = pending(spec.name).await
+            && pending > 0
+        {
             tracing::warn!(
                 service = spec.name,
                 pending,
@@ -215,8 +219,8 @@ pub async fn start(
     };
     let targets: Vec<Target> = targets.into_iter().map(|spec| Target { service: spec.name, url: peers.url(spec) }).collect();
     for target in &targets {
-        let pending = store.pending_erasures(target.service).await?;
-        tracing::info!(service = target.service, url = %target.url, pending, "erasure fan-out: deleted accounts are erased there too");
+        let pending = pending(target.service).await.ok();
+        tracing::info!(service = target.service, url = %target.url, ?pending, "erasure fan-out: deleted accounts are erased there too");
     }
     let (worker, erasure) = Worker::new(store, targets, internal_token, settings)?;
     tokio::spawn(worker.run(shutdown));

@@ -103,9 +103,7 @@ pub async fn build(config: &Config, shared: &SharedConfig, shutdown: Shutdown) -
         store.migrate().await.context("applying migrations")?;
     }
     let kv = config.redis.connect().context("configuring Redis")?;
-    admin::grant_configured(store.as_ref(), kv.as_ref(), &admin_emails)
-        .await
-        .context("granting USER_COUPLE_ADMIN_EMAILS the admin role")?;
+    admin::grant_configured(store.clone(), kv.clone(), admin_emails.clone(), shutdown.clone()).await;
     let erasure = erasure::start(
         store.clone(),
         erasure_targets,
