@@ -183,11 +183,6 @@ mod tests {
             Ok(())
         });
     }
-}
-
-#[cfg(test)]
-mod list_tests {
-    use super::*;
 
     #[test]
     fn bad_admin_emails_and_unknown_erasure_services_are_named() {

@@ -200,3 +200,19 @@ async fn without_erasure_services_a_deletion_queues_nothing() {
         assert_eq!(store.pending_erasures(target.name).await.unwrap(), 0, "{}", target.name);
     }
 }
+
+#[tokio::test]
+async fn erasure_services_without_an_internal_token_or_unknown_ones_refuse_to_start() {
+    let db = TestDatabase::sqlite();
+    let mut config = user_couple::Config::default();
+    config.database.database_url = db.url().to_owned();
+    config.erasure_services = "chat".into();
+    let mut shared = couple_common::test_util::shared_config();
+    shared.internal_token = None;
+    let (_stop, shutdown) = shutdown::channel();
+    let err = user_couple::build(&config, &shared, shutdown.clone()).await.unwrap_err();
+    assert!(err.to_string().contains("needs COUPLE_INTERNAL_TOKEN"), "{err}");
+    config.erasure_services = "chat,gateway".into();
+    let err = user_couple::build(&config, &couple_common::test_util::shared_config(), shutdown).await.unwrap_err();
+    assert!(err.to_string().contains("`gateway` is not one of"), "{err}");
+}
