@@ -9,7 +9,8 @@
 # sets in a cluster, unless they are set already:
 #   <PREFIX>HOST=127.0.0.1, <PREFIX>PORT=<registry port>,
 #   <PREFIX>DATABASE_URL=sqlite:<data dir>/<name>.db   (services that use PostgreSQL in a cluster)
-#   <PREFIX><PEER>_URL=http://127.0.0.1:<the peer's port>   (every service it calls)
+#   <PREFIX><PEER>_URL=http://127.0.0.1:<the peer's port>   (every service it calls or erases in)
+#   USER_COUPLE_ERASURE_SERVICES=<the started services that hold user data>
 #
 # Environment:
 #   COUPLE_DATA_DIR   where databases and generated secrets live (default .data)
@@ -77,6 +78,11 @@ for name in "${services[@]}"; do
         peer_port_var=${peer_prefix}PORT
         export "${var}=${!var:-http://127.0.0.1:${!peer_port_var:-${peer_port}}}"
     done < <(registry_peers "${name}")
+    # Deleted accounts are erased in the services that run here, and nowhere else (set but
+    # empty turns the fan-out off).
+    while IFS=$'\t' read -r var targets; do
+        export "${var}=${!var-${targets}}"
+    done < <(registry_erasure "${name}" "${services[@]}")
 done
 
 echo "==> building (${profile} profile): ${services[*]}"

@@ -269,6 +269,13 @@ elif mode == "peers":
     for var in e["peerUrlVars"]:
         peer = next(p for p in entries if var == e["envPrefix"] + p["envPrefix"] + "URL")
         line(var, peer["name"], peer["port"], peer["envPrefix"])
+elif mode == "erasure":
+    # For an entry that owns accounts: VARIABLE and its erasure targets among the services
+    # given (those that run), comma-separated.
+    e = by_name[args[0]]
+    if e.get("erasureServicesVar"):
+        running = set(args[1:])
+        line(e["erasureServicesVar"], ",".join(t for t in e["erasureTargets"] if t in running))
 else:
     sys.exit(f"unknown registry query {mode}")
 '
@@ -293,8 +300,14 @@ registry_binaries() {
 registry_postgres() { _registry postgres "$1"; }
 
 # registry_peers NAME: the variables giving NAME its peers' base URLs (<PREFIX><PEER>_URL), one a
-# line with the peer's name, registry port and env prefix.
+# line with the peer's name, registry port and env prefix. Peers are the services it calls and,
+# for user-couple, the services it erases deleted accounts in.
 registry_peers() { _registry peers "$1"; }
+
+# registry_erasure NAME RUNNING...: for the service that owns accounts, one line: the variable
+# naming where deleted accounts are erased (USER_COUPLE_ERASURE_SERVICES) and, comma-separated,
+# those of its erasure targets among RUNNING; nothing for any other service.
+registry_erasure() { _registry erasure "$@"; }
 
 # registry_free_ports: a free port for every registry binary, for a run beside anything else on
 # the machine. Sets the arrays registry_port (name -> port) and registry_port_env

@@ -85,8 +85,9 @@ pub fn build_gateway_policy(platform: &Platform) -> NetworkPolicy {
     policy(platform, platform.object_name(gateway.name()), gateway, select(platform.selector(gateway)), vec![everyone, metrics_rule()])
 }
 
-/// Who calls a service: the enabled components whose registry entry calls it (the gateway
-/// first, then services such as schedule-meeting, which asks user-couple for birthdays).
+/// Who calls a service: the enabled components whose registry entry reaches it (the gateway
+/// first, then services such as schedule-meeting, which asks user-couple for birthdays, and
+/// user-couple, which erases deleted accounts in the services that hold user data).
 pub fn callers(platform: &Platform, service: Component) -> Vec<Component> {
     let mut callers: Vec<Component> = service
         .spec()
@@ -171,8 +172,9 @@ mod tests {
         assert_eq!(user_couple.metadata.name.as_deref(), Some("demo-user-couple"));
         assert_eq!(user_couple.spec.as_ref().unwrap().pod_selector, Some(select(p.selector(Component::UserCouple))));
         assert_eq!(allowed_names(&user_couple), ["gateway", "schedule-meeting"]);
-        assert_eq!(allowed_names(&build_service_policy(&p, Component::Chat)), ["gateway"]);
-        assert_eq!(allowed_names(&build_service_policy(&p, Component::ScheduleMeeting)), ["gateway"]);
+        assert_eq!(allowed_names(&build_service_policy(&p, Component::Chat)), ["gateway", "user-couple"]);
+        assert_eq!(allowed_names(&build_service_policy(&p, Component::ScheduleMeeting)), ["gateway", "user-couple"]);
+        assert_eq!(allowed_names(&build_service_policy(&p, Component::QuestionAnswer)), ["gateway", "user-couple"]);
         let rule = &user_couple.spec.as_ref().unwrap().ingress.as_ref().unwrap()[0];
         assert_eq!(rule.ports, Some(vec![tcp(8081)]));
     }
@@ -211,5 +213,9 @@ mod tests {
         let p = Platform::new(&app).unwrap();
         assert_eq!(callers(&p, Component::UserCouple), [Component::Gateway]);
         assert_eq!(callers(&p, Component::Postgres), [], "databases are not in the registry's calls");
+        assert_eq!(callers(&p, Component::Chat), [Component::Gateway, Component::UserCouple]);
+        let app = fixtures::with_services(serde_json::json!({"userCouple": {"enabled": false}}));
+        let p = Platform::new(&app).unwrap();
+        assert_eq!(callers(&p, Component::Chat), [Component::Gateway], "no user-couple, no erasure calls to admit");
     }
 }

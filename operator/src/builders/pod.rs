@@ -244,8 +244,9 @@ pub fn shared_env(platform: &Platform) -> Vec<EnvVar> {
     ]
 }
 
-/// `<PREFIX><PEER>_URL` for every enabled service `component` calls (its registry entry's
-/// `calls`), at the peer's cluster URL.
+/// `<PREFIX><PEER>_URL` for every enabled service `component` reaches (its registry entry's
+/// `peers`: the services it calls and, for user-couple, those it erases accounts in), at the
+/// peer's cluster URL.
 pub fn peer_env(platform: &Platform, component: Component) -> Vec<EnvVar> {
     let Some(spec) = component.spec() else { return Vec::new() };
     spec.peers()
@@ -253,6 +254,20 @@ pub fn peer_env(platform: &Platform, component: Component) -> Vec<EnvVar> {
         .filter(|(_, peer)| platform.is_enabled(*peer))
         .map(|(registered, peer)| env(&spec.peer_url_var(registered), platform.service_url(peer)))
         .collect()
+}
+
+/// `USER_COUPLE_ERASURE_SERVICES` for the service that owns accounts: the enabled services that
+/// hold user data, comma-separated (empty when none is, which turns the fan-out off), so that
+/// it never queues erasures for a service that is not deployed.
+pub fn erasure_env(platform: &Platform, component: Component) -> Option<EnvVar> {
+    let spec = component.spec()?;
+    let var = spec.erasure_services_var()?;
+    let enabled: Vec<&str> = spec
+        .erasure_targets()
+        .filter(|target| Component::of_spec(target).is_some_and(|c| platform.is_enabled(c)))
+        .map(|t| t.name)
+        .collect();
+    Some(env(&var, enabled.join(",")))
 }
 
 /// Where chat keeps its SQLite file when it runs as one replica.
@@ -279,8 +294,9 @@ pub fn database_env(platform: &Platform, service: Component) -> Vec<EnvVar> {
 
 /// The whole environment of a service's `serve` container, with exactly the names the binaries
 /// read: shared settings, listen address, database URLs, Redis when it shares state through it,
-/// the weather key for schedule-meeting, the URLs of the services it calls. Migrations run as Jobs, so `AUTO_MIGRATE` is off, except
-/// for chat on SQLite: its single pod owns the file, so it migrates at start-up.
+/// the weather key for schedule-meeting, the URLs of the services it reaches and, for
+/// user-couple, which of them erase accounts. Migrations run as Jobs, so `AUTO_MIGRATE` is off,
+/// except for chat on SQLite: its single pod owns the file, so it migrates at start-up.
 pub fn service_env(platform: &Platform, service: Component) -> Vec<EnvVar> {
     let prefix = service.env_prefix();
     let mut vars = shared_env(platform);
@@ -301,6 +317,7 @@ pub fn service_env(platform: &Platform, service: Component) -> Vec<EnvVar> {
         vars.push(env_secret("SCHEDULE_MEETING_WEATHER_API_KEY", secret_key(&key.name, &key.key)));
     }
     vars.extend(peer_env(platform, service));
+    vars.extend(erasure_env(platform, service));
     vars
 }
 
@@ -349,6 +366,10 @@ pub(crate) mod tests {
             ("USER_COUPLE_DATABASE_URL", "secret:demo-db-user-couple/url"),
             ("USER_COUPLE_AUTO_MIGRATE", "false"),
             ("USER_COUPLE_REDIS_URL", "secret:demo-redis/url"),
+            ("USER_COUPLE_SCHEDULE_MEETING_URL", "http://demo-schedule-meeting.couple.svc:8082"),
+            ("USER_COUPLE_QUESTION_ANSWER_URL", "http://demo-question-answer.couple.svc:8086"),
+            ("USER_COUPLE_CHAT_URL", "http://demo-chat.couple.svc:8000"),
+            ("USER_COUPLE_ERASURE_SERVICES", "schedule-meeting,question-answer,chat"),
         ];
         assert_eq!(env, expected.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>());
         assert_eq!(container.env.as_ref().unwrap().len(), expected.len(), "no duplicates");
@@ -385,6 +406,11 @@ pub(crate) mod tests {
             let peers: Vec<_> = env.iter().filter(|(_, value)| value.starts_with("http://")).collect();
             let expected = match service {
                 Component::ScheduleMeeting => vec![("SCHEDULE_MEETING_USER_COUPLE_URL", "http://demo-user-couple.couple.svc:8081")],
+                Component::UserCouple => vec![
+                    ("USER_COUPLE_CHAT_URL", "http://demo-chat.couple.svc:8000"),
+                    ("USER_COUPLE_QUESTION_ANSWER_URL", "http://demo-question-answer.couple.svc:8086"),
+                    ("USER_COUPLE_SCHEDULE_MEETING_URL", "http://demo-schedule-meeting.couple.svc:8082"),
+                ],
                 _ => vec![],
             };
             assert_eq!(peers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>(), expected, "{}", service.name());
@@ -392,6 +418,31 @@ pub(crate) mod tests {
         let app = fixtures::with_services(serde_json::json!({"userCouple": {"enabled": false}}));
         let p = Platform::new(&app).unwrap();
         assert!(peer_env(&p, Component::ScheduleMeeting).is_empty(), "a disabled peer has no URL");
+    }
+
+    #[test]
+    fn user_couple_erases_accounts_only_in_the_enabled_services_that_hold_user_data() {
+        let erasure = |services: serde_json::Value| {
+            let app = fixtures::with_services(services);
+            let p = Platform::new(&app).unwrap();
+            let env = env_map(&service_container(&p, Component::UserCouple, "i"));
+            let peers: Vec<_> =
+                env.keys().filter(|k| k.ends_with("_URL") && !k.contains("DATABASE") && !k.contains("REDIS")).cloned().collect();
+            (env["USER_COUPLE_ERASURE_SERVICES"].clone(), peers)
+        };
+        let (targets, peers) = erasure(serde_json::json!({"questionAnswer": {"enabled": false}, "scheduleMeeting": {"enabled": false}}));
+        assert_eq!(targets, "chat");
+        assert_eq!(peers, ["USER_COUPLE_CHAT_URL"]);
+        let (targets, peers) = erasure(
+            serde_json::json!({"questionAnswer": {"enabled": false}, "scheduleMeeting": {"enabled": false}, "chat": {"enabled": false}}),
+        );
+        assert_eq!(targets, "", "none deployed: the fan-out is off");
+        assert!(peers.is_empty());
+        let app = fixtures::managed();
+        let p = Platform::new(&app).unwrap();
+        for service in [Component::Gateway, Component::ScheduleMeeting, Component::QuestionAnswer, Component::Chat] {
+            assert!(erasure_env(&p, service).is_none(), "{} owns no accounts", service.name());
+        }
     }
 
     #[test]

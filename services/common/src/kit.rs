@@ -48,12 +48,27 @@ pub trait ServiceMain: 'static {
     fn migrate(config: &Self::Config) -> impl Future<Output = anyhow::Result<()>> + Send;
 
     /// The whole application router; `shutdown` fires when the service should stop, for
-    /// long-lived work such as sockets.
+    /// long-lived work such as sockets and background workers.
     fn build(config: &Self::Config, shared: &SharedConfig, shutdown: Shutdown) -> impl Future<Output = anyhow::Result<Router>> + Send;
+
+    /// Runs a subcommand of the service's own (`args[0]` is its name, the rest its arguments),
+    /// parsing `args` itself; the kit only knows `serve` and `migrate`. A service without any
+    /// keeps this default, which refuses.
+    fn command(config: &Self::Config, args: Vec<String>) -> impl Future<Output = anyhow::Result<()>> + Send {
+        let _ = config;
+        async move { Err(unknown_command(Self::SPEC, &args)) }
+    }
 }
 
-/// Runs a service binary: parses `serve|migrate`, reads the configuration, starts telemetry,
-/// the admin port and the API, and stops within the shutdown grace period after SIGTERM or Ctrl-C.
+/// The error for a subcommand neither the kit nor the service knows.
+pub fn unknown_command(spec: &ServiceSpec, args: &[String]) -> anyhow::Error {
+    let name = args.first().map_or("", String::as_str);
+    anyhow::anyhow!("unknown command `{name}`; `{} --help` lists the commands", spec.name)
+}
+
+/// Runs a service binary: parses `serve|migrate` (anything else goes to
+/// [`ServiceMain::command`]), reads the configuration, starts telemetry, the admin port and the
+/// API, and stops within the shutdown grace period after SIGTERM or Ctrl-C.
 pub async fn main<S: ServiceMain>() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = S::load_config()?;
@@ -63,6 +78,10 @@ pub async fn main<S: ServiceMain>() -> anyhow::Result<()> {
             S::migrate(&config).await?;
             tracing::info!(service = S::SPEC.name, "migrations applied");
             Ok(())
+        }
+        Command::Other(args) => {
+            telemetry::init(Default::default());
+            S::command(&config, args).await
         }
         Command::Serve => {
             let shared = SharedConfig::from_env()?;
@@ -140,6 +159,12 @@ mod tests {
         stream.read_to_string(&mut out).await.unwrap();
         let (head, body) = out.split_once("\r\n\r\n").unwrap();
         (head.lines().next().unwrap().to_owned(), body.to_owned())
+    }
+
+    #[tokio::test]
+    async fn a_service_without_commands_of_its_own_refuses_them_by_name() {
+        let err = Hello::command(&HelloConfig::default(), vec!["admin".into(), "grant".into()]).await.unwrap_err();
+        assert_eq!(err.to_string(), "unknown command `admin`; `chat --help` lists the commands");
     }
 
     #[tokio::test]

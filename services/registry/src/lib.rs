@@ -25,9 +25,17 @@ pub struct ServiceSpec {
     pub routes: &'static [&'static str],
     /// Requests the gateway forwards without a token.
     pub public: &'static [PublicRoute],
-    /// Services it calls (by name): each is given as `<PREFIX><PEER>_URL`, and the callee's
-    /// NetworkPolicy admits the caller.
+    /// Services it calls (by name) and needs at start: it starts after them, each is given as
+    /// `<PREFIX><PEER>_URL`, and the callee's NetworkPolicy admits the caller.
     pub calls: &'static [&'static str],
+    /// Whether it keeps data about users (answers, vectors, schedules, messages) that must go
+    /// when an account is deleted: it serves `DELETE /internal/users/{id}` (api.md, Erasure).
+    pub holds_user_data: bool,
+    /// Whether accounts live here. Such a service reaches every service that
+    /// [`holds_user_data`](Self::holds_user_data) to erase a deleted account there too: each is
+    /// a peer (URL variable, NetworkPolicy admission) but not a start dependency, since the calls
+    /// come from a background outbox, and `<PREFIX>ERASURE_SERVICES` names the ones deployed.
+    pub owns_accounts: bool,
 }
 
 /// A request that needs no access token: a method and an exact path.
@@ -80,6 +88,8 @@ pub const GATEWAY: ServiceSpec = ServiceSpec {
     routes: &[],
     public: &[],
     calls: &["user-couple", "schedule-meeting", "question-answer", "chat"],
+    holds_user_data: false,
+    owns_accounts: false,
 };
 
 /// Accounts, sessions and couple matching.
@@ -95,6 +105,9 @@ pub const USER_COUPLE: ServiceSpec = ServiceSpec {
         PublicRoute { method: "POST", path: "/api/users/token/refresh" },
     ],
     calls: &[],
+    // The origin of accounts: user data elsewhere is erased from here.
+    holds_user_data: false,
+    owns_accounts: true,
 };
 
 /// The shared calendar, dates and places.
@@ -107,6 +120,8 @@ pub const SCHEDULE_MEETING: ServiceSpec = ServiceSpec {
     public: &[],
     // Birthdays for the calendar.
     calls: &["user-couple"],
+    holds_user_data: true,
+    owns_accounts: false,
 };
 
 /// The daily question, answers, tag profiles and trait vectors.
@@ -118,6 +133,8 @@ pub const QUESTION_ANSWER: ServiceSpec = ServiceSpec {
     routes: &["/api/questions", "/api/user-answers", "/api/user-vectors", "/api/tags", "/api/user-tag-profiles"],
     public: &[],
     calls: &[],
+    holds_user_data: true,
+    owns_accounts: false,
 };
 
 /// Real-time couple chat: REST history and the WebSocket.
@@ -129,6 +146,8 @@ pub const CHAT: ServiceSpec = ServiceSpec {
     routes: &["/api/chat", "/ws"],
     public: &[],
     calls: &[],
+    holds_user_data: true,
+    owns_accounts: false,
 };
 
 /// The services behind the gateway, in start order.
@@ -145,9 +164,27 @@ pub fn by_name(name: &str) -> Option<&'static ServiceSpec> {
 }
 
 impl ServiceSpec {
-    /// The services it calls.
-    pub fn peers(&self) -> impl Iterator<Item = &'static ServiceSpec> + '_ {
+    /// The services it calls at start ([`calls`](Self::calls)), which it starts after.
+    pub fn dependencies(&self) -> impl Iterator<Item = &'static ServiceSpec> + '_ {
         self.calls.iter().filter_map(|name| by_name(name))
+    }
+
+    /// Where it erases a deleted account: every service that holds user data when accounts live
+    /// here, none otherwise. No start order follows from these.
+    pub fn erasure_targets(&self) -> impl Iterator<Item = &'static ServiceSpec> + '_ {
+        SERVICES.iter().filter(|s| self.owns_accounts && s.holds_user_data)
+    }
+
+    /// Every service it reaches: its dependencies, then its erasure targets. Each is given as
+    /// `<PREFIX><PEER>_URL`, and admits it through its NetworkPolicy.
+    pub fn peers(&self) -> impl Iterator<Item = &'static ServiceSpec> + '_ {
+        self.dependencies().chain(self.erasure_targets().filter(|t| !self.calls.contains(&t.name)))
+    }
+
+    /// The variable naming the erasure targets that are deployed (`USER_COUPLE_ERASURE_SERVICES`,
+    /// comma-separated), for a service that owns accounts.
+    pub fn erasure_services_var(&self) -> Option<String> {
+        self.owns_accounts.then(|| format!("{}ERASURE_SERVICES", self.env_prefix))
     }
 
     /// The variable that gives it `peer`'s base URL: `<PREFIX><PEER>_URL`
@@ -156,9 +193,9 @@ impl ServiceSpec {
         format!("{}{}URL", self.env_prefix, peer.env_prefix)
     }
 
-    /// The services that call it.
+    /// The services that reach it (it is among their [`peers`](Self::peers)).
     pub fn callers(&self) -> impl Iterator<Item = &'static ServiceSpec> + '_ {
-        all().filter(|caller| caller.calls.contains(&self.name))
+        all().filter(|caller| caller.peers().any(|peer| peer.name == self.name))
     }
 
     /// Its local base URL on loopback at its default port, as `make run` starts it.
@@ -174,7 +211,8 @@ impl ServiceSpec {
 }
 
 /// The registry as JSON, for scripts: every binary's entry with the names of the variables that
-/// give it its peers' URLs, services first and the gateway last (start order).
+/// give it its peers' URLs, its erasure targets and the variable naming the deployed ones,
+/// services first and the gateway last (start order).
 pub fn to_json() -> String {
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
@@ -182,9 +220,17 @@ pub fn to_json() -> String {
         #[serde(flatten)]
         spec: &'static ServiceSpec,
         peer_url_vars: Vec<String>,
+        erasure_targets: Vec<&'static str>,
+        erasure_services_var: Option<String>,
     }
-    let entries: Vec<Entry> =
-        all().map(|spec| Entry { spec, peer_url_vars: spec.peers().map(|p| spec.peer_url_var(p)).collect() }).collect();
+    let entries: Vec<Entry> = all()
+        .map(|spec| Entry {
+            spec,
+            peer_url_vars: spec.peers().map(|p| spec.peer_url_var(p)).collect(),
+            erasure_targets: spec.erasure_targets().map(|t| t.name).collect(),
+            erasure_services_var: spec.erasure_services_var(),
+        })
+        .collect();
     serde_json::to_string_pretty(&entries).expect("the registry serialises")
 }
 
@@ -253,6 +299,42 @@ mod tests {
         assert_eq!(SCHEDULE_MEETING.peer_url_var(&USER_COUPLE), "SCHEDULE_MEETING_USER_COUPLE_URL");
         let callers: Vec<_> = USER_COUPLE.callers().map(|s| s.name).collect();
         assert_eq!(callers, ["schedule-meeting", "gateway"]);
+        assert_eq!(USER_COUPLE.peer_url_var(&CHAT), "USER_COUPLE_CHAT_URL");
+    }
+
+    #[test]
+    fn services_start_after_their_dependencies_only() {
+        for (i, spec) in SERVICES.iter().enumerate() {
+            for dependency in spec.dependencies() {
+                let at = SERVICES.iter().position(|s| s.name == dependency.name).unwrap();
+                assert!(at < i, "{} calls {} at start, so it is listed after it", spec.name, dependency.name);
+            }
+        }
+        assert_eq!(SERVICES[0].name, USER_COUPLE.name, "user-couple needs nothing at start");
+    }
+
+    #[test]
+    fn the_account_owner_reaches_every_service_holding_user_data_without_waiting_for_them() {
+        let owners: Vec<_> = all().filter(|s| s.owns_accounts).map(|s| s.name).collect();
+        assert_eq!(owners, ["user-couple"], "one origin of accounts");
+        assert!(all().all(|s| !(s.owns_accounts && s.holds_user_data)), "the origin erases itself");
+        assert!(all().filter(|s| s.holds_user_data).all(|s| s.name != GATEWAY.name));
+
+        let targets: Vec<_> = USER_COUPLE.erasure_targets().map(|s| s.name).collect();
+        assert_eq!(targets, ["schedule-meeting", "question-answer", "chat"]);
+        assert_eq!(USER_COUPLE.dependencies().count(), 0, "erasure targets are no start dependencies");
+        let peers: Vec<_> = USER_COUPLE.peers().map(|s| s.name).collect();
+        assert_eq!(peers, targets, "but peers: URLs and NetworkPolicy admission");
+        for target in USER_COUPLE.erasure_targets() {
+            let callers: Vec<_> = target.callers().map(|s| s.name).collect();
+            assert!(callers.contains(&"user-couple"), "{} admits user-couple: {callers:?}", target.name);
+        }
+        assert_eq!(USER_COUPLE.erasure_services_var().as_deref(), Some("USER_COUPLE_ERASURE_SERVICES"));
+        assert_eq!(CHAT.erasure_targets().count() + GATEWAY.erasure_targets().count(), 0);
+        assert_eq!(CHAT.erasure_services_var(), None);
+        // A peer both called and erased appears once.
+        let both = ServiceSpec { calls: &["chat"], ..USER_COUPLE };
+        assert_eq!(both.peers().map(|s| s.name).collect::<Vec<_>>(), ["chat", "schedule-meeting", "question-answer"]);
     }
 
     #[test]
@@ -269,6 +351,10 @@ mod tests {
         let names: Vec<_> = json.as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
         assert_eq!(names, ["user-couple", "schedule-meeting", "question-answer", "chat", "gateway"]);
         assert_eq!(json[4]["peerUrlVars"][0], "GATEWAY_USER_COUPLE_URL");
+        assert_eq!(json[0]["peerUrlVars"][2], "USER_COUPLE_CHAT_URL");
+        assert_eq!(json[0]["erasureTargets"], serde_json::json!(["schedule-meeting", "question-answer", "chat"]));
+        assert_eq!(json[0]["erasureServicesVar"], "USER_COUPLE_ERASURE_SERVICES");
+        assert_eq!((json[1]["erasureServicesVar"].is_null(), json[1]["holdsUserData"].as_bool()), (true, Some(true)));
         assert_eq!(json[1]["storage"]["postgresDatabase"], "couple_schedule_db");
         assert_eq!(json[0]["public"][0]["method"], "POST");
         assert_eq!(to_table().lines().last(), Some("gateway\t8080\tGATEWAY_"));

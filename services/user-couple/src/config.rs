@@ -1,7 +1,7 @@
 //! The service's settings, read from `USER_COUPLE_*` (shared ones come from `COUPLE_*`).
 
-use couple_common::config::{DatabaseConfig, ListenConfig, RedisConfig};
-use couple_registry::USER_COUPLE;
+use couple_common::config::{ConfigError, DatabaseConfig, ListenConfig, PeerUrls, RedisConfig};
+use couple_registry::{ServiceSpec, USER_COUPLE};
 use serde::{Deserialize, Serialize};
 
 /// User-couple settings. Defaults give the embedded local setup: a SQLite file under `.data/`
@@ -44,6 +44,20 @@ pub struct Config {
     /// `USER_COUPLE_TRUST_FORWARDED_FOR`: take the client address from the last
     /// `X-Forwarded-For` hop (the gateway's) for per-client limits.
     pub trust_forwarded_for: bool,
+    /// `USER_COUPLE_ADMIN_EMAILS`: comma-separated accounts that are admin: made so at start
+    /// when they exist, and at sign-up otherwise.
+    pub admin_emails: String,
+    /// `USER_COUPLE_ERASURE_SERVICES`: comma-separated services, among those that hold user
+    /// data, that are deployed and erase a deleted account when told (the operator and
+    /// `make run` set it). Empty: deletions stay here.
+    pub erasure_services: String,
+    /// `USER_COUPLE_ERASURE_RETRY_MAX_SECS`: the longest wait between two attempts to erase an
+    /// account in a service that did not confirm.
+    pub erasure_retry_max_secs: u64,
+    /// `USER_COUPLE_<PEER>_URL`: where the erasure services are (loopback at their registry
+    /// ports when unset).
+    #[serde(skip)]
+    pub peers: PeerUrls,
 }
 
 impl Default for Config {
@@ -63,7 +77,48 @@ impl Default for Config {
             match_guess_window_secs: 15 * 60,
             match_code_ttl_secs: 5 * 60,
             trust_forwarded_for: true,
+            admin_emails: String::new(),
+            erasure_services: String::new(),
+            erasure_retry_max_secs: 5 * 60,
+            peers: PeerUrls::default(),
         }
+    }
+}
+
+/// The non-empty items of a comma-separated list.
+fn items(list: &str) -> impl Iterator<Item = &str> {
+    list.split(',').map(str::trim).filter(|item| !item.is_empty())
+}
+
+impl Config {
+    /// Reads `USER_COUPLE_*`, peers included.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let mut config: Self = couple_common::config::load(USER_COUPLE.env_prefix)?;
+        config.peers = PeerUrls::from_env(&USER_COUPLE);
+        Ok(config)
+    }
+
+    /// The administrators' emails, lower-cased as accounts are looked up.
+    pub fn admin_email_keys(&self) -> Result<Vec<String>, ConfigError> {
+        items(&self.admin_emails)
+            .map(|raw| {
+                crate::domain::Email::parse(raw)
+                    .map(|email| email.key())
+                    .map_err(|problem| ConfigError(format!("USER_COUPLE_ADMIN_EMAILS: `{raw}` {problem}")))
+            })
+            .collect()
+    }
+
+    /// The services a deleted account is erased in; each must be one that holds user data.
+    pub fn erasure_targets(&self) -> Result<Vec<&'static ServiceSpec>, ConfigError> {
+        items(&self.erasure_services)
+            .map(|name| {
+                USER_COUPLE.erasure_targets().find(|t| t.name == name).ok_or_else(|| {
+                    let known: Vec<_> = USER_COUPLE.erasure_targets().map(|t| t.name).collect();
+                    ConfigError(format!("USER_COUPLE_ERASURE_SERVICES: `{name}` is not one of {}", known.join(", ")))
+                })
+            })
+            .collect()
     }
 }
 
@@ -83,6 +138,7 @@ mod tests {
             assert_eq!(defaults.database, DatabaseConfig::new("sqlite:.data/user-couple.db"));
             assert_eq!((defaults.redis.redis_url.as_deref(), defaults.redis.redis_prefix.as_str()), (None, "couple:"));
             assert!(defaults.auto_migrate && defaults.trust_forwarded_for);
+            assert!(defaults.admin_email_keys().unwrap().is_empty() && defaults.erasure_targets().unwrap().is_empty());
 
             for (name, value) in [
                 ("HOST", "127.0.0.1"),
@@ -103,6 +159,10 @@ mod tests {
                 ("MATCH_GUESS_WINDOW_SECS", "120"),
                 ("MATCH_CODE_TTL_SECS", "30"),
                 ("TRUST_FORWARDED_FOR", "false"),
+                ("ADMIN_EMAILS", "Boss@Example.com, ops@example.com,"),
+                ("ERASURE_SERVICES", "question-answer,chat"),
+                ("ERASURE_RETRY_MAX_SECS", "60"),
+                ("CHAT_URL", "http://chat.svc:8000"),
             ] {
                 jail.set_env(format!("USER_COUPLE_{name}"), value);
             }
@@ -114,7 +174,23 @@ mod tests {
             assert_eq!((c.login_failures_per_account, c.login_failures_per_client, c.login_failure_window_secs), (4, 40, 60));
             assert_eq!((c.match_guesses_per_user, c.match_guess_window_secs, c.match_code_ttl_secs), (6, 120, 30));
             assert!(!c.trust_forwarded_for);
+            assert_eq!(c.admin_email_keys().unwrap(), ["boss@example.com", "ops@example.com"]);
+            assert_eq!(c.erasure_targets().unwrap().iter().map(|t| t.name).collect::<Vec<_>>(), ["question-answer", "chat"]);
+            assert_eq!(c.erasure_retry_max_secs, 60);
+            let c = Config::from_env().unwrap();
+            assert_eq!(c.peers.url(&couple_registry::CHAT), "http://chat.svc:8000");
+            assert_eq!(c.peers.url(&couple_registry::QUESTION_ANSWER), "http://127.0.0.1:8086", "unset: loopback");
             Ok(())
         });
+    }
+
+    #[test]
+    fn bad_admin_emails_and_unknown_erasure_services_are_named() {
+        let config = Config { admin_emails: "a@b.co,nope".into(), erasure_services: "chat,user-couple".into(), ..Config::default() };
+        assert_eq!(config.admin_email_keys().unwrap_err().0, "USER_COUPLE_ADMIN_EMAILS: `nope` is not an email address");
+        assert_eq!(
+            config.erasure_targets().unwrap_err().0,
+            "USER_COUPLE_ERASURE_SERVICES: `user-couple` is not one of schedule-meeting, question-answer, chat"
+        );
     }
 }

@@ -4,7 +4,7 @@
 //! Each resource has its logic in `<resource>/mod.rs`, its bodies in `dto.rs` and its routes in
 //! `http.rs`; [`UserCouple`] assembles them into the service the kit runs.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
 use axum::{Router, extract::FromRef};
@@ -19,9 +19,11 @@ use couple_common::{
 use couple_registry::{ServiceSpec, USER_COUPLE};
 use utoipa::OpenApi;
 
+pub mod admin;
 pub mod config;
 pub mod couples;
 pub mod domain;
+pub mod erasure;
 pub mod error;
 pub mod internal;
 pub mod limits;
@@ -47,12 +49,25 @@ impl ServiceMain for UserCouple {
         &config.listen
     }
 
+    fn load_config() -> anyhow::Result<Config> {
+        Ok(Config::from_env()?)
+    }
+
     async fn migrate(config: &Config) -> anyhow::Result<()> {
         open_store(config).await?.migrate().await.context("applying migrations")
     }
 
-    async fn build(config: &Config, shared: &SharedConfig, _shutdown: Shutdown) -> anyhow::Result<Router> {
-        build(config, shared).await
+    async fn build(config: &Config, shared: &SharedConfig, shutdown: Shutdown) -> anyhow::Result<Router> {
+        build(config, shared, shutdown).await
+    }
+
+    /// `admin grant|revoke <email>`, against the configured database and Redis.
+    async fn command(config: &Config, args: Vec<String>) -> anyhow::Result<()> {
+        let Some(command) = admin::parse(&args)? else { return Ok(()) };
+        let store = open_store(config).await?;
+        let kv = config.redis.connect().context("configuring Redis")?;
+        println!("{}", admin::run(store.as_ref(), kv.as_ref(), &command).await?);
+        Ok(())
     }
 }
 
@@ -78,17 +93,30 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     store::connect(&config.database.database_url, config.database.pool_settings()).await.context("opening the database")
 }
 
-/// Builds the application router from its configuration.
-pub async fn build(config: &Config, shared: &SharedConfig) -> anyhow::Result<Router> {
+/// Builds the application router from its configuration, and starts the erasure worker, which
+/// stops with `shutdown`.
+pub async fn build(config: &Config, shared: &SharedConfig, shutdown: Shutdown) -> anyhow::Result<Router> {
+    let admin_emails = config.admin_email_keys()?;
+    let erasure_targets = config.erasure_targets()?;
     let store = open_store(config).await?;
     if config.auto_migrate {
         store.migrate().await.context("applying migrations")?;
     }
     let kv = config.redis.connect().context("configuring Redis")?;
+    admin::grant_configured(store.clone(), kv.clone(), admin_emails.clone(), shutdown.clone()).await;
+    let erasure = erasure::start(
+        store.clone(),
+        erasure_targets,
+        &config.peers,
+        shared.internal_token.clone(),
+        erasure::WorkerSettings::new(Duration::from_secs(config.erasure_retry_max_secs)),
+        shutdown,
+    )
+    .await?;
     let keys = Arc::new(JwtKeys::from_config(shared));
     let sessions = Arc::new(Sessions::new(store.clone(), kv.clone(), keys.clone(), config.refresh_token_ttl_days));
     let state = AppState {
-        accounts: Arc::new(Accounts::new(config, store.clone(), sessions.clone(), kv.clone())),
+        accounts: Arc::new(Accounts::new(config, store.clone(), sessions.clone(), kv.clone(), admin_emails, erasure)),
         couples: Arc::new(Couples::new(config, store.clone(), sessions.clone(), kv.clone())),
         sessions,
         keys,

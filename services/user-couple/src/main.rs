@@ -1,4 +1,4 @@
-//! `user-couple [serve|migrate]`: configuration comes from `USER_COUPLE_*` and `COUPLE_*`.
+//! `user-couple [serve|migrate|admin grant|revoke <email>]`: configuration comes from `USER_COUPLE_*` and `COUPLE_*`.
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -136,6 +136,17 @@ pub enum Rotation {
     Invalid,
 }
 
+/// A queued erasure of a deleted account in another service.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ErasureTask {
+    /// The deleted account.
+    pub user_id: Uuid,
+    /// The service to erase it in (its registry name).
+    pub service: String,
+    /// Attempts started, this one included.
+    pub attempts: i64,
+}
+
 /// Everything the service persists (migrations and ping come with [`Database`]).
 #[async_trait]
 pub trait Store: Database {
@@ -151,9 +162,30 @@ pub trait Store: Database {
     async fn set_password(&self, id: Uuid, password_hash: &str, now: DateTime<Utc>) -> StoreResult<i64>;
     /// Bumps the token version, revoking outstanding access tokens; returns the new version.
     async fn bump_token_version(&self, id: Uuid) -> StoreResult<i64>;
-    /// Deletes the account, breaking its couple first. Returns the partner left behind and
-    /// their new token version, if there was one.
-    async fn delete_user(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<Option<(Uuid, i64)>>;
+    /// Sets the role (`user` or `admin`) and bumps the token version, so tokens carrying the
+    /// old role stop working; returns the new version, or `None` for an unknown user.
+    async fn set_role(&self, id: Uuid, role: &str, now: DateTime<Utc>) -> StoreResult<Option<i64>>;
+    /// Deletes the account, breaking its couple first, and in the same transaction queues its
+    /// erasure in each of `erase_in` (service names). Returns the partner left behind and their
+    /// new token version, if there was one.
+    async fn delete_user(&self, id: Uuid, now: DateTime<Utc>, erase_in: &[&str]) -> StoreResult<Option<(Uuid, i64)>>;
+
+    /// Claims up to `limit` erasures for `service` that are due at `now`, moving each one's next
+    /// attempt to `lease_until` and counting the attempt, so that another replica claiming at the
+    /// same time skips them.
+    async fn claim_erasures(
+        &self,
+        service: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<ErasureTask>>;
+    /// How many erasures are queued for `service`.
+    async fn pending_erasures(&self, service: &str) -> StoreResult<i64>;
+    /// Removes an erasure the service confirmed.
+    async fn complete_erasure(&self, user_id: Uuid, service: &str) -> StoreResult<()>;
+    /// Schedules the next attempt of a failed erasure, noting why it failed.
+    async fn retry_erasure(&self, user_id: Uuid, service: &str, next_attempt_at: DateTime<Utc>, error: &str) -> StoreResult<()>;
 
     /// Pairs two users; [`StoreError::Conflict`] when either already has a couple.
     async fn create_couple(&self, couple: CoupleRecord, creator: Uuid, acceptor: Uuid) -> StoreResult<()>;

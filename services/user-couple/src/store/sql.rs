@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
-use super::{CoupleRecord, MemberRecord, NewRefreshToken, NewUser, ProfileUpdate, Rotation, Store, StoreError, StoreResult, UserRecord};
+use super::{
+    CoupleRecord, ErasureTask, MemberRecord, NewRefreshToken, NewUser, ProfileUpdate, Rotation, Store, StoreError, StoreResult, UserRecord,
+};
 
 /// Stores a refresh token (`$1`–`$6`: id, family, user, hash, creation, expiry).
 const INSERT_REFRESH_TOKEN: &str =
@@ -104,8 +106,20 @@ macro_rules! impl_store {
                 Ok(version.unwrap_or_default())
             }
 
+            #[tracing::instrument(name = "store.set_role", skip_all, fields(user_id = %id))]
+            async fn set_role(&self, id: Uuid, role: &str, now: DateTime<Utc>) -> StoreResult<Option<i64>> {
+                Ok(sqlx::query_scalar(
+                    "UPDATE users SET role = $2, token_version = token_version + 1, updated_at = $3 WHERE id = $1 RETURNING token_version",
+                )
+                .bind(id)
+                .bind(role)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
             #[tracing::instrument(name = "store.delete_user", skip_all, fields(user_id = %id))]
-            async fn delete_user(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<Option<(Uuid, i64)>> {
+            async fn delete_user(&self, id: Uuid, now: DateTime<Utc>, erase_in: &[&str]) -> StoreResult<Option<(Uuid, i64)>> {
                 let mut tx = self.pool.begin().await?;
                 // Write first, so SQLite takes the write lock before anything is read.
                 let couple_id: Option<Option<Uuid>> =
@@ -126,9 +140,69 @@ macro_rules! impl_store {
                     .fetch_optional(&mut *tx)
                     .await?;
                 }
-                sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                let deleted = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
+                // Only a deletion that happened is fanned out; a repeated one changes nothing.
+                if deleted == 1 {
+                    for service in erase_in {
+                        sqlx::query(
+                            "INSERT INTO erasure_outbox (user_id, service, attempts, next_attempt_at, created_at) VALUES ($1, $2, 0, $3, $3) \
+                             ON CONFLICT (user_id, service) DO NOTHING",
+                        )
+                        .bind(id)
+                        .bind(*service)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
                 tx.commit().await?;
                 Ok(partner)
+            }
+
+            #[tracing::instrument(name = "store.claim_erasures", skip_all, fields(%service))]
+            async fn claim_erasures(
+                &self,
+                service: &str,
+                now: DateTime<Utc>,
+                lease_until: DateTime<Utc>,
+                limit: i64,
+            ) -> StoreResult<Vec<ErasureTask>> {
+                // The due check is repeated outside the subquery: PostgreSQL re-evaluates it on a
+                // row another claim changed meanwhile, so a row is never claimed twice; SKIP LOCKED
+                // lets concurrent claims take different rows instead of waiting. SQLite has a
+                // single writer, which serialises claims anyway.
+                let sql = format!(
+                    "UPDATE erasure_outbox SET next_attempt_at = $3, attempts = attempts + 1 \
+                     WHERE service = $1 AND next_attempt_at <= $2 AND (user_id, service) IN \
+                     (SELECT user_id, service FROM erasure_outbox WHERE service = $1 AND next_attempt_at <= $2 \
+                      ORDER BY next_attempt_at LIMIT $4{}) \
+                     RETURNING user_id, service, CAST(attempts AS BIGINT) AS attempts",
+                    Self::BACKEND.pick(" FOR UPDATE SKIP LOCKED", "")
+                );
+                Ok(sqlx::query_as(&sql).bind(service).bind(now).bind(lease_until).bind(limit).fetch_all(&self.pool).await?)
+            }
+
+            #[tracing::instrument(name = "store.pending_erasures", skip_all, fields(%service))]
+            async fn pending_erasures(&self, service: &str) -> StoreResult<i64> {
+                Ok(sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM erasure_outbox WHERE service = $1").bind(service).fetch_one(&self.pool).await?)
+            }
+
+            #[tracing::instrument(name = "store.complete_erasure", skip_all, fields(%user_id, %service))]
+            async fn complete_erasure(&self, user_id: Uuid, service: &str) -> StoreResult<()> {
+                sqlx::query("DELETE FROM erasure_outbox WHERE user_id = $1 AND service = $2").bind(user_id).bind(service).execute(&self.pool).await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(name = "store.retry_erasure", skip_all, fields(%user_id, %service))]
+            async fn retry_erasure(&self, user_id: Uuid, service: &str, next_attempt_at: DateTime<Utc>, error: &str) -> StoreResult<()> {
+                sqlx::query("UPDATE erasure_outbox SET next_attempt_at = $3, last_error = $4 WHERE user_id = $1 AND service = $2")
+                    .bind(user_id)
+                    .bind(service)
+                    .bind(next_attempt_at)
+                    .bind(error)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
             }
 
             #[tracing::instrument(name = "store.create_couple", skip_all)]

@@ -4,7 +4,7 @@
 pub mod dto;
 pub mod http;
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use chrono::Utc;
 use couple_common::{Identity, Role};
@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::{
     config::Config,
+    erasure::Erasure,
     error::{Error, Result},
     limits::Lockout,
     password::Hasher,
@@ -28,11 +29,21 @@ pub struct Accounts {
     hasher: Hasher,
     account_failures: Lockout,
     client_failures: Lockout,
+    admin_emails: HashSet<String>,
+    erasure: Erasure,
 }
 
 impl Accounts {
-    /// Accounts on `store`, with the hashing and lockout limits of `config`.
-    pub fn new(config: &Config, store: Arc<dyn Store>, sessions: Arc<Sessions>, kv: Arc<dyn couple_common::kv::Kv>) -> Self {
+    /// Accounts on `store`, with the hashing and lockout limits of `config`; sign-ups with one
+    /// of `admin_emails` (lower-cased) get the admin role, and deletions queue `erasure`.
+    pub fn new(
+        config: &Config,
+        store: Arc<dyn Store>,
+        sessions: Arc<Sessions>,
+        kv: Arc<dyn couple_common::kv::Kv>,
+        admin_emails: Vec<String>,
+        erasure: Erasure,
+    ) -> Self {
         // By default one core is left to everything else, so a login flood cannot take the CPU
         // from requests that do not hash.
         let concurrency = config
@@ -45,6 +56,8 @@ impl Accounts {
             client_failures: Lockout::new(kv, config.login_failures_per_client, window),
             store,
             sessions,
+            admin_emails: admin_emails.into_iter().collect(),
+            erasure,
         }
     }
 
@@ -56,6 +69,7 @@ impl Accounts {
             return Err(Error::EmailTaken);
         }
         let password_hash = self.hasher.hash(account.password.expose().to_owned()).await?;
+        let role = if self.admin_emails.contains(&account.email.key()) { Role::Admin } else { Role::User };
         let user = NewUser {
             id: Uuid::now_v7(),
             email_key: account.email.key(),
@@ -66,7 +80,7 @@ impl Accounts {
             birth: account.birth,
             fcm_code: account.fcm_code,
             send_time: account.send_time,
-            role: Role::User.as_str(),
+            role: role.as_str(),
             now: Utc::now(),
         };
         match self.store.create_user(user).await {
@@ -146,11 +160,13 @@ impl Accounts {
         self.sessions.open(&user).await
     }
 
-    /// Deletes the account, breaking its couple first.
+    /// Deletes the account, breaking its couple first, and queues its erasure in the services
+    /// that hold user data.
     #[tracing::instrument(skip_all, fields(user_id = %identity.user_id))]
     pub async fn delete_me(&self, identity: &Identity) -> Result<()> {
         let user = self.sessions.current_user(identity).await?;
-        let partner = self.store.delete_user(user.id, Utc::now()).await?;
+        let partner = self.store.delete_user(user.id, Utc::now(), self.erasure.targets()).await?;
+        self.erasure.wake();
         // The deleted user's tokens fail on the missing account.
         self.sessions.forget_version(user.id).await?;
         if let Some((partner, version)) = partner {

@@ -10,9 +10,10 @@ use serde_json::{Value, json};
 use user_couple::{Config, UserCouple};
 
 /// The service on a free port over a throwaway database, both gone when it is dropped.
-struct TestApp {
+pub(crate) struct TestApp {
     server: TestServer,
-    _db: TestDatabase,
+    config: Config,
+    db: TestDatabase,
 }
 
 impl std::ops::Deref for TestApp {
@@ -25,7 +26,7 @@ impl std::ops::Deref for TestApp {
 
 /// The service on `backend`: SQLite with the in-process store, or PostgreSQL with Redis; `None`
 /// (the test skips) when those servers are not running.
-async fn spawn(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<TestApp> {
+pub(crate) async fn spawn(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<TestApp> {
     let db = TestDatabase::create(backend).await?;
     let mut config = Config::default();
     config.database.database_url = db.url().to_owned();
@@ -34,9 +35,7 @@ async fn spawn(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<Test
         config.redis.redis_prefix = test_util::redis_prefix();
     }
     tweak(&mut config);
-    let mut shared = test_util::shared_config();
-    shared.body_limit_bytes = 64 * 1024;
-    Some(TestApp { server: TestServer::spawn::<UserCouple>(&config, &shared).await, _db: db })
+    Some(TestApp::serve(config, db).await)
 }
 
 /// The service on SQLite, which needs no server.
@@ -45,7 +44,32 @@ async fn embedded(tweak: impl FnOnce(&mut Config)) -> TestApp {
 }
 
 impl TestApp {
-    async fn signup(&self, email: &str) -> Value {
+    async fn serve(config: Config, db: TestDatabase) -> Self {
+        let mut shared = test_util::shared_config();
+        shared.body_limit_bytes = 64 * 1024;
+        Self { server: TestServer::spawn::<UserCouple>(&config, &shared).await, config, db }
+    }
+
+    /// Stops the service and starts it again on the same data, with `tweak` applied to its
+    /// configuration.
+    pub(crate) async fn restart(self, tweak: impl FnOnce(&mut Config)) -> Self {
+        let Self { server, mut config, db } = self;
+        drop(server);
+        tweak(&mut config);
+        Self::serve(config, db).await
+    }
+
+    /// The service's configuration.
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// A second connection to the service's database.
+    pub(crate) async fn store(&self) -> std::sync::Arc<dyn user_couple::store::Store> {
+        user_couple::store::connect(self.db.url(), Default::default()).await.unwrap()
+    }
+
+    pub(crate) async fn signup(&self, email: &str) -> Value {
         let (status, body) = self
             .call(
                 Method::POST,
@@ -58,14 +82,14 @@ impl TestApp {
         body["data"].clone()
     }
 
-    async fn login(&self, email: &str) -> Value {
+    pub(crate) async fn login(&self, email: &str) -> Value {
         let (status, body) =
             self.call(Method::POST, "/api/users/login", None, Some(json!({"email": email, "password": "password-123"}))).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["data"].clone()
     }
 
-    async fn user(&self, email: &str) -> (String, String) {
+    pub(crate) async fn user(&self, email: &str) -> (String, String) {
         self.signup(email).await;
         let login = self.login(email).await;
         (login["accessToken"].as_str().unwrap().to_owned(), login["refreshToken"].as_str().unwrap().to_owned())
@@ -85,7 +109,7 @@ impl TestApp {
     }
 }
 
-fn unique_email() -> String {
+pub(crate) fn unique_email() -> String {
     format!("u-{}@Example.com", uuid::Uuid::new_v4().simple())
 }
 
@@ -101,7 +125,7 @@ fn collect_refs(value: &Value, refs: &mut Vec<String>) {
     }
 }
 
-fn claims(token: &str) -> Value {
+pub(crate) fn claims(token: &str) -> Value {
     use base64::Engine;
     let payload = token.split('.').nth(1).unwrap();
     serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()

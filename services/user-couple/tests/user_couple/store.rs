@@ -9,7 +9,7 @@ use couple_common::{
     test_util::{Backend, TestDatabase},
 };
 use rstest::rstest;
-use user_couple::store::{self, CoupleRecord, NewRefreshToken, NewUser, ProfileUpdate, Rotation, Store, StoreError};
+use user_couple::store::{self, CoupleRecord, ErasureTask, NewRefreshToken, NewUser, ProfileUpdate, Rotation, Store, StoreError};
 use uuid::Uuid;
 
 /// A migrated store over a throwaway database on `backend`; `None` (the test skips) when
@@ -148,7 +148,7 @@ async fn deleting_a_coupled_user_frees_the_partner(#[values(Backend::Sqlite, Bac
     let c = couple();
     store.create_couple(c.clone(), a.id, b.id).await.unwrap();
     store.insert_refresh_token(refresh(a.id, Uuid::now_v7(), "h-a", Duration::days(1))).await.unwrap();
-    let partner = store.delete_user(a.id, Utc::now()).await.unwrap();
+    let partner = store.delete_user(a.id, Utc::now(), &[]).await.unwrap();
     assert_eq!(partner, Some((b.id, 1)));
     assert!(store.user_by_id(a.id).await.unwrap().is_none());
     assert_eq!(store.user_by_id(b.id).await.unwrap().unwrap().couple_id, None);
@@ -156,7 +156,7 @@ async fn deleting_a_coupled_user_frees_the_partner(#[values(Backend::Sqlite, Bac
     let now = Utc::now();
     assert_eq!(store.rotate_refresh_token("h-a", "h-a2", now, now + Duration::days(1)).await.unwrap(), Rotation::Invalid);
     // Deleting a single user has no partner to report.
-    assert_eq!(store.delete_user(b.id, Utc::now()).await.unwrap(), None);
+    assert_eq!(store.delete_user(b.id, Utc::now(), &[]).await.unwrap(), None);
 }
 
 #[rstest]
@@ -206,4 +206,77 @@ async fn sessions_can_be_revoked_one_family_or_all(#[values(Backend::Sqlite, Bac
     assert_eq!(store.rotate_refresh_token("f3", "x3", now, later).await.unwrap(), Rotation::Invalid);
     assert_eq!(store.rotate_refresh_token("x2", "x4", now, later).await.unwrap(), Rotation::Invalid);
     assert!(matches!(store.rotate_refresh_token("g1", "y1", now, later).await.unwrap(), Rotation::Rotated { .. }));
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_role_change_bumps_the_token_version(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+    let Some((store, _db)) = open(backend).await else { return };
+    let user = store.create_user(new_user("boss@example.com")).await.unwrap();
+    assert_eq!(store.set_role(user.id, "admin", Utc::now()).await.unwrap(), Some(1));
+    let stored = store.user_by_id(user.id).await.unwrap().unwrap();
+    assert_eq!((stored.role.as_str(), stored.token_version), ("admin", 1));
+    assert_eq!(store.set_role(user.id, "user", Utc::now()).await.unwrap(), Some(2));
+    assert_eq!(store.user_by_id(user.id).await.unwrap().unwrap().role, "user");
+    assert_eq!(store.set_role(Uuid::now_v7(), "admin", Utc::now()).await.unwrap(), None);
+    assert!(store.set_role(user.id, "root", Utc::now()).await.is_err(), "the schema allows user and admin only");
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_deletion_queues_one_erasure_per_service_and_claims_lease_them(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+    let Some((store, _db)) = open(backend).await else { return };
+    let gone = store.create_user(new_user("gone@example.com")).await.unwrap();
+    let kept = store.create_user(new_user("kept@example.com")).await.unwrap();
+    let now = Utc::now();
+    store.delete_user(gone.id, now, &["question-answer", "chat"]).await.unwrap();
+    // Nothing queued for a user that did not exist, nor for a deletion without targets.
+    store.delete_user(gone.id, now, &["question-answer", "chat"]).await.unwrap();
+    store.delete_user(kept.id, now, &[]).await.unwrap();
+    assert_eq!(store.pending_erasures("question-answer").await.unwrap(), 1);
+    assert_eq!(store.pending_erasures("chat").await.unwrap(), 1);
+    assert_eq!(store.pending_erasures("schedule-meeting").await.unwrap(), 0);
+
+    let lease = now + Duration::seconds(60);
+    let claimed = store.claim_erasures("chat", now, lease, 10).await.unwrap();
+    assert_eq!(claimed, [ErasureTask { user_id: gone.id, service: "chat".into(), attempts: 1 }]);
+    assert!(store.claim_erasures("chat", now, lease, 10).await.unwrap().is_empty(), "a claimed row is leased");
+    assert!(store.claim_erasures("chat", now - Duration::seconds(1), lease, 10).await.unwrap().is_empty(), "nothing due earlier");
+    // A failed attempt is due again at its retry time, counting attempts.
+    store.retry_erasure(gone.id, "chat", now + Duration::seconds(5), "answered 503").await.unwrap();
+    assert!(store.claim_erasures("chat", now + Duration::seconds(4), lease, 10).await.unwrap().is_empty());
+    let again = store.claim_erasures("chat", now + Duration::seconds(5), lease + Duration::seconds(5), 10).await.unwrap();
+    assert_eq!(again.iter().map(|t| t.attempts).collect::<Vec<_>>(), [2]);
+    store.complete_erasure(gone.id, "chat").await.unwrap();
+    assert_eq!(store.pending_erasures("chat").await.unwrap(), 0);
+    assert!(store.claim_erasures("chat", now + Duration::days(1), lease, 10).await.unwrap().is_empty());
+    // The other service's row is untouched by all this.
+    let other = store.claim_erasures("question-answer", now, lease, 10).await.unwrap();
+    assert_eq!(other.iter().map(|t| (t.user_id, t.attempts)).collect::<Vec<_>>(), [(gone.id, 1)]);
+}
+
+#[rstest]
+#[tokio::test]
+async fn concurrent_claims_never_take_the_same_row(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+    let Some((store, _db)) = open(backend).await else { return };
+    let now = Utc::now();
+    for i in 0..20 {
+        let user = store.create_user(new_user(&format!("u{i}@example.com"))).await.unwrap();
+        store.delete_user(user.id, now, &["chat"]).await.unwrap();
+    }
+    let lease = now + Duration::seconds(60);
+    let claims: Vec<_> = (0..4)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.claim_erasures("chat", now, lease, 8).await.unwrap() })
+        })
+        .collect();
+    let mut claimed = Vec::new();
+    for claim in claims {
+        claimed.extend(claim.await.unwrap().into_iter().map(|t| t.user_id));
+    }
+    let total = claimed.len();
+    claimed.sort();
+    claimed.dedup();
+    assert_eq!((claimed.len(), total), (20, 20), "every row claimed exactly once");
 }
