@@ -2,8 +2,10 @@
 //!
 //! The deletion's transaction queues one outbox row per deployed target service
 //! (`USER_COUPLE_ERASURE_SERVICES`); a background [`Worker`] calls each service's
-//! `DELETE /internal/users/{id}` with the internal token until it confirms (204, or 404 for
-//! nothing to erase), with capped exponential backoff in between. Rows are claimed by moving
+//! `DELETE /internal/users/{id}` with the internal token until it confirms with 204, with capped
+//! exponential backoff in between. The endpoint answers 204 also when it holds nothing of the
+//! user, so anything else (a 404 from a service without the internal token or the route
+//! included) is retried rather than taken as done. Rows are claimed by moving
 //! their next attempt ahead, so replicas share the work without delivering one row twice at
 //! once, and a replica that dies mid-delivery leaves the row to be retried after the lease.
 
@@ -167,8 +169,7 @@ impl Worker {
         let url = format!("{}/internal/users/{}", target.url.trim_end_matches('/'), task.user_id);
         let outcome = self.http.delete(&url).header(INTERNAL_TOKEN_HEADER, self.internal_token.expose_secret()).send().await;
         let failure = match outcome {
-            // 404: the service has nothing of this user (or erased it on an earlier attempt).
-            Ok(res) if matches!(res.status(), StatusCode::NO_CONTENT | StatusCode::NOT_FOUND) => None,
+            Ok(res) if res.status() == StatusCode::NO_CONTENT => None,
             Ok(res) => Some(format!("answered {}", res.status())),
             Err(err) => Some(format!("unreachable: {err}")),
         };
