@@ -110,8 +110,9 @@ impl Platform {
         let (joon, _, joon_id) = self.user().await;
         let (status, code) = self.call(Method::POST, "/api/couples/match", Some(&mina), Some(json!({"name": "Us"}))).await;
         assert_eq!(status, StatusCode::OK, "{code}");
-        let (status, accepted) =
-            self.call(Method::POST, "/api/couples/match/accept", Some(&joon), Some(json!({"matchingCode": code["data"]["matchCode"]}))).await;
+        let (status, accepted) = self
+            .call(Method::POST, "/api/couples/match/accept", Some(&joon), Some(json!({"matchingCode": code["data"]["matchCode"]})))
+            .await;
         assert_eq!(status, StatusCode::OK, "{accepted}");
         let joon = accepted["data"]["accessToken"].as_str().unwrap().to_owned();
         let couple_id = accepted["data"]["couple"]["id"].as_str().unwrap().to_owned();

@@ -275,9 +275,7 @@ async fn another_couple_sees_nothing_of_a_couples_answers(#[values(Backend::Sqli
 
 #[rstest]
 #[tokio::test]
-async fn only_an_admin_made_by_configuration_creates_tags_and_questions(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
-) {
+async fn only_an_admin_made_by_configuration_creates_tags_and_questions(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
     let admin_email = format!("qa-admin-{}@example.com", Uuid::new_v4().simple());
     let Some(p) = start(backend, |c| c.admin_emails = admin_email.clone()).await else { return };
     let (user, _, _) = p.user().await;
@@ -346,11 +344,11 @@ async fn a_deleted_account_is_erased_in_question_answer_once_it_is_back(#[values
     let Some(mut p) = start(backend, |_| {}).await else { return };
     let ((mina, mina_id), (joon, joon_id), _) = p.couple().await;
     let today = get(&p, "/api/questions/today", &mina).await["id"].as_str().unwrap().to_owned();
-    let other = get(&p, "/api/questions?limit=5", &mina).await.as_array().unwrap().iter().find(|q| q["id"] != today.as_str()).unwrap()
-        ["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let other =
+        get(&p, "/api/questions?limit=5", &mina).await.as_array().unwrap().iter().find(|q| q["id"] != today.as_str()).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
     answer(&p, &mina, &today, "1").await;
     answer(&p, &mina, &other, "2").await;
     answer(&p, &joon, &today, "2").await;
