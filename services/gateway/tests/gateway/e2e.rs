@@ -107,6 +107,7 @@ impl Platform {
     /// user id), the code's creator first, and the couple id.
     pub(crate) async fn couple(&self) -> ((String, String), (String, String), String) {
         let (mina, mina_refresh, mina_id) = self.user().await;
+        let stale = mina.clone();
         let (joon, _, joon_id) = self.user().await;
         let (status, code) = self.call(Method::POST, "/api/couples/match", Some(&mina), Some(json!({"name": "Us"}))).await;
         assert_eq!(status, StatusCode::OK, "{code}");
@@ -116,7 +117,8 @@ impl Platform {
         assert_eq!(status, StatusCode::OK, "{accepted}");
         let joon = accepted["data"]["accessToken"].as_str().unwrap().to_owned();
         let couple_id = accepted["data"]["couple"]["id"].as_str().unwrap().to_owned();
-        // The creator's token predates the couple: a refresh carries it.
+        // The creator's token predates the couple, so pairing revoked it; a refresh carries it.
+        self.revoked_within(&stale, Duration::from_secs(1)).await;
         let (status, refreshed) =
             self.call(Method::POST, "/api/users/token/refresh", None, Some(json!({"refreshToken": mina_refresh}))).await;
         assert_eq!(status, StatusCode::OK, "{refreshed}");
