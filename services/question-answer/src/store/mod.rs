@@ -1,6 +1,6 @@
 //! Persistence behind traits, with a PostgreSQL and a SQLite backend chosen by the database URL.
 //! [`Store`] is the relational data; [`VectorStore`] the user vectors, which the relational
-//! backends also serve and a MongoDB backend can serve instead.
+//! backends also serve and the MongoDB backend ([`MongoVectors`]) serves instead when configured.
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -9,8 +9,10 @@ use uuid::Uuid;
 
 use crate::domain::{Choice, OptionDeltas, TraitVector, VectorDeltas};
 
+mod mongo;
 mod sql;
 
+pub use mongo::MongoVectors;
 pub use sql::{PgStore, SqliteStore, connect};
 
 /// A tag.
@@ -212,6 +214,11 @@ pub trait VectorStore: Send + Sync + 'static {
     /// Adds `deltas` (clamped) unless update `seq` or a later one was applied already, creating
     /// the vector if missing: compare-and-set on the applied sequence number, so a repeated
     /// application is a no-op. Whether it applied.
+    ///
+    /// A gap (`seq` beyond the applied number + 1) is applied, not refused: the outbox worker
+    /// hands each user's updates over in order and never skips one, so a gap only means the
+    /// vector was deleted and created again since (its count restarts at 0), and refusing would
+    /// hold that user's updates back for good.
     async fn apply_deltas(&self, user_id: Uuid, seq: i64, deltas: &VectorDeltas, now: DateTime<Utc>) -> StoreResult<bool>;
     /// Checks the store answers.
     async fn ping_vectors(&self) -> StoreResult<()>;
