@@ -46,12 +46,13 @@ struct VectorDocument {
     user_id: String,
     vectors: Document,
     applied_seq: i64,
-    updated_at: bson::DateTime,
+    /// A BSON date; read as [`Bson`] since nx-27017 keeps a date written by `$set` as text.
+    updated_at: Bson,
 }
 
 impl VectorDocument {
     fn zeros(user_id: Uuid, now: DateTime<Utc>) -> Self {
-        Self { user_id: user_id.to_string(), vectors: vectors_document(&TraitVector::default()), applied_seq: 0, updated_at: date(now) }
+        Self { user_id: user_id.to_string(), vectors: vectors_document(&TraitVector::default()), applied_seq: 0, updated_at: Bson::DateTime(date(now)) }
     }
 
     /// The record; a missing or non-numeric trait reads as 0, as the relational store reads a
@@ -62,7 +63,7 @@ impl VectorDocument {
         for (index, slot) in vector.0.iter_mut().enumerate() {
             *slot = self.vectors.get(key_of(index)).and_then(number).map_or(0.0, clamp);
         }
-        let updated_at = DateTime::from_timestamp_millis(self.updated_at.timestamp_millis()).unwrap_or_default();
+        let updated_at = read_date(&self.updated_at).ok_or_else(|| other(format!("stored updatedAt {:?} is not a date", self.updated_at)))?;
         Ok(VectorRecord { user_id, vector, applied_seq: self.applied_seq, updated_at })
     }
 }
@@ -78,6 +79,16 @@ fn number(value: &Bson) -> Option<f64> {
 
 fn vectors_document(vector: &TraitVector) -> Document {
     vector.0.iter().enumerate().map(|(index, value)| (key_of(index).to_string(), Bson::Double(*value))).collect()
+}
+
+/// A stored date: a BSON date, or the text nx-27017 makes of one written by `$set`
+/// (`2026-12-01 03:00:00.123000`, UTC).
+fn read_date(value: &Bson) -> Option<DateTime<Utc>> {
+    match value {
+        Bson::DateTime(at) => DateTime::from_timestamp_millis(at.timestamp_millis()),
+        Bson::String(text) => chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f").ok().map(|at| at.and_utc()),
+        _ => None,
+    }
 }
 
 /// BSON dates keep milliseconds.
@@ -293,6 +304,16 @@ mod tests {
         let record = document.into_record().unwrap();
         assert_eq!(&record.vector.0[..6], &[1.0, -1.0, 0.25, 0.0, 0.0, 1.0]);
         assert_eq!((record.user_id, record.applied_seq, record.updated_at.timestamp_millis()), (user_id, 4, 1_700_000_000_123));
+    }
+
+    #[test]
+    fn dates_read_as_bson_dates_or_as_the_text_nx_27017_makes_of_them() {
+        let at = DateTime::from_timestamp_millis(1_700_000_000_123).unwrap();
+        assert_eq!(read_date(&Bson::DateTime(date(at))), Some(at));
+        assert_eq!(read_date(&Bson::String("2023-11-14 22:13:20.123000".into())), Some(at));
+        assert_eq!(read_date(&Bson::String("2023-11-14 22:13:20".into())), DateTime::from_timestamp_millis(1_700_000_000_000));
+        assert_eq!(read_date(&Bson::String("yesterday".into())), None);
+        assert_eq!(read_date(&Bson::Int64(5)), None);
     }
 
     #[tokio::test]
