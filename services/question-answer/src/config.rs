@@ -135,7 +135,11 @@ mod tests {
             assert_eq!(c.effective_vector_updates(), VectorUpdates::Outbox);
             jail.set_env("QUESTION_ANSWER_VECTOR_UPDATES", "transaction");
             let c: Config = load(QUESTION_ANSWER.env_prefix).unwrap();
-            assert_eq!((c.vector_updates, c.effective_vector_updates()), (VectorUpdates::Transaction, VectorUpdates::Outbox), "MongoDB forces the outbox");
+            assert_eq!(
+                (c.vector_updates, c.effective_vector_updates()),
+                (VectorUpdates::Transaction, VectorUpdates::Outbox),
+                "MongoDB forces the outbox"
+            );
             jail.set_env("QUESTION_ANSWER_MONGODB_URL", "");
             let c: Config = load(QUESTION_ANSWER.env_prefix).unwrap();
             assert_eq!((c.mongodb_url(), c.effective_vector_updates()), (None, VectorUpdates::Transaction));

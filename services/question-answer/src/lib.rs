@@ -166,8 +166,11 @@ pub async fn build(config: &Config, shared: &SharedConfig, shutdown: Shutdown) -
         .merge(vectors::http::router())
         .merge(internal::router())
         .with_state(state);
-    let readiness = ReadinessChecks::new()
-        .with("database", store, |store| async move { store.ping().await })
-        .with_if(config.mongodb_url().is_some(), "mongodb", vector_store, |vectors| async move { vectors.ping_vectors().await });
+    let readiness = ReadinessChecks::new().with("database", store, |store| async move { store.ping().await }).with_if(
+        config.mongodb_url().is_some(),
+        "mongodb",
+        vector_store,
+        |vectors| async move { vectors.ping_vectors().await },
+    );
     Ok(server::app(api, openapi::ApiDoc::openapi(), readiness, shared.body_limit_bytes))
 }

@@ -262,8 +262,9 @@ pub trait Store: Database + VectorStore {
 
     /// Outbox entries not applied yet, oldest first per user, at most `limit`.
     async fn pending_vector_updates(&self, limit: usize) -> StoreResult<Vec<OutboxEntry>>;
-    /// Marks an outbox entry applied.
-    async fn vector_update_done(&self, user_id: Uuid, seq: i64, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Marks an outbox entry applied; whether it is still there (`false`: the user was erased
+    /// after it was read).
+    async fn vector_update_done(&self, user_id: Uuid, seq: i64, now: DateTime<Utc>) -> StoreResult<bool>;
 
     /// Erases what belongs to the user: answers, tag scores, the relational vector, outbox
     /// entries and personal daily assignments. Idempotent.

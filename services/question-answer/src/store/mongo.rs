@@ -52,7 +52,12 @@ struct VectorDocument {
 
 impl VectorDocument {
     fn zeros(user_id: Uuid, now: DateTime<Utc>) -> Self {
-        Self { user_id: user_id.to_string(), vectors: vectors_document(&TraitVector::default()), applied_seq: 0, updated_at: Bson::DateTime(date(now)) }
+        Self {
+            user_id: user_id.to_string(),
+            vectors: vectors_document(&TraitVector::default()),
+            applied_seq: 0,
+            updated_at: Bson::DateTime(date(now)),
+        }
     }
 
     /// The record; a missing or non-numeric trait reads as 0, as the relational store reads a
@@ -63,7 +68,8 @@ impl VectorDocument {
         for (index, slot) in vector.0.iter_mut().enumerate() {
             *slot = self.vectors.get(key_of(index)).and_then(number).map_or(0.0, clamp);
         }
-        let updated_at = read_date(&self.updated_at).ok_or_else(|| other(format!("stored updatedAt {:?} is not a date", self.updated_at)))?;
+        let updated_at =
+            read_date(&self.updated_at).ok_or_else(|| other(format!("stored updatedAt {:?} is not a date", self.updated_at)))?;
         Ok(VectorRecord { user_id, vector, applied_seq: self.applied_seq, updated_at })
     }
 }

@@ -54,7 +54,13 @@ impl OutboxWorker {
                 continue;
             }
             let result = match self.vectors.apply_deltas(entry.user_id, entry.seq, &entry.deltas, self.clock.now()).await {
-                Ok(_) => self.store.vector_update_done(entry.user_id, entry.seq, self.clock.now()).await,
+                Ok(_) => match self.store.vector_update_done(entry.user_id, entry.seq, self.clock.now()).await {
+                    Ok(true) => Ok(()),
+                    // The user was erased while this update was on its way, and applying it
+                    // created their vector again: erase that too.
+                    Ok(false) => self.vectors.delete_vector(entry.user_id).await.map(drop),
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e),
             };
             match result {

@@ -1,6 +1,6 @@
 //! Question-answer's tests in one binary: the HTTP API black-box (`api`), the store contract on
 //! both backends (`store`), the vector-store contract on the relational store and MongoDB
-//! (`vector_store`), the vector outbox (`outbox`), a MongoDB outage (`mongo_outage`) and the
+//! (`vector_store`), the vector outbox (`outbox`), the service on MongoDB, through an outage too (`mongo_service`) and the
 //! shipped seed (`seed`).
 //!
 //! PostgreSQL and MongoDB-wire tests skip, saying how to start the server, unless
@@ -8,7 +8,7 @@
 //! MongoDB runs are optional (`TEST_MONGODB_URL`).
 
 mod api;
-mod mongo_outage;
+mod mongo_service;
 mod outbox;
 mod seed;
 mod store;
