@@ -45,7 +45,7 @@ pub struct Config {
     /// start-up. The operator turns migrations off and runs `question-answer migrate` instead.
     pub auto_migrate: bool,
     /// `QUESTION_ANSWER_VECTOR_UPDATES`: `transaction` or `outbox`; with MongoDB configured,
-    /// always `outbox` (`transaction` is overridden, with a warning).
+    /// always `outbox` (`transaction` is overridden, and the start-up log says so).
     pub vector_updates: VectorUpdates,
     /// `QUESTION_ANSWER_OUTBOX_POLL_MILLIS`: how often the outbox worker looks for work it was
     /// not told about (another replica's answers).

@@ -108,17 +108,19 @@ async fn open_vector_store(config: &Config, store: &Arc<dyn Store>) -> anyhow::R
     let Some(url) = config.mongodb_url() else { return Ok(store.clone()) };
     let mongo = open_mongo(url, config).await?;
     match mongo.ensure_index().await {
-        Ok(()) => tracing::info!(database = mongo.database_name(), "user vectors are kept in MongoDB"),
+        Ok(()) => {}
         Err(StoreError::Unavailable(err)) => {
             tracing::warn!(%err, "MongoDB is not reachable at start; vector calls answer 503 and answers queue until it is")
         }
         Err(err) => return Err(err).context("creating the MongoDB index on userId"),
     }
-    if config.vector_updates == VectorUpdates::Transaction {
-        tracing::warn!(
-            "QUESTION_ANSWER_VECTOR_UPDATES=transaction cannot include MongoDB in the answer's transaction; answers go through the outbox"
-        );
-    }
+    // `transaction` is the default, so overriding it is news, not a warning.
+    let overridden = if config.vector_updates == VectorUpdates::Transaction {
+        " (QUESTION_ANSWER_VECTOR_UPDATES=transaction is overridden: the relational transaction cannot include MongoDB)"
+    } else {
+        ""
+    };
+    tracing::info!(database = mongo.database_name(), "user vectors are kept in MongoDB; answers reach them through the outbox{overridden}");
     Ok(Arc::new(mongo))
 }
 

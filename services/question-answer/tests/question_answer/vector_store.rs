@@ -25,7 +25,7 @@ pub enum Vectors {
     MongoReal,
 }
 
-/// What keeps a test's database alive.
+/// What keeps a test's database alive; only dropped, never read.
 #[allow(dead_code)]
 pub enum Keep {
     Sql(couple_common::test_util::TestDatabase),
