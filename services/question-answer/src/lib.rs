@@ -155,7 +155,7 @@ pub async fn build(config: &Config, shared: &SharedConfig, shutdown: Shutdown) -
     }
     let state = AppState {
         questions: Arc::new(Questions::new(store.clone(), clock.clone(), shared.time_zone())),
-        answers: Arc::new(Answers::new(store.clone(), clock.clone(), vector_updates, wake)),
+        answers: Arc::new(Answers::new(store.clone(), clock.clone(), shared.time_zone(), vector_updates, wake)),
         tags: Arc::new(Tags::new(store.clone(), clock.clone())),
         vectors: Arc::new(Vectors::new(store.clone(), vector_store.clone(), clock)),
         keys: Arc::new(JwtKeys::from_config(shared)),

@@ -7,12 +7,14 @@ pub mod http;
 use std::sync::Arc;
 
 use couple_common::{Identity, PageQuery, clock::Clock};
+use jiff::tz::TimeZone;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::{
     config::VectorUpdates,
     error::{Error, Result},
+    questions::visible,
     store::{AnswerEffects, AnswerRecord, Store, StoreError, VectorWrite},
 };
 
@@ -22,19 +24,21 @@ use dto::{AnswerState, NewAnswer, UserAnswer};
 pub struct Answers {
     store: Arc<dyn Store>,
     clock: Clock,
+    zone: TimeZone,
     vector_write: VectorWrite,
     /// Wakes the outbox worker when an answer queued vector deltas.
     outbox: Arc<Notify>,
 }
 
 impl Answers {
-    /// Answers on `store`; `updates` says where the vector deltas go, `outbox` wakes the worker.
-    pub fn new(store: Arc<dyn Store>, clock: Clock, updates: VectorUpdates, outbox: Arc<Notify>) -> Self {
+    /// Answers on `store`, days counted by `clock` in `zone`; `updates` says where the vector
+    /// deltas go, `outbox` wakes the worker.
+    pub fn new(store: Arc<dyn Store>, clock: Clock, zone: TimeZone, updates: VectorUpdates, outbox: Arc<Notify>) -> Self {
         let vector_write = match updates {
             VectorUpdates::Transaction => VectorWrite::InTransaction,
             VectorUpdates::Outbox => VectorWrite::Outbox,
         };
-        Self { store, clock, vector_write, outbox }
+        Self { store, clock, zone, vector_write, outbox }
     }
 
     /// Stores the caller's answer and moves their tag scores and vector by the question's weights
@@ -42,7 +46,7 @@ impl Answers {
     /// changes nothing.
     #[tracing::instrument(skip_all, fields(user_id = %identity.user_id))]
     pub async fn submit(&self, identity: &Identity, new: NewAnswer) -> Result<UserAnswer> {
-        let question = self.store.question(new.question_id).await?.ok_or(Error::QuestionNotFound)?;
+        let question = visible(self.store.question(new.question_id).await?, identity, self.clock.today(&self.zone))?;
         let effects = AnswerEffects {
             tag_deltas: question.tags.iter().map(|t| (t.tag_id, new.choice.sign() * t.weight)).collect(),
             vector_deltas: question.vector_deltas.of(new.choice).clone(),
@@ -78,7 +82,7 @@ impl Answers {
     /// Where the caller's couple stands on a question.
     #[tracing::instrument(skip_all, fields(user_id = %identity.user_id))]
     pub async fn reveal(&self, identity: &Identity, question_id: Uuid) -> Result<AnswerState> {
-        self.store.question(question_id).await?.ok_or(Error::QuestionNotFound)?;
+        visible(self.store.question(question_id).await?, identity, self.clock.today(&self.zone))?;
         answer_state(self.store.as_ref(), identity, question_id).await
     }
 }

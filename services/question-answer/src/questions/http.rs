@@ -43,8 +43,8 @@ pub async fn create(
         ("cursor" = Option<String>, Query, description = "`page.nextCursor` of the previous page")),
     responses((status = 200, body = ApiResponse<Vec<QuestionDto>>), (status = 400, description = "the cursor or limit does not parse"),
         (status = 422, description = "the limit is out of range")))]
-pub async fn list(State(questions): State<Arc<Questions>>, _: Identity, page: PageQuery) -> Result<ApiResponse<Vec<QuestionDto>>> {
-    let (items, next) = questions.list(&page).await?;
+pub async fn list(State(questions): State<Arc<Questions>>, identity: Identity, page: PageQuery) -> Result<ApiResponse<Vec<QuestionDto>>> {
+    let (items, next) = questions.list(&identity, &page).await?;
     Ok(ApiResponse::ok(items).next_cursor(next))
 }
 
@@ -58,7 +58,11 @@ pub async fn today(State(questions): State<Arc<Questions>>, identity: Identity) 
 /// A question.
 #[utoipa::path(get, path = "/api/questions/{id}", tag = "questions", security(("bearer" = [])),
     params(("id" = String, Path, description = "question id")),
-    responses((status = 200, body = ApiResponse<QuestionDto>), (status = 404, description = "no such question")))]
-pub async fn question(State(questions): State<Arc<Questions>>, _: Identity, Path(id): Path<String>) -> Result<ApiResponse<QuestionDto>> {
-    Ok(ApiResponse::ok(questions.get(path_id(&id)?).await?))
+    responses((status = 200, body = ApiResponse<QuestionDto>), (status = 404, description = "no such question, or one dated after today")))]
+pub async fn question(
+    State(questions): State<Arc<Questions>>,
+    identity: Identity,
+    Path(id): Path<String>,
+) -> Result<ApiResponse<QuestionDto>> {
+    Ok(ApiResponse::ok(questions.get(&identity, path_id(&id)?).await?))
 }

@@ -6,7 +6,8 @@ pub mod http;
 
 use std::{collections::HashSet, sync::Arc};
 
-use couple_common::{Identity, PageQuery, clock::Clock};
+use chrono::NaiveDate;
+use couple_common::{Identity, PageQuery, Role, clock::Clock};
 use jiff::tz::TimeZone;
 use uuid::Uuid;
 
@@ -14,7 +15,7 @@ use crate::{
     answers,
     error::{Error, Result},
     require_admin,
-    store::{Scope, Store, StoreError},
+    store::{Question, Scope, Store, StoreError},
 };
 
 use dto::{CreateQuestionRequest, QuestionDto, TodayQuestion};
@@ -45,16 +46,17 @@ impl Questions {
         }
     }
 
-    /// A question.
+    /// A question; one dated after today is an admin's secret until its day (404).
     #[tracing::instrument(skip_all)]
-    pub async fn get(&self, id: Uuid) -> Result<QuestionDto> {
-        Ok(self.store.question(id).await?.ok_or(Error::QuestionNotFound)?.into())
+    pub async fn get(&self, identity: &Identity, id: Uuid) -> Result<QuestionDto> {
+        Ok(visible(self.store.question(id).await?, identity, self.clock.today(&self.zone))?.into())
     }
 
-    /// A page of questions in creation order.
+    /// A page of questions in creation order; for users, without those dated after today.
     #[tracing::instrument(skip_all)]
-    pub async fn list(&self, page: &PageQuery) -> Result<(Vec<QuestionDto>, Option<String>)> {
-        let questions = self.store.questions(page.after()?, page.fetch()).await?;
+    pub async fn list(&self, identity: &Identity, page: &PageQuery) -> Result<(Vec<QuestionDto>, Option<String>)> {
+        let dated_until = (identity.role != Role::Admin).then(|| self.clock.today(&self.zone));
+        let questions = self.store.questions(page.after()?, page.fetch(), dated_until).await?;
         let (questions, next) = page.page(questions, |q| q.id);
         Ok((questions.into_iter().map(Into::into).collect(), next))
     }
@@ -70,4 +72,10 @@ impl Questions {
         let answers = answers::answer_state(self.store.as_ref(), identity, id).await?;
         Ok(TodayQuestion { question: question.into(), day, answers })
     }
+}
+
+/// `question` if the caller may see it: a question dated after `today` stays hidden from users
+/// until its day (it is that day's question for everyone), so it is 404 to them like a missing one.
+pub(crate) fn visible(question: Option<Question>, identity: &Identity, today: NaiveDate) -> Result<Question> {
+    question.filter(|q| identity.role == Role::Admin || q.date.is_none_or(|date| date <= today)).ok_or(Error::QuestionNotFound)
 }

@@ -238,7 +238,7 @@ pub trait Store: Database + VectorStore {
     /// A question.
     async fn question(&self, id: Uuid) -> StoreResult<Option<Question>>;
     /// Questions by id (creation order) after `after`, at most `limit`.
-    async fn questions(&self, after: Option<Uuid>, limit: usize) -> StoreResult<Vec<Question>>;
+    async fn questions(&self, after: Option<Uuid>, limit: usize, dated_until: Option<NaiveDate>) -> StoreResult<Vec<Question>>;
     /// Inserts or updates the seed's tags and questions by their keys, in one transaction.
     async fn load_seed(&self, tags: &[SeedTag], questions: &[SeedQuestion], now: DateTime<Utc>) -> StoreResult<()>;
 

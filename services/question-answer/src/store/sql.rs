@@ -311,17 +311,14 @@ macro_rules! impl_store {
             }
 
             #[tracing::instrument(name = "store.questions", skip_all)]
-            async fn questions(&self, after: Option<Uuid>, limit: usize) -> StoreResult<Vec<Question>> {
-                let rows: Vec<QuestionRow> = match after {
-                    Some(after) => {
-                        let sql = format!("SELECT {QUESTION_COLUMNS} FROM questions WHERE id > $1 ORDER BY id LIMIT $2");
-                        sqlx::query_as(&sql).bind(after).bind(limit as i64).fetch_all(&self.pool).await?
-                    }
-                    None => {
-                        let sql = format!("SELECT {QUESTION_COLUMNS} FROM questions ORDER BY id LIMIT $1");
-                        sqlx::query_as(&sql).bind(limit as i64).fetch_all(&self.pool).await?
-                    }
-                };
+            async fn questions(&self, after: Option<Uuid>, limit: usize, dated_until: Option<NaiveDate>) -> StoreResult<Vec<Question>> {
+                // `$2 IS NULL` keeps every question; a day keeps those undated or dated up to it.
+                let sql = format!(
+                    "SELECT {QUESTION_COLUMNS} FROM questions \
+                     WHERE ($1 IS NULL OR id > $1) AND ($2 IS NULL OR date IS NULL OR date <= $2) ORDER BY id LIMIT $3"
+                );
+                let rows: Vec<QuestionRow> =
+                    sqlx::query_as(&sql).bind(after).bind(dated_until).bind(limit as i64).fetch_all(&self.pool).await?;
                 Self::with_tags(&self.pool, rows).await
             }
 

@@ -177,7 +177,9 @@ async fn only_admins_author_questions_and_tags(#[values(Backend::Sqlite, Backend
     let created = app.expect(Method::POST, "/api/questions", &app.admin, Some(dated.clone()), StatusCode::CREATED).await["data"].clone();
     assert_eq!((created["date"].as_str(), created["tags"][0]["tagName"].as_str()), (Some("2027-01-01"), Some("drinks")));
     assert_eq!(created["vectorDeltas"], json!({"1": {"vec1": -1.0}, "2": {"vec50": 1.0}}));
-    assert_eq!(app.get(&format!("/api/questions/{}", created["id"].as_str().unwrap()), &member).await, created);
+    let path = format!("/api/questions/{}", created["id"].as_str().unwrap());
+    assert_eq!(app.get(&path, &app.admin).await, created);
+    assert_eq!(app.call(Method::GET, &path, Some(&member.token), None).await.0, StatusCode::NOT_FOUND, "a user waits for its day");
     let taken = app.expect(Method::POST, "/api/questions", &app.admin, Some(dated), StatusCode::CONFLICT).await;
     assert_eq!(taken["error"]["code"], "DATE_TAKEN");
     app.expect(Method::GET, &format!("/api/questions/{}", Uuid::now_v7()), &member, None, StatusCode::NOT_FOUND).await;
@@ -406,4 +408,40 @@ async fn the_openapi_document_lists_every_route_and_its_references_resolve() {
         assert!(doc["paths"][path].is_object(), "{path} is not documented");
     }
     assert_eq!(couple_common::test_util::dangling_refs(&doc), Vec::<String>::new());
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_question_dated_after_today_is_hidden_from_users_until_its_day(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+    let Some(app) = spawn(backend, |_| {}).await else { return };
+    let (a, _) = couple();
+    let admin = user(None, Role::Admin);
+    // The clock is at noon on 1 December in Seoul; the question is for 3 December.
+    let dated = app.question(json!({"date": "2026-12-03"})).await;
+    let path = format!("/api/questions/{dated}");
+    let answers = format!("{path}/answers");
+    for (method, path, body) in [
+        (Method::GET, path.as_str(), None),
+        (Method::GET, answers.as_str(), None),
+        (Method::POST, "/api/user-answers", Some(json!({"questionId": dated, "selectedOption": "1"}))),
+    ] {
+        let (status, body) = app.call(method.clone(), path, Some(&a.token), body).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("QUESTION_NOT_FOUND")), "{method} {path}");
+    }
+    let listed = |token: String| {
+        let (app, dated) = (&app, &dated);
+        async move {
+            let (status, body) = app.call(Method::GET, "/api/questions?limit=200", Some(&token), None).await;
+            assert_eq!(status, StatusCode::OK);
+            body["data"].as_array().unwrap().iter().any(|q| q["id"] == dated.as_str())
+        }
+    };
+    assert!(!listed(a.token.clone()).await, "a user's list leaves it out");
+    assert!(listed(admin.token.clone()).await, "an admin sees it");
+    assert_eq!(app.call(Method::GET, &path, Some(&admin.token), None).await.0, StatusCode::OK);
+    // On its day it is everyone's.
+    app.clock.set(chrono::Utc.with_ymd_and_hms(2026, 12, 3, 3, 0, 0).unwrap());
+    assert_eq!(app.call(Method::GET, &path, Some(&a.token), None).await.0, StatusCode::OK);
+    assert!(listed(a.token.clone()).await);
+    app.answer(&a, &dated, "1").await;
 }

@@ -30,7 +30,7 @@ fn the_shipped_seed_has_enough_consistent_content() {
 }
 
 async fn counts(store: &dyn store::Store) -> (usize, usize) {
-    let questions = store.questions(None, 10_000).await.unwrap();
+    let questions = store.questions(None, 10_000, None).await.unwrap();
     (questions.len(), store.tags().await.unwrap().len())
 }
 
@@ -43,7 +43,7 @@ async fn loading_the_seed_twice_or_concurrently_duplicates_nothing(#[values(Back
     let shipped = seed::shipped().unwrap();
     let expected = (shipped.questions.len(), shipped.tags.len());
     seed::load(store.as_ref(), &shipped, Utc::now()).await.unwrap();
-    let first = store.questions(None, 10_000).await.unwrap();
+    let first = store.questions(None, 10_000, None).await.unwrap();
     assert_eq!(counts(store.as_ref()).await, expected);
     // Two replicas starting at once, each with its own pool.
     let other = store::connect(db.url(), PoolSettings::default()).await.unwrap();
@@ -51,7 +51,7 @@ async fn loading_the_seed_twice_or_concurrently_duplicates_nothing(#[values(Back
     a.unwrap();
     b.unwrap();
     assert_eq!(counts(store.as_ref()).await, expected);
-    assert_eq!(store.questions(None, 10_000).await.unwrap(), first, "ids, texts and tags are unchanged");
+    assert_eq!(store.questions(None, 10_000, None).await.unwrap(), first, "ids, texts and tags are unchanged");
 
     // An edited seed updates in place: new text, a tag dropped, another weight.
     let mut edited = shipped.clone();
