@@ -327,6 +327,12 @@ macro_rules! impl_store {
                 let mut tx = self.pool.begin().await?;
                 let mut tag_ids = HashMap::new();
                 for tag in tags {
+                    // A tag an admin made under this name before the seed had it becomes the seed's.
+                    sqlx::query("UPDATE tags SET seed_key = $1 WHERE name = $2 AND seed_key IS NULL")
+                        .bind(&tag.key)
+                        .bind(&tag.name)
+                        .execute(&mut *tx)
+                        .await?;
                     let id: Uuid = sqlx::query_scalar(
                         "INSERT INTO tags (id, seed_key, name, created_at) VALUES ($1, $2, $3, $4) \
                          ON CONFLICT (seed_key) DO UPDATE SET name = excluded.name RETURNING id",

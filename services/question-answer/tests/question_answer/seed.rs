@@ -64,3 +64,22 @@ async fn loading_the_seed_twice_or_concurrently_duplicates_nothing(#[values(Back
     assert_eq!(reloaded.question, "Edited?");
     assert_eq!(reloaded.tags.iter().map(|t| (t.tag_name.as_str(), t.weight)).collect::<Vec<_>>(), [(edited.tags[0].name.as_str(), 0.9)]);
 }
+
+#[rstest]
+#[tokio::test]
+async fn a_seed_tag_named_like_an_admins_tag_adopts_it(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+    let Some(db) = TestDatabase::create(backend).await else { return };
+    let store = store::connect(db.url(), PoolSettings::default()).await.unwrap();
+    store.migrate().await.unwrap();
+    let mut shipped = seed::shipped().unwrap();
+    seed::load(store.as_ref(), &shipped, Utc::now()).await.unwrap();
+    // An admin makes a tag; a later seed ships one under the same name.
+    let admins = store.create_tag(uuid::Uuid::now_v7(), "새로운 태그", Utc::now()).await.unwrap();
+    let mut added = shipped.tags[0].clone();
+    (added.key, added.name) = ("brand_new".into(), "새로운 태그".into());
+    shipped.tags.push(added);
+    seed::load(store.as_ref(), &shipped, Utc::now()).await.expect("the seed loads");
+    let tags = store.tags().await.unwrap();
+    assert_eq!(tags.iter().filter(|t| t.name == "새로운 태그").map(|t| t.id).collect::<Vec<_>>(), [admins.id], "one tag, the admin's");
+    assert_eq!(tags.len(), shipped.tags.len());
+}
