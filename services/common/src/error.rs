@@ -114,6 +114,11 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, codes::BAD_REQUEST, message)
     }
 
+    /// This error naming one field's problem too (a 409 that says which field is taken, say).
+    pub fn with_field(self, field: &str, problem: &str) -> Self {
+        Self { fields: Some(FieldErrors::from([(field.to_owned(), problem.to_owned())])), ..self }
+    }
+
     /// 422 with per-field problems.
     pub fn validation(fields: FieldErrors) -> Self {
         Self {
@@ -226,6 +231,34 @@ impl std::fmt::Display for ApiError {
 }
 
 impl std::error::Error for ApiError {}
+
+/// The conversions every service's one error type needs, so that none writes them again: a 422
+/// for one field (`Error::field`), field errors into `Validation` and the shared extractors'
+/// rejections into `Request`. The enum must have the variants `Validation(FieldErrors)` and
+/// `Request(ApiError)`.
+#[macro_export]
+macro_rules! service_error {
+    ($error:ty) => {
+        impl $error {
+            /// A 422 for one field.
+            pub fn field(field: &str, problem: impl Into<String>) -> Self {
+                Self::Validation($crate::FieldErrors::from([(field.to_owned(), problem.into())]))
+            }
+        }
+
+        impl From<$crate::FieldErrors> for $error {
+            fn from(fields: $crate::FieldErrors) -> Self {
+                Self::Validation(fields)
+            }
+        }
+
+        impl From<$crate::ApiError> for $error {
+            fn from(err: $crate::ApiError) -> Self {
+                Self::Request(err)
+            }
+        }
+    };
+}
 
 #[cfg(test)]
 mod tests {

@@ -47,29 +47,10 @@ pub enum Error {
 /// Handler result.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-impl Error {
-    /// A 422 for one field.
-    pub fn field(field: &str, problem: impl Into<String>) -> Self {
-        Self::Validation(FieldErrors::from([(field.to_owned(), problem.into())]))
-    }
-}
-
-impl From<FieldErrors> for Error {
-    fn from(fields: FieldErrors) -> Self {
-        Self::Validation(fields)
-    }
-}
-
-impl From<ApiError> for Error {
-    fn from(err: ApiError) -> Self {
-        Self::Request(err)
-    }
-}
+couple_common::service_error!(Error);
 
 impl From<Error> for ApiError {
     fn from(err: Error) -> Self {
-        let with_field =
-            |e: ApiError, field: &str, problem: &str| ApiError { fields: Some(FieldErrors::from([(field.into(), problem.into())])), ..e };
         match err {
             Error::Validation(fields) => ApiError::validation(fields),
             Error::Request(e) => e,
@@ -78,8 +59,8 @@ impl From<Error> for ApiError {
             Error::NoQuestion => ApiError::new(StatusCode::NOT_FOUND, "NO_QUESTION", "there is no question to ask yet"),
             Error::VectorNotFound => ApiError::new(StatusCode::NOT_FOUND, "VECTOR_NOT_FOUND", "no vector for this user"),
             Error::AlreadyAnswered => ApiError::conflict("ALREADY_ANSWERED", "you have answered this question already"),
-            Error::DateTaken => with_field(ApiError::conflict("DATE_TAKEN", "another question has this date"), "date", "is taken"),
-            Error::TagNameTaken => with_field(ApiError::conflict("TAG_NAME_TAKEN", "a tag with this name exists"), "name", "is taken"),
+            Error::DateTaken => ApiError::conflict("DATE_TAKEN", "another question has this date").with_field("date", "is taken"),
+            Error::TagNameTaken => ApiError::conflict("TAG_NAME_TAKEN", "a tag with this name exists").with_field("name", "is taken"),
             Error::VectorExists => ApiError::conflict("VECTOR_EXISTS", "you have a vector already"),
             Error::Store(e) => e.into(),
         }

@@ -65,29 +65,10 @@ pub enum Error {
 /// Handler result.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-impl Error {
-    /// A 422 for one field.
-    pub fn field(field: &str, problem: &str) -> Self {
-        Self::Validation(FieldErrors::from([(field.to_owned(), problem.to_owned())]))
-    }
-}
-
-impl From<FieldErrors> for Error {
-    fn from(fields: FieldErrors) -> Self {
-        Self::Validation(fields)
-    }
-}
-
-impl From<ApiError> for Error {
-    fn from(err: ApiError) -> Self {
-        Self::Request(err)
-    }
-}
+couple_common::service_error!(Error);
 
 impl From<Error> for ApiError {
     fn from(err: Error) -> Self {
-        let with_field =
-            |e: ApiError, field: &str, problem: &str| ApiError { fields: Some(FieldErrors::from([(field.into(), problem.into())])), ..e };
         match err {
             Error::Validation(fields) => ApiError::validation(fields),
             Error::Request(e) => e,
@@ -95,15 +76,14 @@ impl From<Error> for ApiError {
             Error::InvalidRefreshToken => ApiError::unauthorized("INVALID_REFRESH_TOKEN", "the refresh token is invalid or has been used"),
             Error::SessionRevoked => ApiError::unauthorized(codes::TOKEN_REVOKED, "the session has been revoked; log in again"),
             Error::EmailTaken => {
-                with_field(ApiError::conflict("EMAIL_TAKEN", "this email is already registered"), "email", "already registered")
+                ApiError::conflict("EMAIL_TAKEN", "this email is already registered").with_field("email", "already registered")
             }
             Error::NoCouple => ApiError::new(StatusCode::NOT_FOUND, "NO_COUPLE", "you are not in a couple"),
             Error::UnknownMatchCode => ApiError::new(StatusCode::NOT_FOUND, "MATCH_CODE_NOT_FOUND", "unknown or expired match code"),
-            Error::OwnMatchCode => with_field(
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "OWN_MATCH_CODE", "you cannot accept your own match code"),
-                "matchingCode",
-                "is your own code",
-            ),
+            Error::OwnMatchCode => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "OWN_MATCH_CODE", "you cannot accept your own match code")
+                    .with_field("matchingCode", "is your own code")
+            }
             Error::AlreadyCoupled => ApiError::conflict("ALREADY_COUPLED", "one of you is already in a couple"),
             Error::UserNotFound => ApiError::new(StatusCode::NOT_FOUND, "USER_NOT_FOUND", "the account no longer exists"),
             Error::RateLimited { retry_after } => ApiError::too_many_requests(retry_after),
