@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # One image holding every binary of the platform; each workload runs its own:
-#   docker run couple-platform gateway serve    (or user-couple, ..., each with `serve` or `migrate`;
-#                                                the operator: couple-operator run)
+#   docker run couple-platform gateway serve    (or user-couple, question-answer, ..., each with
+#                                                `serve` or `migrate`; the operator: couple-operator run)
 # Build:  docker build -t couple-platform:0.1.0 .     (the tag is the chart's appVersion;
 #         `make kind-up` builds it and loads it into a kind cluster)
 
@@ -13,13 +13,18 @@ COPY services ./services
 COPY operator ./operator
 # The crate cache and target/ live in BuildKit cache mounts, so a rebuild after a code change only
 # compiles the changed crates. target/ is not part of the image: the binaries are copied out.
-# couple-registry's binary only serves the development scripts, so it stays out.
+# couple-registry's binary only serves the development scripts, so it stays out. Every service
+# binary is copied, and what one reads at run time is compiled in (question-answer's seed
+# questions and the trait space are include_str!'d), so the runtime stage needs no data files.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/usr/local/cargo/git \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --workspace --exclude couple-registry --bins \
     && mkdir -p /out \
-    && find target/release -maxdepth 1 -type f -executable -exec cp {} /out/ \;
+    && find target/release -maxdepth 1 -type f -executable -exec cp {} /out/ \; \
+    && for bin in gateway user-couple question-answer couple-operator; do \
+        test -x "/out/${bin}" || { echo "the image lacks ${bin}" >&2; exit 1; }; \
+    done
 
 # ---- runtime --------------------------------------------------------------------------------
 # distroless: glibc and CA certificates only, no shell. The workloads run with a read-only root
@@ -30,9 +35,9 @@ COPY --from=build /out/ /usr/local/bin/
 # runAsNonRoot unless the pod also sets runAsUser.
 USER 65532:65532
 ENV COUPLE_LOG_FORMAT=json
-# API ports: gateway 8080, user-couple 8081; every platform binary serves /metrics on 9090. The
-# operator (couple-operator run) serves /livez, /readyz and /metrics on 8080. The operator and
-# the chart set each container's command; this image has no entrypoint.
-EXPOSE 8080 8081 9090
+# API ports: gateway 8080, user-couple 8081, question-answer 8086; every platform binary serves
+# /metrics on 9090. The operator (couple-operator run) serves /livez, /readyz and /metrics on
+# 8080. The operator and the chart set each container's command; this image has no entrypoint.
+EXPOSE 8080 8081 8086 9090
 ENTRYPOINT []
 CMD ["gateway", "serve"]

@@ -12,12 +12,14 @@
 #      not_a_server_error, status_code_conformance, content_type_conformance,
 #      response_schema_conformance and ignored_auth (a secured operation without a token, or with
 #      a broken one, must get 401). Authenticated operations carry a valid token of a real user
-#      (scripts/fuzz_hooks.py): couple operations run as a member of a couple, the rest as a user
-#      without one. Operations that end a session (logout, password change, account deletion,
+#      (scripts/fuzz_hooks.py): couple operations run as a member of a couple, admin-only ones
+#      (creating questions and tags) as an admin (FUZZ_ADMIN_EMAIL, made admin through
+#      USER_COUPLE_ADMIN_EMAILS), the rest as a user without one; half of the answers name a real
+#      question. Operations that end a session (logout, password change, account deletion,
 #      break-up) are fuzzed too: after one succeeds the next request gets a freshly signed-up
 #      user, so no request runs with a token the run itself revoked.
-# Fails, printing schemathesis's report and the services' log tail, on any finding, or when fewer
-# than FUZZ_MIN_REQUESTS requests were sent.
+# Fails, printing schemathesis's report and the services' log tail, on any finding, when fewer
+# than FUZZ_MIN_REQUESTS requests were sent, or when no answer or no admin creation succeeded.
 #
 # The gateway's rate limit and the per-client login lockout are raised for the run: the fuzzer
 # sends a few thousand requests back to back from one address, and a 429 would only hide what the
@@ -46,6 +48,7 @@ max_examples=${FUZZ_MAX_EXAMPLES:-100}
 seed=${FUZZ_SEED:-20261125}
 min_requests=${FUZZ_MIN_REQUESTS:-1000}
 body_limit=${COUPLE_BODY_LIMIT_BYTES:-1048576}
+admin_email=fuzz-admin@example.com
 
 if [[ $("${venv}/bin/schemathesis" --version 2>/dev/null) != *"${schemathesis_version}"* ]]; then
     log "preparing ${venv} (schemathesis ${schemathesis_version})"
@@ -68,7 +71,8 @@ trap cleanup EXIT
 
 # run.sh builds first: up to 10 minutes on a fresh clone.
 platform_start "${run_log}" 600 COUPLE_DATA_DIR="${work}/data" COUPLE_LOG_FORMAT=json \
-    GATEWAY_RATE_LIMIT_PER_SEC=1000000 GATEWAY_RATE_LIMIT_BURST=1000000 USER_COUPLE_LOGIN_FAILURES_PER_CLIENT=1000000 ||
+    GATEWAY_RATE_LIMIT_PER_SEC=1000000 GATEWAY_RATE_LIMIT_BURST=1000000 USER_COUPLE_LOGIN_FAILURES_PER_CLIENT=1000000 \
+    USER_COUPLE_ADMIN_EMAILS="${admin_email}" ||
     fail_with_log "the platform did not start" "${run_log}"
 api=${platform_api}
 
@@ -108,7 +112,7 @@ started=${SECONDS}
 st_status=0
 (
     cd "${work}"
-    FUZZ_API="${api}" FUZZ_COUNT_FILE="${work}/requests" PYTHONPATH="${repo}/scripts" SCHEMATHESIS_HOOKS=fuzz_hooks \
+    FUZZ_API="${api}" FUZZ_COUNT_FILE="${work}/requests" FUZZ_ADMIN_EMAIL="${admin_email}" PYTHONPATH="${repo}/scripts" SCHEMATHESIS_HOOKS=fuzz_hooks \
         timeout 600 "${venv}/bin/schemathesis" run "${api}/openapi.json" \
         --checks "${checks}" --phases examples,coverage,fuzzing \
         --max-examples "${max_examples}" --seed "${seed}" --workers 1 --generation-database none \
@@ -117,7 +121,7 @@ st_status=0
         --report-junit-path "${work}/report/junit.xml"
 ) >"${work}/schemathesis.out" 2>&1 || st_status=$?
 elapsed=$((SECONDS - started))
-read -r requests users <"${work}/requests" 2>/dev/null || requests=0
+read -r requests users answered admin_created <"${work}/requests" 2>/dev/null || requests=0
 operations=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["operations"]["tested"])' "${work}/report/report.json" 2>/dev/null || echo '?')
 
 if ((st_status != 0)); then
@@ -128,4 +132,8 @@ if ((requests < min_requests)); then
     tail -n 40 "${work}/schemathesis.out" >&2
     fail_with_log "schemathesis sent only ${requests} requests, fewer than ${min_requests}" "${run_log}"
 fi
-log "schemathesis: ${requests} requests to ${operations} operations (${users:-0} fuzz users) in ${elapsed} s: no 5xx, every response as documented"
+if ((${answered:-0} == 0 || ${admin_created:-0} == 0)); then
+    tail -n 40 "${work}/schemathesis.out" >&2
+    fail_with_log "no answer (${answered:-0}) or no admin creation (${admin_created:-0}) succeeded: the hooks' real question ids or admin token are not used" "${run_log}"
+fi
+log "schemathesis: ${requests} requests to ${operations} operations (${users:-0} fuzz users; ${answered} answers and ${admin_created} admin creations succeeded) in ${elapsed} s: no 5xx, every response as documented"

@@ -9,10 +9,17 @@ logged in through the gateway), so every operation is exercised with a valid tok
 the run. Schemathesis's `ignored_auth` check sends requests without a token and with a broken one
 on top.
 
-Every response is counted; the total is written to FUZZ_COUNT_FILE so fuzz.sh can insist on a
-minimum number of requests.
+Admin-only operations (creating questions and tags) run as an administrator: the account
+FUZZ_ADMIN_EMAIL, which fuzz.sh makes admin through USER_COUPLE_ADMIN_EMAILS, so they are
+exercised past the 403 a user gets. Every other request of an answer (`POST /api/user-answers`)
+names a real question (a few ids fetched once) with a valid option, so answering is exercised and
+not only its 404 and 422; the rest stay as generated.
 
-Environment: FUZZ_API (the gateway's base URL), FUZZ_COUNT_FILE.
+Every response is counted; the total, with the fresh users made and the answers and admin
+creations that succeeded, is written to FUZZ_COUNT_FILE so fuzz.sh can insist on a minimum number
+of requests and on both kinds of success.
+
+Environment: FUZZ_API (the gateway's base URL), FUZZ_COUNT_FILE, FUZZ_ADMIN_EMAIL.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import schemathesis
 
 API = os.environ["FUZZ_API"].rstrip("/")
 COUNT_FILE = os.environ["FUZZ_COUNT_FILE"]
+ADMIN_EMAIL = os.environ["FUZZ_ADMIN_EMAIL"]
 PASSWORD = "fuzz-password-123"
 
 # (method, path) of operations after whose success the token they ran with is no longer usable.
@@ -40,31 +48,47 @@ SESSION_ENDING = {
 # Operations on an existing couple run as a member of one (otherwise all they could say is 404);
 # everything else, matching included, runs as a user without a couple.
 COUPLE_PATHS = {"/api/couples/me", "/api/couples/members", "/api/couples/home"}
+# Operations only an admin may call: they run as the fuzz admin.
+ADMIN_OPERATIONS = {("POST", "/api/questions"), ("POST", "/api/tags")}
+ANSWER = ("POST", "/api/user-answers")
 
 _lock = threading.Lock()
 _users = itertools.count(1)
-_tokens: dict[str, str] = {}  # "single" / "coupled" -> access token
+_tokens: dict[str, str] = {}  # "single" / "coupled" / "admin" -> access token
 _requests = 0
 _renewals = 0
+_answered = 0  # 201s of POST /api/user-answers
+_admin_created = 0  # 201s of the admin operations
+_question_ids: list[str] = []
+_answers = itertools.count()
 
 
-def _post(path: str, body: dict, token: str | None = None) -> dict:
+def _call(method: str, path: str, body: dict | None = None, token: str | None = None) -> dict:
     headers = {"content-type": "application/json"}
     if token:
         headers["authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(API + path, data=json.dumps(body).encode(), headers=headers, method="POST")
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(API + path, data=data, headers=headers, method=method)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.load(response)
     except urllib.error.HTTPError as err:
-        raise RuntimeError(f"fuzz auth: POST {path} answered {err.code}: {err.read()[:500]!r}") from err
+        raise RuntimeError(f"fuzz hooks: {method} {path} answered {err.code}: {err.read()[:500]!r}") from err
+
+
+def _post(path: str, body: dict, token: str | None = None) -> dict:
+    return _call("POST", path, body, token)
+
+
+def _login(email: str) -> str:
+    """Signs `email` up and logs in: a fresh access token."""
+    _post("/api/users/signup", {"email": email, "password": PASSWORD, "name": "Fuzz", "gender": "F", "birth": "1998-04-12"})
+    return _post("/api/users/login", {"email": email, "password": PASSWORD})["data"]["accessToken"]
 
 
 def _new_user_token() -> str:
     """Signs up a new user and logs in: a fresh access token."""
-    email = f"fuzz-{next(_users)}@example.com"
-    _post("/api/users/signup", {"email": email, "password": PASSWORD, "name": "Fuzz", "gender": "F", "birth": "1998-04-12"})
-    return _post("/api/users/login", {"email": email, "password": PASSWORD})["data"]["accessToken"]
+    return _login(f"fuzz-{next(_users)}@example.com")
 
 
 def _new_couple_token() -> str:
@@ -74,7 +98,27 @@ def _new_couple_token() -> str:
 
 
 def _kind(case) -> str:
+    if (case.method.upper(), case.path) in ADMIN_OPERATIONS:
+        return "admin"
     return "coupled" if case.path in COUPLE_PATHS else "single"
+
+
+def _new_token(kind: str) -> str:
+    if kind == "admin":
+        # USER_COUPLE_ADMIN_EMAILS makes the account admin at sign-up; its token says so.
+        return _login(ADMIN_EMAIL)
+    return _new_couple_token() if kind == "coupled" else _new_user_token()
+
+
+def _question_id(n: int) -> str:
+    """The `n`-th of the first questions of the catalogue (fetched once), round and round."""
+    with _lock:
+        if not _question_ids:
+            questions = _call("GET", "/api/questions?limit=20", token=_new_user_token())["data"]
+            _question_ids.extend(q["id"] for q in questions)
+            if not _question_ids:
+                raise RuntimeError("fuzz hooks: GET /api/questions listed no question")
+        return _question_ids[n % len(_question_ids)]
 
 
 @schemathesis.auth(refresh_interval=None)
@@ -86,7 +130,7 @@ class FreshUserAuth:
         kind = _kind(case)
         with _lock:
             if kind not in _tokens:
-                _tokens[kind] = _new_couple_token() if kind == "coupled" else _new_user_token()
+                _tokens[kind] = _new_token(kind)
                 _renewals += 1
             return _tokens[kind]
 
@@ -96,11 +140,25 @@ class FreshUserAuth:
 
 
 @schemathesis.hook
+def before_call(context, case, kwargs):
+    """Every other generated answer names a real question with a valid option."""
+    if (case.method.upper(), case.path) != ANSWER or not isinstance(case.body, dict):
+        return
+    n = next(_answers)
+    if n % 2 == 0:
+        case.body = {**case.body, "questionId": _question_id(n // 2), "selectedOption": "1" if n % 4 == 0 else "2"}
+
+
+@schemathesis.hook
 def after_call(context, case, response):
-    global _requests
+    global _requests, _answered, _admin_created
+    operation = (case.method.upper(), case.path)
     with _lock:
         _requests += 1
-        if (case.method.upper(), case.path) in SESSION_ENDING and 200 <= response.status_code < 300:
+        if response.status_code == 201:
+            _answered += operation == ANSWER
+            _admin_created += operation in ADMIN_OPERATIONS
+        if operation in SESSION_ENDING and 200 <= response.status_code < 300:
             _tokens.pop(_kind(case), None)
         with open(COUNT_FILE, "w", encoding="utf-8") as f:
-            f.write(f"{_requests} {_renewals}\n")
+            f.write(f"{_requests} {_renewals} {_answered} {_admin_created}\n")

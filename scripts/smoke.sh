@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Smoke test of the README's first command: runs `scripts/run.sh` (what `make run` does) on free
 # ports (one for every service of the registry that has a binary) with a throwaway data
-# directory, walks a newcomer's first steps through the gateway with curl, and stops it. Fails if
-# any step does.
+# directory, walks a newcomer's first steps through the gateway with curl (sign up, log in, today's
+# question, an answer), and stops it. Fails if any step does.
 set -euo pipefail
 
 LOG_NAME=smoke
@@ -43,4 +43,12 @@ token=$(curl -fsS -X POST "${api}/api/users/login" -H "${json}" -d '{"email":"sm
 curl -fsS "${api}/api/users/me" -H "authorization: Bearer ${token}" | grep -q '"smoke@example.com"' || fail "GET /api/users/me"
 curl -fsS "${api}/openapi.json" | grep -q '/api/users/signup' || fail "the merged OpenAPI document lacks user-couple's paths"
 [[ $(curl -s -o /dev/null -w '%{http_code}' "${api}/api/users/me") == 401 ]] || fail "an unauthenticated request was not refused"
-echo "smoke: make run works (signup, login, me, openapi through the gateway)"
+# question-answer: today's question, and answering it.
+today=$(curl -fsS "${api}/api/questions/today" -H "authorization: Bearer ${token}") || fail "GET /api/questions/today"
+question=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["id"])' <<<"${today}") ||
+    fail "today's question has no id: ${today}"
+status=$(curl -s -o "${data_dir}/answer.json" -w '%{http_code}' -X POST "${api}/api/user-answers" -H "${json}" \
+    -H "authorization: Bearer ${token}" -d "{\"questionId\":\"${question}\",\"selectedOption\":\"1\"}")
+[[ ${status} == 201 ]] || fail "answering today's question answered ${status}: $(cat "${data_dir}/answer.json")"
+curl -fsS "${api}/openapi.json" | grep -q '/api/user-answers' || fail "the merged OpenAPI document lacks question-answer's paths"
+echo "smoke: make run works (signup, login, me, today's question and an answer, openapi through the gateway)"

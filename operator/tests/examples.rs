@@ -21,3 +21,32 @@ fn every_example_is_a_valid_coupleapp() {
     }
     assert!(seen >= 3, "expected the minimal, external and production examples, found {seen}");
 }
+
+/// `make kind-up` runs question-answer: its migration Job is `question-answer migrate` with the
+/// service's own database URL, and no MongoDB URL since the example configures no MongoDB.
+#[test]
+fn the_kind_example_migrates_question_answer_with_its_database_url() {
+    use couple_operator::builders::{
+        Component, Platform,
+        desired::{Inputs, desired},
+        secret::Entropy,
+    };
+    use rand::{SeedableRng, rngs::StdRng};
+
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/kind.yaml")).unwrap();
+    let mut app: CoupleApp = serde_yaml::from_str(&text).unwrap();
+    // As the API server returns it.
+    app.metadata.uid = Some("0b9c1e6a-1111-4222-8333-444455556666".into());
+    let platform = Platform::new(&app).unwrap();
+    let desired = desired(&platform, &Inputs::new(Entropy::from_rng(&mut StdRng::seed_from_u64(7))));
+    let migration = desired.migrations.iter().find(|m| m.service == Component::QuestionAnswer).expect("question-answer is enabled");
+    let job = migration.job.as_ref().expect("a Job until its success is recorded");
+    let container = &job.spec.as_ref().unwrap().template.spec.as_ref().unwrap().containers[0];
+    assert_eq!(container.command.as_deref(), Some(&["question-answer".to_owned(), "migrate".to_owned()][..]));
+    let env = container.env.as_deref().unwrap_or_default();
+    let database_url = env.iter().find(|v| v.name == "QUESTION_ANSWER_DATABASE_URL").expect("QUESTION_ANSWER_DATABASE_URL");
+    let secret = database_url.value_from.as_ref().and_then(|from| from.secret_key_ref.as_ref()).expect("from a Secret");
+    assert_eq!((secret.name.as_str(), secret.key.as_str()), ("demo-db-question-answer", "url"));
+    assert!(!env.iter().any(|v| v.name.contains("MONGODB")), "no MongoDB in the kind example");
+    assert!(desired.services.deployments.iter().all(|d| d.metadata.name.as_deref() != Some("demo-question-answer")), "held until migrated");
+}

@@ -39,7 +39,7 @@ use crate::{
     answers::Answers,
     error::{Error, Result},
     questions::Questions,
-    store::{Store, VectorStore},
+    store::{MongoVectors, Store, StoreError, VectorStore},
     tags::Tags,
     vectors::{Vectors, outbox::OutboxWorker},
 };
@@ -59,6 +59,9 @@ impl ServiceMain for QuestionAnswer {
     async fn migrate(config: &Config) -> anyhow::Result<()> {
         let store = open_store(config).await?;
         store.migrate().await.context("applying migrations")?;
+        if let Some(url) = config.mongodb_url() {
+            open_mongo(url, config).await?.ensure_index().await.context("creating the MongoDB index on userId")?;
+        }
         load_seed(store.as_ref(), config).await
     }
 
@@ -94,27 +97,52 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     store::connect(&config.database.database_url, config.database.pool_settings()).await.context("opening the database")
 }
 
+/// Opens the MongoDB vector store (no connection yet: the driver connects on first use).
+pub async fn open_mongo(url: &str, config: &Config) -> anyhow::Result<MongoVectors> {
+    MongoVectors::connect(url, config.mongodb_timeout()).await.context("reading QUESTION_ANSWER_MONGODB_URL")
+}
+
+/// The vector store the configuration names: MongoDB when a URL is set (its unique index created
+/// now, or on the first write if MongoDB is down at start), else the relational `store`.
+async fn open_vector_store(config: &Config, store: &Arc<dyn Store>) -> anyhow::Result<Arc<dyn VectorStore>> {
+    let Some(url) = config.mongodb_url() else { return Ok(store.clone()) };
+    let mongo = open_mongo(url, config).await?;
+    match mongo.ensure_index().await {
+        Ok(()) => {}
+        Err(StoreError::Unavailable(err)) => {
+            tracing::warn!(%err, "MongoDB is not reachable at start; vector calls answer 503 and answers queue until it is")
+        }
+        Err(err) => return Err(err).context("creating the MongoDB index on userId"),
+    }
+    // `transaction` is the default, so overriding it is news, not a warning.
+    let overridden = if config.vector_updates == VectorUpdates::Transaction {
+        " (QUESTION_ANSWER_VECTOR_UPDATES=transaction is overridden: the relational transaction cannot include MongoDB)"
+    } else {
+        ""
+    };
+    tracing::info!(database = mongo.database_name(), "user vectors are kept in MongoDB; answers reach them through the outbox{overridden}");
+    Ok(Arc::new(mongo))
+}
+
 async fn load_seed(store: &dyn Store, config: &Config) -> anyhow::Result<()> {
     let seed = seed::shipped().map_err(anyhow::Error::msg)?;
     seed::load(store, &seed, config.clock.now()).await.context("loading the seed questions")
 }
 
-/// Builds the application router, loads the seed questions and, in outbox mode, starts the
-/// worker that applies queued vector updates until `shutdown`.
+/// Builds the application router, loads the seed questions, opens the vector store and, in outbox
+/// mode (always with MongoDB), starts the worker that applies queued vector updates until
+/// `shutdown`.
 pub async fn build(config: &Config, shared: &SharedConfig, shutdown: Shutdown) -> anyhow::Result<Router> {
     let store = open_store(config).await?;
     if config.auto_migrate {
         store.migrate().await.context("applying migrations")?;
     }
     load_seed(store.as_ref(), config).await?;
-    // The relational store serves the vectors too until the MongoDB store exists.
-    if config.mongo.mongodb_url.as_deref().is_some_and(|url| !url.is_empty()) {
-        tracing::warn!("QUESTION_ANSWER_MONGODB_URL is set, but vectors are kept in the relational store for now");
-    }
-    let vector_store: Arc<dyn VectorStore> = store.clone();
+    let vector_store = open_vector_store(config, &store).await?;
+    let vector_updates = config.effective_vector_updates();
     let clock = config.clock.clone();
     let wake = Arc::new(Notify::new());
-    if config.vector_updates == VectorUpdates::Outbox {
+    if vector_updates == VectorUpdates::Outbox {
         OutboxWorker::new(
             store.clone(),
             vector_store.clone(),
@@ -127,9 +155,9 @@ pub async fn build(config: &Config, shared: &SharedConfig, shutdown: Shutdown) -
     }
     let state = AppState {
         questions: Arc::new(Questions::new(store.clone(), clock.clone(), shared.time_zone())),
-        answers: Arc::new(Answers::new(store.clone(), clock.clone(), config.vector_updates, wake)),
+        answers: Arc::new(Answers::new(store.clone(), clock.clone(), vector_updates, wake)),
         tags: Arc::new(Tags::new(store.clone(), clock.clone())),
-        vectors: Arc::new(Vectors::new(store.clone(), vector_store, clock)),
+        vectors: Arc::new(Vectors::new(store.clone(), vector_store.clone(), clock)),
         keys: Arc::new(JwtKeys::from_config(shared)),
         internal_token: InternalToken::from_config(shared),
     };
@@ -140,6 +168,11 @@ pub async fn build(config: &Config, shared: &SharedConfig, shutdown: Shutdown) -
         .merge(vectors::http::router())
         .merge(internal::router())
         .with_state(state);
-    let readiness = ReadinessChecks::new().with("database", store, |store| async move { store.ping().await });
+    let readiness = ReadinessChecks::new().with("database", store, |store| async move { store.ping().await }).with_if(
+        config.mongodb_url().is_some(),
+        "mongodb",
+        vector_store,
+        |vectors| async move { vectors.ping_vectors().await },
+    );
     Ok(server::app(api, openapi::ApiDoc::openapi(), readiness, shared.body_limit_bytes))
 }

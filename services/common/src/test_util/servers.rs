@@ -1,9 +1,10 @@
-//! PostgreSQL and Redis servers of a test's own, which it may stop and start again to check how a
-//! service rides out an outage. The shared servers `make test` starts serve many tests at once
-//! and must never be stopped; these use the same binaries (`TEST_PG_BINDIR`,
-//! `TEST_REDIS_SERVER`, written by `scripts/test-services.sh`) on a private directory and port.
+//! PostgreSQL, Redis and MongoDB-wire servers of a test's own, which it may stop and start again
+//! to check how a service rides out an outage. The shared servers `make test` starts serve many
+//! tests at once and must never be stopped; these use the same binaries (`TEST_PG_BINDIR`,
+//! `TEST_REDIS_SERVER`, `TEST_MONGO_WIRE_SERVER`, written by `scripts/test-services.sh`) on a
+//! private directory and port.
 //!
-//! Both restart on the port they first got, so a service keeps its URL across the outage. Dropping
+//! All restart on the port they first got, so a service keeps its URL across the outage. Dropping
 //! one stops it and deletes its files, also when the test panics.
 
 use std::{
@@ -170,14 +171,7 @@ impl PrivateRedis {
 
     /// Kills the server (SIGKILL: an abrupt outage, connections just break) and waits for it.
     pub async fn stop(&self) {
-        let child = self.child.lock().unwrap().take();
-        if let Some(mut child) = child {
-            blocking(move || {
-                let _ = child.kill();
-                child.wait().expect("wait for redis-server");
-            })
-            .await;
-        }
+        kill(&self.child).await;
     }
 
     /// Starts the (stopped) server again on the same port, empty, and waits until it answers PING.
@@ -209,11 +203,87 @@ fn redis_pings(addr: SocketAddr) -> bool {
 
 impl Drop for PrivateRedis {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.lock().unwrap().take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        kill_now(&self.child);
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// An nx-27017 MongoDB wire-protocol server on its own port, a child of the test process. Its
+/// data is on files (one SQLite file per database, in a temporary directory), so what it
+/// acknowledged survives [`stop`](Self::stop) and [`resume`](Self::resume).
+pub struct PrivateMongo {
+    program: String,
+    dir: PathBuf,
+    port: u16,
+    child: Mutex<Option<Child>>,
+}
+
+impl PrivateMongo {
+    /// Starts the server; `None` (the test skips) when `TEST_MONGO_WIRE_SERVER` is not set, as
+    /// [`require_env`] decides.
+    pub async fn start() -> Option<Self> {
+        let program = require_env("TEST_MONGO_WIRE_SERVER")?;
+        let dir = std::env::temp_dir().join(format!("couple-mongo-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(dir.join("data")).expect("create a directory for nx-27017");
+        let server = Self { program, dir, port: free_port(), child: Mutex::new(None) };
+        server.resume().await;
+        Some(server)
+    }
+
+    /// `mongodb://` URL of the server (no database).
+    pub fn url(&self) -> String {
+        format!("mongodb://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (SIGKILL: an abrupt outage, connections just break) and waits for it.
+    pub async fn stop(&self) {
+        kill(&self.child).await;
+    }
+
+    /// Starts the (stopped) server again on the same port and files, and waits until it accepts
+    /// connections.
+    pub async fn resume(&self) {
+        let child = Command::new(&self.program)
+            .args(["--host", "127.0.0.1", "-p", &self.port.to_string(), "--data-dir"])
+            .arg(self.dir.join("data"))
+            .arg("--log-file")
+            .arg(self.dir.join("nx-27017.log"))
+            .arg("--pid-file")
+            .arg(self.dir.join("nx-27017.pid"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", self.program));
+        *self.child.lock().unwrap() = Some(child);
+        wait_for_port(self.port).await;
+    }
+}
+
+impl Drop for PrivateMongo {
+    fn drop(&mut self) {
+        kill_now(&self.child);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Kills a server child and waits for it, off the async runtime.
+async fn kill(child: &Mutex<Option<Child>>) {
+    let child = child.lock().unwrap().take();
+    if let Some(mut child) = child {
+        blocking(move || {
+            let _ = child.kill();
+            child.wait().expect("wait for a test server to exit");
+        })
+        .await;
+    }
+}
+
+/// [`kill`] for `Drop`, which cannot await.
+fn kill_now(child: &Mutex<Option<Child>>) {
+    if let Some(mut child) = child.lock().unwrap().take() {
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
 

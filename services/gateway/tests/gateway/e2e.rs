@@ -18,15 +18,26 @@ use crate::support::{self, TestGateway};
 
 /// The gateway in front of the real user-couple service; the gateway stops first, the database
 /// goes last.
-struct Platform {
-    gateway: TestGateway,
+pub(crate) struct Platform {
+    pub(crate) gateway: TestGateway,
     _user_couple: TestServer,
-    _database: TestDatabase,
+    /// user-couple's database, for checks behind its API.
+    pub(crate) user_couple_db: TestDatabase,
 }
 
 /// The embedded setup on SQLite (no Redis: the gateway asks the service for token versions), or
 /// PostgreSQL with Redis shared by both; `None` (skip) when the servers are not running.
 async fn start(backend: Backend, tweak: impl FnOnce(&mut gateway::Config)) -> Option<Platform> {
+    start_with(backend, |_| {}, tweak).await
+}
+
+/// [`start`], with user-couple's configuration adjusted by `user_couple` too (other services'
+/// tests put their service behind the same gateway this way).
+pub(crate) async fn start_with(
+    backend: Backend,
+    user_couple: impl FnOnce(&mut user_couple::Config),
+    tweak: impl FnOnce(&mut gateway::Config),
+) -> Option<Platform> {
     let database = TestDatabase::create(backend).await?;
     let redis_url = match backend {
         Backend::Sqlite => None,
@@ -40,13 +51,14 @@ async fn start(backend: Backend, tweak: impl FnOnce(&mut gateway::Config)) -> Op
     config.redis.redis_prefix = prefix.clone();
     config.match_guesses_per_user = 3;
     config.login_failures_per_account = 3;
-    let user_couple = TestServer::spawn::<user_couple::UserCouple>(&config, &shared).await;
-    let peers = PeerUrls::default().with(&USER_COUPLE, user_couple.base.clone());
+    user_couple(&mut config);
+    let service = TestServer::spawn::<user_couple::UserCouple>(&config, &shared).await;
+    let peers = PeerUrls::default().with(&USER_COUPLE, service.base.clone());
     let mut config = gateway::Config { peers, redis: RedisConfig { redis_url, redis_prefix: prefix }, ..Default::default() };
     config.rate_limit_per_sec = 1000.0;
     config.rate_limit_burst = 1000;
     tweak(&mut config);
-    let platform = Platform { gateway: support::start_with(config, shared).await, _user_couple: user_couple, _database: database };
+    let platform = Platform { gateway: support::start_with(config, shared).await, _user_couple: service, user_couple_db: database };
     platform.wait_ready().await;
     Some(platform)
 }
@@ -64,13 +76,17 @@ impl Platform {
         panic!("the platform did not come up");
     }
 
-    async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    pub(crate) async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
         test_util::call(&self.gateway.http, &self.gateway.url, method, path, token, body).await
     }
 
     /// Signs up and logs in a new user: (access token, refresh token, user id).
-    async fn user(&self) -> (String, String, String) {
-        let email = format!("e2e-{}@example.com", uuid::Uuid::new_v4().simple());
+    pub(crate) async fn user(&self) -> (String, String, String) {
+        self.user_with_email(&format!("e2e-{}@example.com", uuid::Uuid::new_v4().simple())).await
+    }
+
+    /// Signs up and logs in the user with `email`: (access token, refresh token, user id).
+    pub(crate) async fn user_with_email(&self, email: &str) -> (String, String, String) {
         let (status, body) = self
             .call(
                 Method::POST,
@@ -85,6 +101,29 @@ impl Platform {
         assert_eq!(status, StatusCode::OK, "{body}");
         let d = &body["data"];
         (d["accessToken"].as_str().unwrap().into(), d["refreshToken"].as_str().unwrap().into(), d["id"].as_str().unwrap().into())
+    }
+
+    /// Two new users paired with the invite code: each one's (access token carrying the couple,
+    /// user id), the code's creator first, and the couple id.
+    pub(crate) async fn couple(&self) -> ((String, String), (String, String), String) {
+        let (mina, mina_refresh, mina_id) = self.user().await;
+        let stale = mina.clone();
+        let (joon, _, joon_id) = self.user().await;
+        let (status, code) = self.call(Method::POST, "/api/couples/match", Some(&mina), Some(json!({"name": "Us"}))).await;
+        assert_eq!(status, StatusCode::OK, "{code}");
+        let (status, accepted) = self
+            .call(Method::POST, "/api/couples/match/accept", Some(&joon), Some(json!({"matchingCode": code["data"]["matchCode"]})))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{accepted}");
+        let joon = accepted["data"]["accessToken"].as_str().unwrap().to_owned();
+        let couple_id = accepted["data"]["couple"]["id"].as_str().unwrap().to_owned();
+        // The creator's token predates the couple, so pairing revoked it; a refresh carries it.
+        self.revoked_within(&stale, Duration::from_secs(1)).await;
+        let (status, refreshed) =
+            self.call(Method::POST, "/api/users/token/refresh", None, Some(json!({"refreshToken": mina_refresh}))).await;
+        assert_eq!(status, StatusCode::OK, "{refreshed}");
+        let mina = refreshed["data"]["accessToken"].as_str().unwrap().to_owned();
+        ((mina, mina_id), (joon, joon_id), couple_id)
     }
 
     /// Polls until `token` is refused with 401, returning how long that took.
@@ -200,12 +239,7 @@ async fn logout_revokes_the_access_token_at_the_gateway_within_a_second(#[values
 #[tokio::test]
 async fn break_up_revokes_both_partners_at_the_gateway(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
     let Some(p) = start(backend, |_| {}).await else { return };
-    let (mina, _, _) = p.user().await;
-    let (joon, _, _) = p.user().await;
-    let (_, code) = p.call(Method::POST, "/api/couples/match", Some(&mina), Some(json!({"name": "Us"}))).await;
-    let (_, accepted) =
-        p.call(Method::POST, "/api/couples/match/accept", Some(&joon), Some(json!({"matchingCode": code["data"]["matchCode"]}))).await;
-    let joon = accepted["data"]["accessToken"].as_str().unwrap().to_owned();
+    let ((mina, _), (joon, _), _) = p.couple().await;
     for token in [&mina, &joon] {
         assert_eq!(p.call(Method::GET, "/api/users/me", Some(token), None).await.0, StatusCode::OK);
     }

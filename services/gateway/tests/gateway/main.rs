@@ -1,9 +1,11 @@
-//! Black-box tests: the gateway on a real socket in front of fake upstreams written here.
+//! Black-box tests: the gateway on a real socket in front of fake upstreams written here, and in
+//! front of the real services (`e2e.rs`, `questions.rs`).
 
 mod auth;
 mod e2e;
 mod limits;
 mod openapi;
+mod questions;
 mod redis;
 mod resilience;
 mod routing;

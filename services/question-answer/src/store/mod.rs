@@ -1,6 +1,6 @@
 //! Persistence behind traits, with a PostgreSQL and a SQLite backend chosen by the database URL.
 //! [`Store`] is the relational data; [`VectorStore`] the user vectors, which the relational
-//! backends also serve and a MongoDB backend can serve instead.
+//! backends also serve and the MongoDB backend ([`MongoVectors`]) serves instead when configured.
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -9,8 +9,10 @@ use uuid::Uuid;
 
 use crate::domain::{Choice, OptionDeltas, TraitVector, VectorDeltas};
 
+mod mongo;
 mod sql;
 
+pub use mongo::MongoVectors;
 pub use sql::{PgStore, SqliteStore, connect};
 
 /// A tag.
@@ -212,6 +214,11 @@ pub trait VectorStore: Send + Sync + 'static {
     /// Adds `deltas` (clamped) unless update `seq` or a later one was applied already, creating
     /// the vector if missing: compare-and-set on the applied sequence number, so a repeated
     /// application is a no-op. Whether it applied.
+    ///
+    /// A gap (`seq` beyond the applied number + 1) is applied, not refused: the outbox worker
+    /// hands each user's updates over in order and never skips one, so a gap only means the
+    /// vector was deleted and created again since (its count restarts at 0), and refusing would
+    /// hold that user's updates back for good.
     async fn apply_deltas(&self, user_id: Uuid, seq: i64, deltas: &VectorDeltas, now: DateTime<Utc>) -> StoreResult<bool>;
     /// Checks the store answers.
     async fn ping_vectors(&self) -> StoreResult<()>;
@@ -255,8 +262,9 @@ pub trait Store: Database + VectorStore {
 
     /// Outbox entries not applied yet, oldest first per user, at most `limit`.
     async fn pending_vector_updates(&self, limit: usize) -> StoreResult<Vec<OutboxEntry>>;
-    /// Marks an outbox entry applied.
-    async fn vector_update_done(&self, user_id: Uuid, seq: i64, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Marks an outbox entry applied; whether it is still there (`false`: the user was erased
+    /// after it was read).
+    async fn vector_update_done(&self, user_id: Uuid, seq: i64, now: DateTime<Utc>) -> StoreResult<bool>;
 
     /// Erases what belongs to the user: answers, tag scores, the relational vector, outbox
     /// entries and personal daily assignments. Idempotent.

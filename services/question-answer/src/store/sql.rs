@@ -569,14 +569,15 @@ macro_rules! impl_store {
             }
 
             #[tracing::instrument(name = "store.vector_update_done", skip_all)]
-            async fn vector_update_done(&self, user_id: Uuid, seq: i64, now: DateTime<Utc>) -> StoreResult<()> {
-                sqlx::query("UPDATE vector_outbox SET done_at = $3 WHERE user_id = $1 AND seq = $2 AND done_at IS NULL")
+            async fn vector_update_done(&self, user_id: Uuid, seq: i64, now: DateTime<Utc>) -> StoreResult<bool> {
+                let found = sqlx::query("UPDATE vector_outbox SET done_at = COALESCE(done_at, $3) WHERE user_id = $1 AND seq = $2")
                     .bind(user_id)
                     .bind(seq)
                     .bind(now)
                     .execute(&self.pool)
-                    .await?;
-                Ok(())
+                    .await?
+                    .rows_affected();
+                Ok(found > 0)
             }
 
             #[tracing::instrument(name = "store.erase_user", skip_all)]

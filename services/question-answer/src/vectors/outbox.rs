@@ -9,7 +9,7 @@ use std::{collections::HashSet, sync::Arc, time::Duration};
 use couple_common::{clock::Clock, shutdown::Shutdown};
 use tokio::sync::Notify;
 
-use crate::store::{Store, StoreResult, VectorStore};
+use crate::store::{Store, StoreError, StoreResult, VectorStore};
 
 /// Entries read per round.
 const BATCH: usize = 500;
@@ -41,7 +41,8 @@ impl OutboxWorker {
 
     /// One round: applies every pending update it reads, per user in sequence order, and marks
     /// each done. A user whose update fails is skipped for the rest of the round, so their later
-    /// updates never overtake it. Returns how many were applied or found applied already.
+    /// updates never overtake it; an unavailable store ends the round. Returns how many were
+    /// applied or found applied already.
     #[tracing::instrument(skip_all)]
     pub async fn run_once(&self) -> StoreResult<usize> {
         let pending = self.store.pending_vector_updates(BATCH).await?;
@@ -53,7 +54,13 @@ impl OutboxWorker {
                 continue;
             }
             let result = match self.vectors.apply_deltas(entry.user_id, entry.seq, &entry.deltas, self.clock.now()).await {
-                Ok(_) => self.store.vector_update_done(entry.user_id, entry.seq, self.clock.now()).await,
+                Ok(_) => match self.store.vector_update_done(entry.user_id, entry.seq, self.clock.now()).await {
+                    Ok(true) => Ok(()),
+                    // The user was erased while this update was on its way, and applying it
+                    // created their vector again: erase that too.
+                    Ok(false) => self.vectors.delete_vector(entry.user_id).await.map(drop),
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e),
             };
             match result {
@@ -61,7 +68,13 @@ impl OutboxWorker {
                 Err(err) => {
                     tracing::warn!(%err, user_id = %entry.user_id, seq = entry.seq, "vector update failed; will retry");
                     failed.insert(entry.user_id);
+                    // An unreachable store fails everyone's update, each after a timeout: stop the
+                    // round and let the backoff decide when to look again.
+                    let unavailable = matches!(err, StoreError::Unavailable(_));
                     first_error.get_or_insert(err);
+                    if unavailable {
+                        break;
+                    }
                 }
             }
         }

@@ -81,10 +81,12 @@ async fn workers_running_twice_or_at_once_apply_each_update_once(#[values(Backen
     assert!((vector.vector.0[9] - expected).abs() < 1e-9, "{} != {expected}", vector.vector.0[9]);
 }
 
-/// The real store behind a switch that makes it fail, as an unreachable vector store would.
+/// The real store behind a switch that makes it fail, as an unreachable vector store would, and
+/// one that erases the user just before an update is applied, as a concurrent erasure may.
 struct Flaky {
     inner: Arc<dyn question_answer::store::Store>,
     failures_left: AtomicUsize,
+    erase_before_apply: bool,
 }
 
 impl Flaky {
@@ -117,6 +119,9 @@ impl VectorStore for Flaky {
     }
     async fn apply_deltas(&self, user_id: Uuid, seq: i64, deltas: &VectorDeltas, now: DateTime<Utc>) -> StoreResult<bool> {
         self.fail()?;
+        if self.erase_before_apply {
+            self.inner.erase_user(user_id).await?;
+        }
         self.inner.apply_deltas(user_id, seq, deltas, now).await
     }
     async fn ping_vectors(&self) -> StoreResult<()> {
@@ -132,7 +137,7 @@ async fn the_worker_retries_while_the_vector_store_fails(#[values(Backend::Sqlit
     let q = question(store.as_ref(), None, vec![], deltas(&[("vec2", 0.4)])).await;
     let effects = AnswerEffects { tag_deltas: vec![], vector_deltas: deltas(&[("vec2", 0.4)]), vector: VectorWrite::Outbox };
     store.submit_answer(answer(user, None, q, Choice::One), effects).await.unwrap();
-    let flaky = Arc::new(Flaky { inner: store.clone(), failures_left: AtomicUsize::new(3) });
+    let flaky = Arc::new(Flaky { inner: store.clone(), failures_left: AtomicUsize::new(3), erase_before_apply: false });
     assert!(worker(store.clone(), flaky.clone()).run_once().await.is_err(), "a failing store is an error, not a silent skip");
     let (stop, shutdown) = shutdown::channel();
     let running = worker(store.clone(), flaky.clone()).spawn(shutdown);
@@ -145,4 +150,19 @@ async fn the_worker_retries_while_the_vector_store_fails(#[values(Backend::Sqlit
     assert_eq!(store.get_vector(user).await.unwrap().unwrap().vector.0[1], 0.4);
     stop.trigger();
     tokio::time::timeout(Duration::from_secs(5), running).await.expect("the worker stops on shutdown").unwrap();
+}
+
+#[rstest]
+#[tokio::test]
+async fn an_update_applied_while_its_user_is_erased_leaves_no_vector(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+    let Some((store, _db)) = open(backend).await else { return };
+    let user = Uuid::now_v7();
+    let q = question(store.as_ref(), None, vec![], deltas(&[("vec6", 0.4)])).await;
+    let effects = AnswerEffects { tag_deltas: vec![], vector_deltas: deltas(&[("vec6", 0.4)]), vector: VectorWrite::Outbox };
+    store.submit_answer(answer(user, None, q, Choice::One), effects).await.unwrap();
+    let erasing = Arc::new(Flaky { inner: store.clone(), failures_left: AtomicUsize::new(0), erase_before_apply: true });
+    // The worker read the update before the erasure; applying it creates the vector again.
+    assert_eq!(worker(store.clone(), erasing).run_once().await.unwrap(), 1);
+    assert_eq!(store.get_vector(user).await.unwrap(), None, "the worker erased the vector it re-created");
+    assert!(store.pending_vector_updates(10).await.unwrap().is_empty());
 }

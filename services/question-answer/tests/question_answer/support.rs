@@ -107,3 +107,79 @@ impl TestApp {
         self.expect(Method::POST, "/api/user-answers", user, Some(body), StatusCode::CREATED).await["data"].clone()
     }
 }
+
+/// A database of its own on a MongoDB server (a random name), dropped when this is dropped.
+pub struct TestMongo {
+    url: String,
+    name: String,
+}
+
+impl TestMongo {
+    /// A new database on the nx-27017 wire server `scripts/test-services.sh` starts
+    /// (`TEST_MONGO_WIRE_URL`); `None` (the test skips) when it is not set, unless
+    /// `COUPLE_REQUIRE_SERVERS=1`.
+    pub fn wire() -> Option<Self> {
+        test_util::require_env("TEST_MONGO_WIRE_URL").map(|url| Self::on(&url))
+    }
+
+    /// A new database on a real MongoDB (`TEST_MONGODB_URL`), which is optional: `None` (skip,
+    /// even with `COUPLE_REQUIRE_SERVERS=1`) when it is not set.
+    pub fn real() -> Option<Self> {
+        match std::env::var("TEST_MONGODB_URL").ok().filter(|url| !url.is_empty()) {
+            Some(url) => Some(Self::on(&url)),
+            None => {
+                eprintln!("skipped: TEST_MONGODB_URL is not set (a real MongoDB is optional)");
+                None
+            }
+        }
+    }
+
+    /// A new database on the server of `server_url` (any database or options in it are kept
+    /// apart: the name replaces the path).
+    pub fn on(server_url: &str) -> Self {
+        let (base, options) = server_url.split_once('?').map_or((server_url, None), |(b, o)| (b, Some(o)));
+        let scheme_end = base.find("://").map_or(0, |i| i + 3);
+        let base = match base[scheme_end..].find('/') {
+            Some(slash) => &base[..scheme_end + slash],
+            None => base,
+        };
+        let name = format!("t_{}", Uuid::new_v4().simple());
+        let url = match options {
+            Some(options) => format!("{base}/{name}?{options}"),
+            None => format!("{base}/{name}"),
+        };
+        Self { url, name }
+    }
+
+    /// The URL naming the database.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The database's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A driver handle on the database, to look behind the store.
+    pub async fn database(&self) -> mongodb::Database {
+        mongodb::Client::with_uri_str(&self.url).await.unwrap().database(&self.name)
+    }
+}
+
+impl Drop for TestMongo {
+    fn drop(&mut self) {
+        let url = self.url.clone();
+        let name = self.name.clone();
+        // Its own thread and runtime: a drop cannot await. Best effort: a stopped server keeps it.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+            runtime.block_on(async {
+                let mut options = mongodb::options::ClientOptions::parse(&url).await?;
+                options.server_selection_timeout = Some(std::time::Duration::from_secs(2));
+                mongodb::Client::with_options(options)?.database(&name).drop().await
+            })
+        })
+        .join();
+    }
+}

@@ -102,6 +102,10 @@ impl Couples {
             Err(StoreError::Conflict) => return Err(Error::AlreadyCoupled),
             Err(e) => return Err(e.into()),
         }
+        // The code's owner holds access tokens without the couple, and services scope couple
+        // data by the token's `coupleId`: revoke them, so the client's next refresh carries it.
+        let version = self.store.bump_token_version(offer.user_id).await?;
+        self.sessions.publish_version(offer.user_id, version).await?;
         // Single use: the code goes only once the couple exists, so a failed accept keeps it.
         self.kv.del(&code_key).await?;
         self.kv.del(&format!("match:user:{}", offer.user_id)).await?;

@@ -97,7 +97,7 @@ impl TestApp {
 
     /// Two users paired: (creator access, acceptor access, couple id).
     async fn couple(&self) -> (String, String, String) {
-        let (a, _) = self.user(&unique_email()).await;
+        let (a, a_refresh) = self.user(&unique_email()).await;
         let (b, _) = self.user(&unique_email()).await;
         let (_, code) =
             self.call(Method::POST, "/api/couples/match", Some(&a), Some(json!({"name": "Us", "startDate": "2026-01-01"}))).await;
@@ -105,6 +105,11 @@ impl TestApp {
         let (status, accepted) = self.call(Method::POST, "/api/couples/match/accept", Some(&b), Some(json!({"matchingCode": code}))).await;
         assert_eq!(status, StatusCode::OK, "{accepted}");
         let couple_id = accepted["data"]["couple"]["id"].as_str().unwrap().to_owned();
+        // The code owner's token has no couple, so pairing revoked it; the refresh carries the couple.
+        assert_eq!(self.call(Method::GET, "/api/users/me", Some(&a), None).await.0, StatusCode::UNAUTHORIZED);
+        let (status, refreshed) = self.call(Method::POST, "/api/users/token/refresh", None, Some(json!({"refreshToken": a_refresh}))).await;
+        assert_eq!(status, StatusCode::OK, "{refreshed}");
+        let a = refreshed["data"]["accessToken"].as_str().unwrap().to_owned();
         (a, accepted["data"]["accessToken"].as_str().unwrap().to_owned(), couple_id)
     }
 }
@@ -270,15 +275,17 @@ async fn the_whole_couple_flow_works(#[values(Backend::Sqlite, Backend::Postgres
     let b2 = accepted["data"]["accessToken"].as_str().unwrap().to_owned();
     assert_eq!(claims(&b2)["coupleId"], couple_id.as_str());
 
-    // The creator sees the match from the service's own data, before refreshing.
-    let (status, couple) = app.call(Method::GET, "/api/couples/me", Some(&a), None).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(couple["data"]["id"], couple_id.as_str());
-    assert_eq!(couple["data"]["name"], "Mina & Joon");
-    // ...and picks the couple up in its token on the next refresh.
+    // The creator's token has no couple, and the services scope couple data by the token's
+    // coupleId: pairing revoked it, and the next refresh picks the couple up.
+    let (status, revoked) = app.call(Method::GET, "/api/couples/me", Some(&a), None).await;
+    assert_eq!((status, revoked["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("TOKEN_REVOKED")), "{revoked}");
     let (_, refreshed) = app.call(Method::POST, "/api/users/token/refresh", None, Some(json!({"refreshToken": a_refresh}))).await;
     let a2 = refreshed["data"]["accessToken"].as_str().unwrap().to_owned();
     assert_eq!(claims(&a2)["coupleId"], couple_id.as_str());
+    let (status, couple) = app.call(Method::GET, "/api/couples/me", Some(&a2), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(couple["data"]["id"], couple_id.as_str());
+    assert_eq!(couple["data"]["name"], "Mina & Joon");
 
     let (_, members) = app.call(Method::GET, "/api/couples/members", Some(&a2), None).await;
     assert_eq!(members["data"].as_array().unwrap().len(), 2);
