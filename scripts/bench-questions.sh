@@ -64,7 +64,6 @@ latency_rows=()
 footprint_rows=()
 integrity_rows=()
 tokens="${work}/tokens.json"
-questions="${work}/questions.json"
 
 # bench_config NAME VAR=VALUE...: question-answer with these variables, then every run on it.
 bench_config() {
@@ -92,8 +91,10 @@ bench_config() {
         "${bin}/gateway" serve
     api="http://127.0.0.1:${gw_port}"
 
+    # The seed's question ids are made when a database is seeded: each configuration has its own.
+    local questions="${work}/questions-${name}.json"
+    sql "${qa_db}" 'SELECT json_agg(id ORDER BY id) FROM questions' >"${questions}"
     if [[ ! -f ${tokens} ]]; then
-        sql "${qa_db}" 'SELECT json_agg(id ORDER BY id) FROM questions' >"${questions}"
         local n_questions couples
         n_questions=$(python3 -c "import json; print(len(json.load(open('${questions}'))))")
         couples=$(((pairs_needed + 2 * n_questions - 1) / (2 * n_questions)))
@@ -198,9 +199,20 @@ n_users=$(python3 -c "import json; print(len(json.load(open('${tokens}'))))")
     echo
     echo "- oha: \`-q RATE --latency-correction\`, ${conns} connections, one user's token (oha sends one header set)."
     echo "- bench-load (scripts/bench-load.mjs): the same open-loop schedule on at most ${conns} connections; each"
-    echo "  request's latency runs from its due time, so waiting for a connection counts (no coordinated omission)."
-    echo "  GET cycles through every user's token; POST sends a new (user, question) pair each time, users"
-    echo "  round-robin, so a 409 would be an error here. Errors: any other status than 200 (GET) or 201 (POST)."
+    echo "  request is handed to the connection pool when due and its latency runs from then, so waiting for a"
+    echo "  connection counts (no coordinated omission). GET cycles through every user's token; POST sends a new"
+    echo "  (user, question) pair each time, users round-robin, so a 409 would be an error here. Errors: any other"
+    echo "  status than 200 (GET) or 201 (POST)."
+    python3 - "${work}" "${target_rate}" <<'PY'
+import glob, json, sys
+work, rate = sys.argv[1], sys.argv[2]
+runs = [f for f in glob.glob(f"{work}/*.json") if "-get-all-" in f or "-post-" in f]
+lag = max(json.load(open(f))["dispatchLagMs"]["p99"] for f in runs)
+due = json.load(open(f"{work}/postgres-post-{rate}.json"))["fromDueMs"]
+print(f"- bench-load's timer fires on whole milliseconds: requests left at most {lag:.2f} ms after their due time (p99,")
+print(f"  worst run). That lag is the generator's and is left out; counted in, `postgres` POST at {rate}/s would read")
+print(f"  p50 {due['p50']:.3f} ms, p99 {due['p99']:.3f} ms (`fromDueMs` in .tmp/bench-questions/*.json).")
+PY
     echo
     echo "## Answers stored and the outbox"
     echo
