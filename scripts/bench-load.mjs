@@ -10,8 +10,8 @@
 //       R requests/s for S seconds on at most C keep-alive connections. GET cycles through the
 //       tokens; POST answers: request k (counted from K) is user k mod U answering question
 //       floor(k / U), so no (user, question) pair repeats while k < U x questions. Prints
-//       "p50_ms p99_ms throughput errors" (errors: any status but STATUS, and failed requests);
-//       FILE gets the details and `nextStart`, the K of the next run.
+//       "p50_ms p99_ms throughput errors lag_p99_ms" (errors: any status but STATUS, and failed
+//       requests; lag: see below); FILE gets the details and `nextStart`, the K of the next run.
 //
 // Open loop, like oha -q with --latency-correction: request i is handed to the connection pool
 // when it is due (start + i/R) whatever the earlier ones are doing, and its latency runs from
@@ -201,7 +201,7 @@ async function run(opts) {
     };
     writeFileSync(opts.out, JSON.stringify(result, null, 2));
     if (firstError.length) process.stderr.write(`bench-load: first errors: ${firstError.join(' | ')}\n`);
-    console.log(`${result.p50Ms.toFixed(3)} ${result.p99Ms.toFixed(3)} ${result.requestsPerSec.toFixed(0)} ${result.errors}`);
+    console.log(`${result.p50Ms.toFixed(3)} ${result.p99Ms.toFixed(3)} ${result.requestsPerSec.toFixed(0)} ${result.errors} ${result.dispatchLagMs.p99.toFixed(2)}`);
 }
 
 const { positionals, values } = parseArgs({
