@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 // The load generator of scripts/bench-questions.sh, for what oha cannot send: a different body
-// and token on every request. Node's own http module, no packages.
+// and token on every request. Node's own http module, no packages. Not autocannon, which can vary
+// requests too but is not open loop: each connection sends its per-second quota back to back at
+// the start of every second, and its coordinated-omission correction takes a 1 ms interval
+// (autocannon 9.0.0, lib/run.js: Math.ceil(1 / rate)).
 //
 //   node bench-load.mjs setup --api URL --couples N --out FILE
 //       signs up and pairs N couples through the gateway; FILE gets both partners' access
