@@ -30,6 +30,8 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 
 const REQUEST_TIMEOUT_MS = 10_000;
+/// A run stops this long after its last request was due, whatever is still open (counted as errors).
+const RUN_GRACE_MS = 30_000;
 
 function fail(message) {
     process.stderr.write(`bench-load: ${message}\n`);
@@ -149,8 +151,12 @@ async function run(opts) {
     const t0 = performance.now() + 20;
 
     await new Promise((resolve) => {
+        const deadline = setTimeout(resolve, Number(opts.secs) * 1000 + RUN_GRACE_MS);
         const finish = () => {
-            if (completed + failed === total) resolve();
+            if (completed + failed === total) {
+                clearTimeout(deadline);
+                resolve();
+            }
         };
         const send = (i, due) => {
             const sentAt = performance.now();
@@ -183,20 +189,23 @@ async function run(opts) {
     });
     agent.destroy();
 
-    const sorted = latencies.slice(0, completed).sort();
-    const sortedFromDue = fromDue.slice(0, completed).sort();
+    // Copied now: requests the deadline cut off may still settle while the results are written.
+    const done = completed;
+    const sorted = latencies.slice(0, done).sort();
+    const sortedFromDue = fromDue.slice(0, done).sort();
     const sortedLags = lags.slice().sort();
     const ok = statuses[expect] ?? 0;
     const result = {
         requests: total,
         completed,
         failed,
+        unfinished: total - completed - failed,
         statusCodes: statuses,
         errors: total - ok,
         p50Ms: percentile(sorted, 50),
         p99Ms: percentile(sorted, 99),
         maxMs: sorted.length ? sorted[sorted.length - 1] : 0,
-        requestsPerSec: completed / ((lastEnd - t0) / 1000),
+        requestsPerSec: done / ((lastEnd - t0) / 1000),
         dispatchLagMs: { p50: percentile(sortedLags, 50), p99: percentile(sortedLags, 99) },
         fromDueMs: { p50: percentile(sortedFromDue, 50), p99: percentile(sortedFromDue, 99) },
         firstErrors: firstError,
@@ -204,7 +213,9 @@ async function run(opts) {
     };
     writeFileSync(opts.out, JSON.stringify(result, null, 2));
     if (firstError.length) process.stderr.write(`bench-load: first errors: ${firstError.join(' | ')}\n`);
-    console.log(`${result.p50Ms.toFixed(3)} ${result.p99Ms.toFixed(3)} ${result.requestsPerSec.toFixed(0)} ${result.errors} ${result.dispatchLagMs.p99.toFixed(2)}`);
+    process.stdout.write(`${result.p50Ms.toFixed(3)} ${result.p99Ms.toFixed(3)} ${result.requestsPerSec.toFixed(0)} ${result.errors} ${result.dispatchLagMs.p99.toFixed(2)}\n`);
+    // Requests cut off by the deadline would otherwise keep the agent connecting.
+    process.exit(0);
 }
 
 const { positionals, values } = parseArgs({
