@@ -9,7 +9,8 @@
 #
 # Writes bench/results/gateway.md (a table per scenario) and keeps oha's raw JSON under
 # .tmp/bench/. Knobs: BENCH_SECS (per run, default 10), BENCH_RATES (default "500 1000 2000"),
-# BENCH_CONNECTIONS (default 32).
+# BENCH_CONNECTIONS (default 32). Then runs scripts/bench-questions.sh (the daily question,
+# bench/results/questions.md).
 set -euo pipefail
 
 LOG_NAME=bench
@@ -19,81 +20,38 @@ root=${COUPLE_REPO}
 cd "${root}"
 cargo_on_path
 
-secs=${BENCH_SECS:-10}
 rates=${BENCH_RATES:-"500 1000 2000"}
-conns=${BENCH_CONNECTIONS:-32}
 work="${root}/.tmp/bench"
 results="${root}/bench/results/gateway.md"
-rm -rf "${work}"
-mkdir -p "${work}" "$(dirname "${results}")"
+mkdir -p "$(dirname "${results}")"
+# shellcheck source=scripts/bench-lib.sh
+source "${root}/scripts/bench-lib.sh"
 
-if ! command -v oha >/dev/null 2>&1; then
-    log "installing the load generator oha (cargo install, once)"
-    cargo install oha --locked </dev/null
-fi
-
-log "building release binaries"
-cargo build --release --bin gateway --bin user-couple
-bin="$(cargo_target_dir)/release"
-
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "${pid}" 2>/dev/null || true; done
-    # nginx deletes its pid file as it exits (its master is among the pids above).
-    local nginx_pid
-    if nginx_pid=$(cat "${work}/nginx.pid" 2>/dev/null); then kill "${nginx_pid}" 2>/dev/null || true; fi
-    COUPLE_TEST_DIR="${work}/services" scripts/test-services.sh stop >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-
-log "starting PostgreSQL and Redis"
-COUPLE_TEST_DIR="${work}/services" scripts/test-services.sh start >/dev/null
-# shellcheck source=/dev/null
-source "${work}/services/env"
-psql -q "${TEST_DATABASE_URL}" -c 'CREATE DATABASE bench' >/dev/null
-database_url="${TEST_DATABASE_URL%/*}/bench"
-
-COUPLE_JWT_SECRET="bench-secret-$(head -c 24 /dev/urandom | base64 | tr -d '=+/')"
-COUPLE_INTERNAL_TOKEN="bench-internal-$(head -c 24 /dev/urandom | base64 | tr -d '=+/')"
-export COUPLE_JWT_SECRET COUPLE_INTERNAL_TOKEN
-export COUPLE_LOG_FORMAT=json RUST_LOG=warn
+bench_prepare gateway user-couple
+bench_services
+database_url=$(bench_database bench)
 
 read -r uc_port gw_port gwl_port nginx_port <<<"$(pick_ports 4)"
-
-now_ms() { date +%s%3N; }
-rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
-declare -A startup_ms idle_rss
+declare -A idle_rss
 
 log "migrating, then starting user-couple (PostgreSQL + Redis) on ${uc_port}"
 USER_COUPLE_DATABASE_URL=${database_url} "${bin}/user-couple" migrate >"${work}/migrate.log" 2>&1
-started=$(now_ms)
-USER_COUPLE_HOST=127.0.0.1 USER_COUPLE_PORT=${uc_port} USER_COUPLE_DATABASE_URL=${database_url} USER_COUPLE_AUTO_MIGRATE=false \
-    USER_COUPLE_REDIS_URL=${TEST_REDIS_URL} USER_COUPLE_LOGIN_FAILURES_PER_CLIENT=1000000 \
-    "${bin}/user-couple" serve >"${work}/user-couple.log" 2>&1 &
-pids+=($!)
-uc_pid=$!
-wait_ready user-couple "http://127.0.0.1:${uc_port}/readyz"
-startup_ms[user-couple]=$(($(now_ms) - started))
+bench_start user-couple "http://127.0.0.1:${uc_port}/readyz" env USER_COUPLE_HOST=127.0.0.1 USER_COUPLE_PORT="${uc_port}" \
+    USER_COUPLE_DATABASE_URL="${database_url}" USER_COUPLE_AUTO_MIGRATE=false USER_COUPLE_REDIS_URL="${TEST_REDIS_URL}" \
+    USER_COUPLE_LOGIN_FAILURES_PER_CLIENT=1000000 "${bin}/user-couple" serve
 
 log "starting the gateway on ${gw_port}"
-started=$(now_ms)
-GATEWAY_HOST=127.0.0.1 GATEWAY_PORT=${gw_port} GATEWAY_USER_COUPLE_URL=http://127.0.0.1:${uc_port} \
-    GATEWAY_REDIS_URL=${TEST_REDIS_URL} GATEWAY_RATE_LIMIT_PER_SEC=1000000 GATEWAY_RATE_LIMIT_BURST=1000000 \
-    "${bin}/gateway" serve >"${work}/gateway.log" 2>&1 &
-pids+=($!)
-gw_pid=$!
-wait_ready gateway "http://127.0.0.1:${gw_port}/readyz"
-startup_ms[gateway]=$(($(now_ms) - started))
+bench_start gateway "http://127.0.0.1:${gw_port}/readyz" env GATEWAY_HOST=127.0.0.1 GATEWAY_PORT="${gw_port}" \
+    GATEWAY_USER_COUPLE_URL="http://127.0.0.1:${uc_port}" GATEWAY_REDIS_URL="${TEST_REDIS_URL}" \
+    GATEWAY_RATE_LIMIT_PER_SEC=1000000 GATEWAY_RATE_LIMIT_BURST=1000000 "${bin}/gateway" serve
 sleep 1
-idle_rss[user-couple]=$(rss_kib "${uc_pid}")
-idle_rss[gateway]=$(rss_kib "${gw_pid}")
+idle_rss[user-couple]=$(rss_kib "${bench_pid[user-couple]}")
+idle_rss[gateway]=$(rss_kib "${bench_pid[gateway]}")
 
 log "starting a second gateway without Redis (in-process rate limits) on ${gwl_port}"
-GATEWAY_HOST=127.0.0.1 GATEWAY_PORT=${gwl_port} GATEWAY_USER_COUPLE_URL=http://127.0.0.1:${uc_port} \
-    GATEWAY_RATE_LIMIT_PER_SEC=1000000 GATEWAY_RATE_LIMIT_BURST=1000000 \
-    "${bin}/gateway" serve >"${work}/gateway-local.log" 2>&1 &
-pids+=($!)
-wait_ready gateway-local "http://127.0.0.1:${gwl_port}/healthz"
+bench_start gateway-local "http://127.0.0.1:${gwl_port}/healthz" env GATEWAY_HOST=127.0.0.1 GATEWAY_PORT="${gwl_port}" \
+    GATEWAY_USER_COUPLE_URL="http://127.0.0.1:${uc_port}" GATEWAY_RATE_LIMIT_PER_SEC=1000000 GATEWAY_RATE_LIMIT_BURST=1000000 \
+    "${bin}/gateway" serve
 
 log "starting nginx on ${nginx_port} (plain reverse proxy to the same upstream)"
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
@@ -121,9 +79,8 @@ http {
     }
 }
 NGINX
-"${nginx_bin}" -c "${work}/nginx.conf" -p "${work}/nginx" >"${work}/nginx.out" 2>&1 &
-pids+=($!)
-wait_ready nginx "http://127.0.0.1:${nginx_port}/healthz"
+# daemon off: the process started is nginx's master, which takes its workers along when it stops.
+bench_start nginx "http://127.0.0.1:${nginx_port}/healthz" "${nginx_bin}" -c "${work}/nginx.conf" -p "${work}/nginx"
 
 log "creating a user"
 user_body='{"email":"bench@example.com","password":"bench-password-1","name":"Bench","gender":"F","birth":"1990-01-01"}'
@@ -141,29 +98,6 @@ declare -A url=(
     [gateway-local]="http://127.0.0.1:${gwl_port}/api/users/me"
     [nginx]="http://127.0.0.1:${nginx_port}/api/users/me"
 )
-
-# oha with latency correction: an open-loop schedule, so a slow response cannot hide the
-# requests that should have been sent meanwhile.
-run_oha() { # name, extra oha args...
-    local name=$1
-    shift
-    oha --no-tui --output-format json -z "${secs}s" "$@" >"${work}/${name}.json"
-}
-
-summarise() { # json file -> "p50_ms p99_ms rps errors"
-    python3 - "$1" <<'PY'
-import json, sys
-d = json.load(open(sys.argv[1]))
-lat = d.get("latencyPercentiles", {})
-codes = d.get("statusCodeDistribution", {})
-ok = sum(v for k, v in codes.items() if k.startswith("2"))
-errors = sum(codes.values()) - ok + sum(d.get("errorDistribution", {}).values())
-rps = d["summary"].get("requestsPerSec") or 0
-p50 = (lat.get("p50") or 0) * 1000
-p99 = (lat.get("p99") or 0) * 1000
-print(f"{p50:.3f} {p99:.3f} {rps:.0f} {errors}")
-PY
-}
 
 # Warm every path (connection pools, caches) before measuring.
 for target in direct gateway gateway-local nginx; do
@@ -269,8 +203,7 @@ flood_rps=$(python3 -c "import json; print(round(json.load(open('${work}/flood.j
     echo "| service | process start to /readyz (ms, migrations excluded) | resident memory idle (MiB) | after the runs above (MiB) |"
     echo "|---|---|---|---|"
     for service in user-couple gateway; do
-        pid_var=$([[ ${service} == gateway ]] && echo "${gw_pid}" || echo "${uc_pid}")
-        awk -v s="${service}" -v t="${startup_ms[${service}]}" -v idle="${idle_rss[${service}]}" -v after="$(rss_kib "${pid_var}")" \
+        awk -v s="${service}" -v t="${startup_ms[${service}]}" -v idle="${idle_rss[${service}]}" -v after="$(rss_kib "${bench_pid[${service}]}")" \
             'BEGIN { printf "| %s | %s | %.1f | %.1f |\n", s, t, idle / 1024, after / 1024 }'
     done
     echo
@@ -279,3 +212,8 @@ flood_rps=$(python3 -c "import json; print(round(json.load(open('${work}/flood.j
 
 log "results written to ${results}"
 cat "${results}"
+
+# The daily-question benchmark: its own servers, so stop these first.
+_bench_cleanup
+trap - EXIT
+exec "${root}/scripts/bench-questions.sh"
