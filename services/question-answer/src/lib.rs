@@ -38,7 +38,7 @@ pub use config::{Config, VectorUpdates};
 use crate::{
     answers::Answers,
     error::{Error, Result},
-    questions::Questions,
+    questions::{Questions, cache::QuestionCache},
     store::{MongoVectors, Store, StoreError, VectorStore},
     tags::Tags,
     vectors::{Vectors, outbox::OutboxWorker},
@@ -153,9 +153,10 @@ pub async fn build(config: &Config, shared: &SharedConfig, shutdown: Shutdown) -
         )
         .spawn(shutdown);
     }
+    let cache = Arc::new(QuestionCache::new(store.clone()));
     let state = AppState {
-        questions: Arc::new(Questions::new(store.clone(), clock.clone(), shared.time_zone())),
-        answers: Arc::new(Answers::new(store.clone(), clock.clone(), shared.time_zone(), vector_updates, wake)),
+        questions: Arc::new(Questions::new(store.clone(), cache.clone(), clock.clone(), shared.time_zone())),
+        answers: Arc::new(Answers::new(store.clone(), cache, clock.clone(), shared.time_zone(), vector_updates, wake)),
         tags: Arc::new(Tags::new(store.clone(), clock.clone())),
         vectors: Arc::new(Vectors::new(store.clone(), vector_store.clone(), clock)),
         keys: Arc::new(JwtKeys::from_config(shared)),

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::{
     config::VectorUpdates,
     error::{Error, Result},
-    questions::visible,
+    questions::{cache::QuestionCache, visible},
     store::{AnswerEffects, AnswerRecord, Store, StoreError, VectorWrite},
 };
 
@@ -23,6 +23,7 @@ use dto::{AnswerState, NewAnswer, UserAnswer};
 /// The answers of the service.
 pub struct Answers {
     store: Arc<dyn Store>,
+    questions: Arc<QuestionCache>,
     clock: Clock,
     zone: TimeZone,
     vector_write: VectorWrite,
@@ -31,14 +32,21 @@ pub struct Answers {
 }
 
 impl Answers {
-    /// Answers on `store`, days counted by `clock` in `zone`; `updates` says where the vector
+    /// Answers on `store` (questions read through `questions`), days counted by `clock` in `zone`; `updates` says where the vector
     /// deltas go, `outbox` wakes the worker.
-    pub fn new(store: Arc<dyn Store>, clock: Clock, zone: TimeZone, updates: VectorUpdates, outbox: Arc<Notify>) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        questions: Arc<QuestionCache>,
+        clock: Clock,
+        zone: TimeZone,
+        updates: VectorUpdates,
+        outbox: Arc<Notify>,
+    ) -> Self {
         let vector_write = match updates {
             VectorUpdates::Transaction => VectorWrite::InTransaction,
             VectorUpdates::Outbox => VectorWrite::Outbox,
         };
-        Self { store, clock, zone, vector_write, outbox }
+        Self { store, questions, clock, zone, vector_write, outbox }
     }
 
     /// Stores the caller's answer and moves their tag scores and vector by the question's weights
@@ -46,7 +54,7 @@ impl Answers {
     /// changes nothing.
     #[tracing::instrument(skip_all, fields(user_id = %identity.user_id))]
     pub async fn submit(&self, identity: &Identity, new: NewAnswer) -> Result<UserAnswer> {
-        let question = visible(self.store.question(new.question_id).await?, identity, self.clock.today(&self.zone))?;
+        let question = visible(self.questions.get(new.question_id).await?, identity, self.clock.today(&self.zone))?;
         let effects = AnswerEffects {
             tag_deltas: question.tags.iter().map(|t| (t.tag_id, new.choice.sign() * t.weight)).collect(),
             vector_deltas: question.vector_deltas.of(new.choice).clone(),
@@ -82,7 +90,7 @@ impl Answers {
     /// Where the caller's couple stands on a question.
     #[tracing::instrument(skip_all, fields(user_id = %identity.user_id))]
     pub async fn reveal(&self, identity: &Identity, question_id: Uuid) -> Result<AnswerState> {
-        visible(self.store.question(question_id).await?, identity, self.clock.today(&self.zone))?;
+        visible(self.questions.get(question_id).await?, identity, self.clock.today(&self.zone))?;
         answer_state(self.store.as_ref(), identity, question_id).await
     }
 }

@@ -1,6 +1,7 @@
 //! Questions: the admin's authoring, the catalogue, and today's question of a couple (or of a
 //! user without one).
 
+pub mod cache;
 pub mod dto;
 pub mod http;
 
@@ -18,19 +19,21 @@ use crate::{
     store::{Question, Scope, Store, StoreError},
 };
 
+use cache::QuestionCache;
 use dto::{CreateQuestionRequest, QuestionDto, TodayQuestion};
 
 /// The questions of the service.
 pub struct Questions {
     store: Arc<dyn Store>,
+    cache: Arc<QuestionCache>,
     clock: Clock,
     zone: TimeZone,
 }
 
 impl Questions {
-    /// Questions on `store`, with days counted by `clock` in `zone`.
-    pub fn new(store: Arc<dyn Store>, clock: Clock, zone: TimeZone) -> Self {
-        Self { store, clock, zone }
+    /// Questions on `store` (read through `cache`), with days counted by `clock` in `zone`.
+    pub fn new(store: Arc<dyn Store>, cache: Arc<QuestionCache>, clock: Clock, zone: TimeZone) -> Self {
+        Self { store, cache, clock, zone }
     }
 
     /// Creates a question (admins only).
@@ -49,7 +52,7 @@ impl Questions {
     /// A question; one dated after today is an admin's secret until its day (404).
     #[tracing::instrument(skip_all)]
     pub async fn get(&self, identity: &Identity, id: Uuid) -> Result<QuestionDto> {
-        Ok(visible(self.store.question(id).await?, identity, self.clock.today(&self.zone))?.into())
+        Ok(visible(self.cache.get(id).await?, identity, self.clock.today(&self.zone))?.into())
     }
 
     /// A page of questions in creation order; for users, without those dated after today.
@@ -68,7 +71,7 @@ impl Questions {
         let day = self.clock.today(&self.zone);
         let scope = Scope { user_id: identity.user_id, couple_id: identity.couple_id };
         let id = self.store.daily_question(scope, day, self.clock.now()).await?.ok_or(Error::NoQuestion)?;
-        let question = self.store.question(id).await?.ok_or(Error::NoQuestion)?;
+        let question = self.cache.get(id).await?.ok_or(Error::NoQuestion)?;
         let answers = answers::answer_state(self.store.as_ref(), identity, id).await?;
         Ok(TodayQuestion { question: question.into(), day, answers })
     }
