@@ -194,7 +194,7 @@ n_users=$(python3 -c "import json; print(len(json.load(open('${tokens}'))))")
     echo
     verdict=yes
     for row in "${latency_rows[@]}"; do
-        IFS='|' read -r cfg _ _ rate _ b _ d <<<"${row}"
+        IFS='|' read -r cfg _ _ rate _ b _ d _ <<<"${row}"
         [[ ${cfg} == postgres && ${rate} == "${target_rate}" ]] || continue
         awk -v p="${b}" -v t="${target_p99_ms}" -v e="${d}" 'BEGIN { exit !(p <= t && e == 0) }' || verdict=no
     done
