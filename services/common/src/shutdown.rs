@@ -53,6 +53,36 @@ impl Shutdown {
     }
 }
 
+/// Start-up work a service can serve without, such as seeding or granting roles while its
+/// database is still down: runs `attempt` once now and, if it fails, again in the background
+/// after 2, 4, 8 and then every 16 s until it succeeds or `shutdown` fires. Each failure is logged
+/// as a warning naming `what`.
+pub async fn now_or_in_background<F, Fut, E>(what: &'static str, shutdown: Shutdown, attempt: F)
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), E>> + Send,
+    E: std::fmt::Display,
+{
+    let Err(err) = attempt().await else { return };
+    tracing::warn!(%err, what, "start-up work failed; retrying in the background");
+    tokio::spawn(async move {
+        for retry in 1u32.. {
+            let wait = std::time::Duration::from_secs(1 << retry.min(4));
+            tokio::select! {
+                () = shutdown.clone().wait() => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+            match attempt().await {
+                Ok(()) => {
+                    tracing::info!(what, retry, "start-up work done");
+                    return;
+                }
+                Err(err) => tracing::warn!(%err, what, retry, "start-up work failed; retrying"),
+            }
+        }
+    });
+}
+
 async fn wait_for_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -71,5 +101,45 @@ async fn wait_for_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicU32, Ordering},
+    };
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn failed_start_up_work_is_retried_in_the_background_until_it_succeeds() {
+        let (_trigger, shutdown) = channel();
+        let calls = Arc::new(AtomicU32::new(0));
+        let counted = calls.clone();
+        now_or_in_background("test work", shutdown, move || {
+            let call = counted.fetch_add(1, Ordering::SeqCst) + 1;
+            async move { if call < 3 { Err("not yet") } else { Ok(()) } }
+        })
+        .await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "tried once before returning");
+        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 3, "retried until it succeeded, then left alone");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_ends_the_retries() {
+        let (trigger, shutdown) = channel();
+        let calls = Arc::new(AtomicU32::new(0));
+        let counted = calls.clone();
+        now_or_in_background("test work", shutdown, move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async { Err::<(), _>("down") }
+        })
+        .await;
+        trigger.trigger();
+        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 }

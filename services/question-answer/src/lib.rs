@@ -137,7 +137,15 @@ pub async fn build(config: &Config, shared: &SharedConfig, shutdown: Shutdown) -
     if config.auto_migrate {
         store.migrate().await.context("applying migrations")?;
     }
-    load_seed(store.as_ref(), config).await?;
+    // A broken seed is a bug and stops the start; a database that is down only delays loading
+    // it (the operator's migration Job has loaded it already), and requests answer 503 meanwhile.
+    let seed = Arc::new(seed::shipped().map_err(anyhow::Error::msg)?);
+    let (seeding, clock) = (store.clone(), config.clock.clone());
+    couple_common::shutdown::now_or_in_background("loading the seed questions", shutdown.clone(), move || {
+        let (store, seed, now) = (seeding.clone(), seed.clone(), clock.now());
+        async move { seed::load(store.as_ref(), &seed, now).await }
+    })
+    .await;
     let vector_store = open_vector_store(config, &store).await?;
     let vector_updates = config.effective_vector_updates();
     let clock = config.clock.clone();

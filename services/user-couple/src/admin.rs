@@ -3,7 +3,7 @@
 //! listed in `USER_COUPLE_ADMIN_EMAILS` (made admin at start and at sign-up). There is no
 //! endpoint for it.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use chrono::Utc;
 use clap::{Parser, Subcommand};
@@ -51,21 +51,12 @@ pub async fn set_role(store: &dyn Store, kv: &dyn Kv, email_key: &str, role: Rol
 /// the others become admin when they sign up. When the database or Redis is down, this is
 /// retried in the background (with backoff, until `shutdown`) so the service still starts.
 pub async fn grant_configured(store: Arc<dyn Store>, kv: Arc<dyn Kv>, email_keys: Vec<String>, shutdown: Shutdown) {
-    let Err(err) = grant_all(store.as_ref(), kv.as_ref(), &email_keys).await else { return };
-    tracing::warn!(%err, "could not apply USER_COUPLE_ADMIN_EMAILS; retrying in the background");
-    tokio::spawn(async move {
-        for attempt in 1u32.. {
-            let wait = Duration::from_secs(1 << attempt.min(6));
-            tokio::select! {
-                () = shutdown.clone().wait() => return,
-                () = tokio::time::sleep(wait) => {}
-            }
-            match grant_all(store.as_ref(), kv.as_ref(), &email_keys).await {
-                Ok(()) => return,
-                Err(err) => tracing::warn!(%err, attempt, "could not apply USER_COUPLE_ADMIN_EMAILS; retrying"),
-            }
-        }
-    });
+    let email_keys = Arc::new(email_keys);
+    couple_common::shutdown::now_or_in_background("applying USER_COUPLE_ADMIN_EMAILS", shutdown, move || {
+        let (store, kv, email_keys) = (store.clone(), kv.clone(), email_keys.clone());
+        async move { grant_all(store.as_ref(), kv.as_ref(), &email_keys).await }
+    })
+    .await;
 }
 
 async fn grant_all(store: &dyn Store, kv: &dyn Kv, email_keys: &[String]) -> Result<()> {

@@ -83,3 +83,37 @@ async fn a_seed_tag_named_like_an_admins_tag_adopts_it(#[values(Backend::Sqlite,
     assert_eq!(tags.iter().filter(|t| t.name == "새로운 태그").map(|t| t.id).collect::<Vec<_>>(), [admins.id], "one tag, the admin's");
     assert_eq!(tags.len(), shipped.tags.len());
 }
+
+#[tokio::test]
+async fn the_service_starts_while_postgres_is_down_and_loads_the_seed_once_it_is_back() {
+    use couple_common::{
+        Role,
+        test_util::{self, PrivatePostgres, TestServer},
+    };
+    use question_answer::{Config, QuestionAnswer};
+    use reqwest::{Method, StatusCode};
+
+    let Some(postgres) = PrivatePostgres::start().await else { return };
+    // The schema is there (as after the operator's migration Job), the seed not yet.
+    store::connect(&postgres.url(), PoolSettings::default()).await.unwrap().migrate().await.unwrap();
+    postgres.stop().await;
+    let mut config = Config::default();
+    config.database.database_url = postgres.url();
+    config.auto_migrate = false;
+    let server = TestServer::spawn::<QuestionAnswer>(&config, &test_util::shared_config()).await;
+    let token = crate::support::user(None, Role::User).token;
+    let (status, body) = server.call(Method::GET, "/api/questions/today", Some(&token), None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+
+    postgres.resume().await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (status, body) = server.call(Method::GET, "/api/questions/today", Some(&token), None).await;
+        if status == StatusCode::OK {
+            assert!(body["data"]["question"].is_string(), "{body}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no seeded question 60 s after PostgreSQL came back: {status} {body}");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
