@@ -598,12 +598,14 @@ def test_operator_reconciles(kube: Kube, operator: Operator, namespace: str, op_
     return uid
 
 
-def test_apiserver_restart(kube: Kube, operator: Operator, namespace: str, op_namespace: str, state: Path) -> tuple[int, int]:
+def test_apiserver_restart(kube: Kube, operator: Operator, namespace: str, account: str, op_namespace: str, state: Path) -> tuple[int, int]:
     """Restart kube-apiserver under the running operator; it must come back without a restart of its own.
 
     Returns the part of the operator's log (character offsets) from the restart until the operator
-    had recovered: a freshly started API server denies requests it serves before its RBAC
-    informers have synced (kubernetes/kubernetes#121635, #101422), so 403s there are expected.
+    had recovered and the API server authorised the operator's ServiceAccount again: a freshly
+    started API server denies requests it serves before its RBAC informers have synced
+    (kubernetes/kubernetes#121635, #101422), so 403s there are expected, also to a watch the
+    operator retries a few seconds after it recovered.
     """
     restart_began = len(operator.log_text())
     script = REPO / "scripts" / "control-plane" / "cluster.sh"
@@ -626,6 +628,11 @@ def test_apiserver_restart(kube: Kube, operator: Operator, namespace: str, op_na
     started = time.monotonic()
     recreated = wait_until(lambda: uid_of(kube, path) not in (None, old_uid), 60)
     check(recreated, f"the operator recreated it ({time.monotonic() - started:.1f}s): its watches resumed after the restart")
+    # The end of the warm-up: the ServiceAccount may list what the operator watches, cluster-wide.
+    token = kube.service_account_token(namespace, account)
+    watched = ["/apis/couple.dev/v1alpha1/coupleapps?limit=1", "/api/v1/secrets?limit=1", "/apis/apps/v1/statefulsets?limit=1"]
+    authorised = wait_until(lambda: all(kube.request("GET", path, token=token)[0] == 200 for path in watched), 60, 0.25)
+    check(authorised, "the API server authorises the operator's ServiceAccount again after the restart")
     recovered = len(operator.log_text())
 
     # The controller manager reconnects by itself: a new namespace gets its ServiceAccount token.
@@ -661,7 +668,7 @@ def test_real_operator(kube: Kube, admin_kubeconfig: str, binary: str, namespace
     print(f"       {binary}, log {operator.log_path.relative_to(REPO)}")
     operator.start()
     try:
-        run_real_operator_checks(kube, operator, admin_kubeconfig, namespace, op_namespace)
+        run_real_operator_checks(kube, operator, admin_kubeconfig, namespace, account, op_namespace)
     except Exception as err:  # noqa: BLE001 - report, clean up, let the rest of the chart test run
         traceback.print_exc()
         check(False, f"the real-operator test raised {type(err).__name__}: {err}")
@@ -674,7 +681,7 @@ def test_real_operator(kube: Kube, admin_kubeconfig: str, binary: str, namespace
         sa_kubeconfig.unlink(missing_ok=True)
 
 
-def run_real_operator_checks(kube: Kube, operator: Operator, admin_kubeconfig: str, namespace: str, op_namespace: str) -> None:
+def run_real_operator_checks(kube: Kube, operator: Operator, admin_kubeconfig: str, namespace: str, account: str, op_namespace: str) -> None:
     uid = test_operator_reconciles(kube, operator, namespace, op_namespace)
     state = control_plane_dir(admin_kubeconfig)
     window = (len(operator.log_text()),) * 2  # the restart, as log offsets
@@ -682,7 +689,7 @@ def run_real_operator_checks(kube: Kube, operator: Operator, admin_kubeconfig: s
         if state is None:
             print("       (API server restart skipped: the kubeconfig is not from scripts/control-plane/cluster.sh)")
         else:
-            window = test_apiserver_restart(kube, operator, namespace, op_namespace, state)
+            window = test_apiserver_restart(kube, operator, namespace, account, op_namespace, state)
     test_operator_shutdown(kube, operator, namespace)
     check(bool(operator.log_text()), "the operator wrote a log")
     before, after = operator.denials(0, window[0]), operator.denials(window[1])
