@@ -75,9 +75,25 @@ async fn client_for(kubeconfig: Kubeconfig) -> Client {
 }
 
 /// The operator's own `run --install-crd` step: server-side apply as its field manager, then wait
-/// until the CRD is established.
+/// until the CRD is established. Retried on a server error, as `run --install-crd` does: under the
+/// parallel tests' load the loopback etcd now and then drops a write ("unexpected EOF", a 500).
 async fn install_crd(client: &Client) {
-    couple_operator::install_crd(client).await.expect("CRD applied");
+    let mut attempts = 0;
+    loop {
+        match couple_operator::install_crd(client).await {
+            Ok(()) => return,
+            Err(err) if attempts < 10 && is_server_error(&err) => {
+                attempts += 1;
+                println!("retrying the CRD apply after: {err:#}");
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            Err(err) => panic!("CRD applied: {err:?}"),
+        }
+    }
+}
+
+fn is_server_error(err: &anyhow::Error) -> bool {
+    matches!(err.downcast_ref::<kube::Error>(), Some(kube::Error::Api(status)) if status.code >= 500)
 }
 
 async fn namespace(client: &Client, prefix: &str) -> String {

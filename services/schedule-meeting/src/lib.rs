@@ -1,0 +1,58 @@
+//! The schedule-meeting service: a couple's shared life in time. Schedules, planned dates
+//! (meetings) made of an ordered course of places from a shipped catalogue, a month calendar with
+//! both birthdays and the anniversaries, an iCalendar feed, weather cards from the KMA forecast,
+//! and date-course recommendations ranked from both partners' trait vectors.
+//!
+//! Each resource has its logic in `<resource>/mod.rs`, its bodies in `dto.rs` and its routes in
+//! `http.rs`; [`ScheduleMeeting`] assembles them into the service the kit runs.
+
+use axum::Router;
+use couple_common::{
+    config::{ListenConfig, PeerUrls, SharedConfig},
+    kit::ServiceMain,
+    server::{self, ReadinessChecks},
+    shutdown::Shutdown,
+};
+use couple_registry::{SCHEDULE_MEETING, ServiceSpec};
+use utoipa::OpenApi;
+
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod openapi;
+pub mod places;
+
+pub use config::Config;
+
+/// The service, as the kit runs it.
+#[derive(Debug)]
+pub struct ScheduleMeeting;
+
+impl ServiceMain for ScheduleMeeting {
+    const SPEC: &'static ServiceSpec = &SCHEDULE_MEETING;
+    type Config = Config;
+
+    fn load_config() -> anyhow::Result<Config> {
+        let mut config: Config = couple_common::config::load(SCHEDULE_MEETING.env_prefix)?;
+        config.peers = PeerUrls::from_env(&SCHEDULE_MEETING);
+        Ok(config)
+    }
+
+    fn listen(config: &Config) -> &ListenConfig {
+        &config.listen
+    }
+
+    async fn migrate(_config: &Config) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    async fn build(config: &Config, shared: &SharedConfig, shutdown: Shutdown) -> anyhow::Result<Router> {
+        build(config, shared, shutdown).await
+    }
+}
+
+/// Builds the application router.
+pub async fn build(_config: &Config, shared: &SharedConfig, _shutdown: Shutdown) -> anyhow::Result<Router> {
+    places::shipped().map_err(anyhow::Error::msg)?;
+    Ok(server::app(Router::new(), openapi::ApiDoc::openapi(), ReadinessChecks::new(), shared.body_limit_bytes))
+}

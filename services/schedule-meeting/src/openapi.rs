@@ -1,0 +1,15 @@
+//! The service's OpenAPI document, served at `/openapi.json` (with the shared error bodies,
+//! bearer scheme and standard responses added by `server::app`) and merged by the gateway.
+
+use utoipa::OpenApi;
+
+/// The document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Schedule-Meeting service", description = "The couple's calendar: schedules, planned dates with places, recommendations, weather and calendar feeds."),
+    paths(),
+    tags((name = "schedules", description = "Schedules and the month calendar"), (name = "meetings", description = "Planned dates, recommendations and weather"),
+        (name = "places", description = "The places catalogue"), (name = "calendar", description = "Calendar feeds (iCalendar)"),
+        (name = "internal", description = "Service-to-service; never routed by the gateway")),
+)]
+pub struct ApiDoc;

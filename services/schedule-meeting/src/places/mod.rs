@@ -1,0 +1,199 @@
+//! The places catalogue: well-known venues shipped with the service (`seed/places.json`), each
+//! with a trait profile over the named dimensions of the trait space, so that recommendations can
+//! compare a place with both partners' vectors.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::domain::LatLon;
+
+/// What kind of venue a place is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    /// Coffee, tea, dessert.
+    Cafe,
+    /// A meal.
+    Restaurant,
+    /// Parks and gardens.
+    Park,
+    /// Museums.
+    Museum,
+    /// Galleries and exhibitions.
+    Exhibition,
+    /// Walks: streets, trails, riversides.
+    Walk,
+    /// Viewpoints, best after dark.
+    NightView,
+    /// Something to do: climbing, workshops, games, theme parks.
+    Activity,
+    /// Shops, malls and markets.
+    Shopping,
+    /// Drinks.
+    Bar,
+    /// Stage shows, concerts and cinemas.
+    Theater,
+}
+
+impl Category {
+    /// Every category, in declaration order.
+    pub const ALL: [Category; 11] = [
+        Category::Cafe,
+        Category::Restaurant,
+        Category::Park,
+        Category::Museum,
+        Category::Exhibition,
+        Category::Walk,
+        Category::NightView,
+        Category::Activity,
+        Category::Shopping,
+        Category::Bar,
+        Category::Theater,
+    ];
+
+    /// The wire name (`night_view`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Cafe => "cafe",
+            Category::Restaurant => "restaurant",
+            Category::Park => "park",
+            Category::Museum => "museum",
+            Category::Exhibition => "exhibition",
+            Category::Walk => "walk",
+            Category::NightView => "night_view",
+            Category::Activity => "activity",
+            Category::Shopping => "shopping",
+            Category::Bar => "bar",
+            Category::Theater => "theater",
+        }
+    }
+
+    /// The category with this wire name.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+}
+
+/// One venue of the catalogue, as the data file holds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CataloguePlace {
+    /// Stable key (`n-seoul-tower`): the place's id is the UUID v5 of it, so ids survive
+    /// reloads and are the same on every install.
+    pub slug: String,
+    /// The Korean name (`N서울타워`).
+    pub name: String,
+    /// The Latin name (`N Seoul Tower`).
+    pub name_en: String,
+    /// `Seoul`, `Busan` or `Jeju`.
+    pub city: String,
+    /// Street address, in Korean.
+    pub address: String,
+    /// What kind of venue.
+    pub category: Category,
+    /// 0.0..=5.0.
+    pub rating: f64,
+    /// WGS 84 latitude.
+    pub latitude: f64,
+    /// WGS 84 longitude.
+    pub longitude: f64,
+    /// Under a roof: preferred when it rains or snows.
+    pub indoor: bool,
+    /// Theme words for keyword matching, Korean and English (`야경`, `night view`).
+    pub keywords: Vec<String>,
+    /// Where the place sits on the trait dimensions it clearly has, by trait name
+    /// (`indoor_outdoor`), each in -1.0..=1.0; traits it is neutral on are left out.
+    pub profile: BTreeMap<String, f64>,
+}
+
+impl CataloguePlace {
+    /// The place's id: UUID v5 of its slug in the catalogue's namespace.
+    pub fn id(&self) -> Uuid {
+        place_id(&self.slug)
+    }
+
+    /// Where it is.
+    pub fn location(&self) -> LatLon {
+        LatLon { lat: self.latitude, lon: self.longitude }
+    }
+}
+
+/// The namespace of place ids (a fixed random UUID; changing it would change every place id).
+const PLACE_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_2b1e_8d4a_4c3e_9a57_0b8e_2d41_c9f3);
+
+/// The id of the catalogue place with this slug.
+pub fn place_id(slug: &str) -> Uuid {
+    Uuid::new_v5(&PLACE_NAMESPACE, slug.as_bytes())
+}
+
+/// The catalogue shipped with the service, compiled in.
+const SHIPPED: &str = include_str!("../../seed/places.json");
+
+/// Parses and checks the shipped catalogue: every slug unique, coordinates in Korea, ratings in
+/// range, profile keys that are trait names with values in -1..=1.
+pub fn shipped() -> Result<Vec<CataloguePlace>, String> {
+    parse(SHIPPED)
+}
+
+/// Parses and checks a catalogue (see [`shipped`]).
+pub fn parse(json: &str) -> Result<Vec<CataloguePlace>, String> {
+    let places: Vec<CataloguePlace> = serde_json::from_str(json).map_err(|e| format!("the places catalogue does not parse: {e}"))?;
+    let mut slugs = std::collections::BTreeSet::new();
+    for place in &places {
+        let fail = |what: &str| Err(format!("place {:?}: {what}", place.slug));
+        if !slugs.insert(place.slug.as_str()) {
+            return fail("duplicate slug");
+        }
+        if place.name.trim().is_empty() || place.name_en.trim().is_empty() || place.address.trim().is_empty() {
+            return fail("empty name or address");
+        }
+        // South Korea, Jeju included, lies within this box.
+        if !(33.0..=38.7).contains(&place.latitude) || !(124.5..=131.0).contains(&place.longitude) {
+            return fail("coordinates outside South Korea");
+        }
+        if !(0.0..=5.0).contains(&place.rating) {
+            return fail("rating outside 0..=5");
+        }
+        for (name, value) in &place.profile {
+            if !couple_common::traits::traits().iter().any(|t| t.name == *name) {
+                return fail(&format!("profile names an unknown trait {name:?}"));
+            }
+            if !(-1.0..=1.0).contains(value) {
+                return fail(&format!("profile value {value} of {name} outside -1..=1"));
+            }
+        }
+    }
+    Ok(places)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_catalogue_is_valid() {
+        let places = shipped().unwrap();
+        assert!(!places.is_empty());
+    }
+
+    #[test]
+    fn ids_are_stable() {
+        assert_eq!(place_id("n-seoul-tower"), place_id("n-seoul-tower"));
+        assert_ne!(place_id("n-seoul-tower"), place_id("gyeongbokgung"));
+        assert_eq!(place_id("n-seoul-tower").get_version_num(), 5);
+    }
+
+    #[test]
+    fn bad_catalogues_are_refused() {
+        let one = r#"{"slug":"x","name":"엑스","nameEn":"X","city":"Seoul","address":"서울","category":"cafe","rating":4.0,
+            "latitude":37.5,"longitude":127.0,"indoor":true,"keywords":[],"profile":{"indoor_outdoor":-0.8}}"#;
+        assert!(parse(&format!("[{one}]")).is_ok());
+        assert!(parse(&format!("[{one},{one}]")).unwrap_err().contains("duplicate"));
+        assert!(parse(&format!("[{}]", one.replace("indoor_outdoor", "nope"))).unwrap_err().contains("unknown trait"));
+        assert!(parse(&format!("[{}]", one.replace("127.0", "2.0"))).unwrap_err().contains("outside South Korea"));
+        assert!(parse(&format!("[{}]", one.replace("-0.8", "-1.5"))).unwrap_err().contains("outside -1..=1"));
+    }
+}
