@@ -121,7 +121,7 @@ st_status=0
         --report-junit-path "${work}/report/junit.xml"
 ) >"${work}/schemathesis.out" 2>&1 || st_status=$?
 elapsed=$((SECONDS - started))
-read -r requests users answered admin_created <"${work}/requests" 2>/dev/null || requests=0
+read -r requests users answered admin_created planned <"${work}/requests" 2>/dev/null || requests=0
 operations=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["operations"]["tested"])' "${work}/report/report.json" 2>/dev/null || echo '?')
 
 if ((st_status != 0)); then
@@ -132,8 +132,8 @@ if ((requests < min_requests)); then
     tail -n 40 "${work}/schemathesis.out" >&2
     fail_with_log "schemathesis sent only ${requests} requests, fewer than ${min_requests}" "${run_log}"
 fi
-if ((${answered:-0} == 0 || ${admin_created:-0} == 0)); then
+if ((${answered:-0} == 0 || ${admin_created:-0} == 0 || ${planned:-0} == 0)); then
     tail -n 40 "${work}/schemathesis.out" >&2
-    fail_with_log "no answer (${answered:-0}) or no admin creation (${admin_created:-0}) succeeded: the hooks' real question ids or admin token are not used" "${run_log}"
+    fail_with_log "no answer (${answered:-0}), no admin creation (${admin_created:-0}) or no planned date (${planned:-0}) succeeded: the hooks' real question ids, admin token or place ids are not used" "${run_log}"
 fi
-log "schemathesis: ${requests} requests to ${operations} operations (${users:-0} fuzz users; ${answered} answers and ${admin_created} admin creations succeeded) in ${elapsed} s: no 5xx, every response as documented"
+log "schemathesis: ${requests} requests to ${operations} operations (${users:-0} fuzz users; ${answered} answers, ${admin_created} admin creations and ${planned} planned dates succeeded) in ${elapsed} s: no 5xx, every response as documented"

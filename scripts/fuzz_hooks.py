@@ -13,7 +13,10 @@ Admin-only operations (creating questions and tags) run as an administrator: the
 FUZZ_ADMIN_EMAIL, which fuzz.sh makes admin through USER_COUPLE_ADMIN_EMAILS, so they are
 exercised past the 403 a user gets. Every other request of an answer (`POST /api/user-answers`)
 names a real question (a few ids fetched once) with a valid option, so answering is exercised and
-not only its 404 and 422; the rest stay as generated.
+not only its 404 and 422. Schedule-meeting's operations (schedules, meetings, places, the
+calendar and its feeds) run as a member of a couple, since everything there belongs to one, and
+every other planned date or recommendation request names real catalogue places, a real date and
+times in order, so they are exercised past 422; the rest stay as generated.
 
 Every response is counted; the total, with the fresh users made and the answers and admin
 creations that succeeded, is written to FUZZ_COUNT_FILE so fuzz.sh can insist on a minimum number
@@ -48,9 +51,13 @@ SESSION_ENDING = {
 # Operations on an existing couple run as a member of one (otherwise all they could say is 404);
 # everything else, matching included, runs as a user without a couple.
 COUPLE_PATHS = {"/api/couples/me", "/api/couples/members", "/api/couples/home"}
+# Path prefixes of schedule-meeting, whose every operation belongs to a couple (403 without one).
+COUPLE_PREFIXES = ("/api/schedules", "/api/meetings", "/api/places", "/api/calendar")
 # Operations only an admin may call: they run as the fuzz admin.
 ADMIN_OPERATIONS = {("POST", "/api/questions"), ("POST", "/api/tags")}
 ANSWER = ("POST", "/api/user-answers")
+MEETING = ("POST", "/api/meetings")
+RECOMMEND = ("POST", "/api/meetings/recommend")
 
 _lock = threading.Lock()
 _users = itertools.count(1)
@@ -59,8 +66,11 @@ _requests = 0
 _renewals = 0
 _answered = 0  # 201s of POST /api/user-answers
 _admin_created = 0  # 201s of the admin operations
+_planned = 0  # 201s of POST /api/meetings
 _question_ids: list[str] = []
 _answers = itertools.count()
+_place_ids: list[str] = []
+_plans = itertools.count()
 
 
 def _call(method: str, path: str, body: dict | None = None, token: str | None = None) -> dict:
@@ -100,7 +110,8 @@ def _new_couple_token() -> str:
 def _kind(case) -> str:
     if (case.method.upper(), case.path) in ADMIN_OPERATIONS:
         return "admin"
-    return "coupled" if case.path in COUPLE_PATHS else "single"
+    coupled = case.path in COUPLE_PATHS or case.path.startswith(COUPLE_PREFIXES)
+    return "coupled" if coupled else "single"
 
 
 def _new_token(kind: str) -> str:
@@ -119,6 +130,17 @@ def _question_id(n: int) -> str:
             if not _question_ids:
                 raise RuntimeError("fuzz hooks: GET /api/questions listed no question")
         return _question_ids[n % len(_question_ids)]
+
+
+def _place_ids_for(n: int) -> list[str]:
+    """One to three real catalogue places (a few fetched once), different for each `n`."""
+    with _lock:
+        if not _place_ids:
+            places = _call("GET", "/api/places?limit=20", token=_new_couple_token())["data"]
+            _place_ids.extend(p["id"] for p in places)
+            if not _place_ids:
+                raise RuntimeError("fuzz hooks: GET /api/places listed no place")
+        return [_place_ids[(n + i) % len(_place_ids)] for i in range(1 + n % 3)]
 
 
 @schemathesis.auth(refresh_interval=None)
@@ -141,24 +163,35 @@ class FreshUserAuth:
 
 @schemathesis.hook
 def before_call(context, case, kwargs):
-    """Every other generated answer names a real question with a valid option."""
-    if (case.method.upper(), case.path) != ANSWER or not isinstance(case.body, dict):
-        return
-    n = next(_answers)
-    if n % 2 == 0:
-        case.body = {**case.body, "questionId": _question_id(n // 2), "selectedOption": "1" if n % 4 == 0 else "2"}
+    """Every other generated answer names a real question with a valid option; every other planned
+    date or recommendation request names real places, a real date and times in order."""
+    operation = (case.method.upper(), case.path)
+    if operation == ANSWER and isinstance(case.body, dict):
+        n = next(_answers)
+        if n % 2 == 0:
+            case.body = {**case.body, "questionId": _question_id(n // 2), "selectedOption": "1" if n % 4 == 0 else "2"}
+    elif operation in (MEETING, RECOMMEND) and isinstance(case.body, dict):
+        n = next(_plans)
+        if n % 2 == 0:
+            valid = {"date": "2026-12-24", "startTime": "13:00", "endTime": "19:30", "keywords": ["야경"]}
+            if operation == MEETING:
+                valid |= {"name": "Fuzz date", "places": _place_ids_for(n // 2)}
+            else:
+                valid |= {"near": "37.5665,126.978", "radiusKm": 5}
+            case.body = {**case.body, **valid}
 
 
 @schemathesis.hook
 def after_call(context, case, response):
-    global _requests, _answered, _admin_created
+    global _requests, _answered, _admin_created, _planned
     operation = (case.method.upper(), case.path)
     with _lock:
         _requests += 1
         if response.status_code == 201:
             _answered += operation == ANSWER
             _admin_created += operation in ADMIN_OPERATIONS
+            _planned += operation == MEETING
         if operation in SESSION_ENDING and 200 <= response.status_code < 300:
             _tokens.pop(_kind(case), None)
         with open(COUNT_FILE, "w", encoding="utf-8") as f:
-            f.write(f"{_requests} {_renewals} {_answered} {_admin_created}\n")
+            f.write(f"{_requests} {_renewals} {_answered} {_admin_created} {_planned}\n")

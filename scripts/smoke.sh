@@ -2,7 +2,8 @@
 # Smoke test of the README's first command: runs `scripts/run.sh` (what `make run` does) on free
 # ports (one for every service of the registry that has a binary) with a throwaway data
 # directory, walks a newcomer's first steps through the gateway with curl (sign up, log in, today's
-# question, an answer), and stops it. Fails if any step does.
+# question, an answer, pairing with a partner, a planned date in the month calendar), and stops
+# it. Fails if any step does.
 set -euo pipefail
 
 LOG_NAME=smoke
@@ -51,4 +52,26 @@ status=$(curl -s -o "${data_dir}/answer.json" -w '%{http_code}' -X POST "${api}/
     -H "authorization: Bearer ${token}" -d "{\"questionId\":\"${question}\",\"selectedOption\":\"1\"}")
 [[ ${status} == 201 ]] || fail "answering today's question answered ${status}: $(cat "${data_dir}/answer.json")"
 curl -fsS "${api}/openapi.json" | grep -q '/api/user-answers' || fail "the merged OpenAPI document lacks question-answer's paths"
-echo "smoke: make run works (signup, login, me, today's question and an answer, openapi through the gateway)"
+# schedule-meeting: a partner pairs, the couple plans a date at a catalogue place, and both see it
+# in the month calendar.
+status=$(curl -s -o "${data_dir}/signup2.json" -w '%{http_code}' -X POST "${api}/api/users/signup" -H "${json}" \
+    -d '{"email":"smoke-partner@example.com","password":"password-123","name":"Partner","gender":"M","birth":"1997-12-24"}')
+[[ ${status} == 201 ]] || fail "the partner's signup answered ${status}: $(cat "${data_dir}/signup2.json")"
+partner=$(curl -fsS -X POST "${api}/api/users/login" -H "${json}" -d '{"email":"smoke-partner@example.com","password":"password-123"}' |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["accessToken"])') || fail "the partner's login"
+code=$(curl -fsS -X POST "${api}/api/couples/match" -H "${json}" -H "authorization: Bearer ${token}" -d '{"name":"Smoke couple"}' |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["matchCode"])') || fail "POST /api/couples/match"
+partner=$(curl -fsS -X POST "${api}/api/couples/match/accept" -H "${json}" -H "authorization: Bearer ${partner}" \
+    -d "{\"matchingCode\":\"${code}\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["accessToken"])') ||
+    fail "POST /api/couples/match/accept"
+place=$(curl -fsS "${api}/api/places?q=tower" -H "authorization: Bearer ${partner}" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])') || fail "GET /api/places?q=tower"
+day=$(date -u +%Y-%m-%d)
+status=$(curl -s -o "${data_dir}/meeting.json" -w '%{http_code}' -X POST "${api}/api/meetings" -H "${json}" \
+    -H "authorization: Bearer ${partner}" \
+    -d "{\"name\":\"Smoke date\",\"date\":\"${day}\",\"startTime\":\"18:00\",\"endTime\":\"21:00\",\"places\":[\"${place}\"],\"keywords\":[\"야경\"]}")
+[[ ${status} == 201 ]] || fail "POST /api/meetings answered ${status}: $(cat "${data_dir}/meeting.json")"
+curl -fsS "${api}/api/schedules/calendar?year=${day:0:4}&month=$((10#${day:5:2}))" -H "authorization: Bearer ${partner}" |
+    grep -q '"Smoke date"' || fail "the planned date is not in the partner's month calendar"
+curl -fsS "${api}/openapi.json" | grep -q '/api/meetings/recommend' || fail "the merged OpenAPI document lacks schedule-meeting's paths"
+echo "smoke: make run works (signup, login, me, today's question and an answer, pairing, a planned date in the calendar, openapi through the gateway)"
