@@ -56,7 +56,7 @@ services-up: ## Start test PostgreSQL and Redis; then `source .tmp/test-services
 services-down: ## Stop them
 	@scripts/test-services.sh stop
 
-bench: ## Benchmarks: gateway vs nginx vs direct, login flood, daily question (answers on PostgreSQL and MongoDB); writes bench/results/
+bench: ## Benchmarks: gateway vs nginx vs direct, login flood, daily question (answers on PostgreSQL and MongoDB), schedules, calendar and recommendations; writes bench/results/
 	@scripts/deps.sh
 	@scripts/bench.sh
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The load generator of scripts/bench-questions.sh, for what oha cannot send: a different body
+// The load generator of scripts/bench-questions.sh and bench-schedules.sh, for what oha cannot send: a different body
 // and token on every request. Node's own http module, no packages. Not autocannon, which can vary
 // requests too but is not open loop: each connection sends its per-second quota back to back at
 // the start of every second, and its coordinated-omission correction takes a 1 ms interval
@@ -9,10 +9,11 @@
 //       signs up and pairs N couples through the gateway; FILE gets both partners' access
 //       tokens (carrying the couple), as a JSON array
 //   node bench-load.mjs run --url URL --method GET|POST --rate R --secs S --connections C
-//       --tokens FILE [--questions FILE --start K] --expect STATUS --out FILE
+//       --tokens FILE [--questions FILE --start K | --body FILE] --expect STATUS --out FILE
 //       R requests/s for S seconds on at most C keep-alive connections. GET cycles through the
-//       tokens; POST answers: request k (counted from K) is user k mod U answering question
-//       floor(k / U), so no (user, question) pair repeats while k < U x questions. Prints
+//       tokens; POST with --body sends that JSON body every time, cycling through the tokens;
+//       POST with --questions answers: request k (counted from K) is user k mod U answering
+//       question floor(k / U), so no (user, question) pair repeats while k < U x questions. Prints
 //       "p50_ms p99_ms throughput errors lag_p99_ms" (errors: any status but STATUS, and failed
 //       requests; lag: see below); FILE gets the details and `nextStart`, the K of the next run.
 //
@@ -123,7 +124,9 @@ async function run(opts) {
     const total = Math.round(rate * Number(opts.secs));
     const expect = Number(opts.expect);
     const tokens = JSON.parse(readFileSync(opts.tokens, 'utf8'));
-    const post = opts.method === 'POST';
+    // POST with --body sends that body every time; POST without it answers questions.
+    const fixedBody = opts.body === undefined ? undefined : JSON.parse(readFileSync(opts.body, 'utf8'));
+    const post = opts.method === 'POST' && fixedBody === undefined;
     const questions = post ? JSON.parse(readFileSync(opts.questions, 'utf8')) : [];
     const start = Number(opts.start ?? 0);
     if (post && start + total > tokens.length * questions.length) {
@@ -132,7 +135,7 @@ async function run(opts) {
     // Built up front, so the timer loop only sends.
     const requests = Array.from({ length: total }, (_, i) => {
         const k = start + i;
-        if (!post) return { token: tokens[k % tokens.length] };
+        if (!post) return { token: tokens[k % tokens.length], body: fixedBody };
         const question = questions[Math.floor(k / tokens.length)];
         return { token: tokens[k % tokens.length], body: { questionId: question, selectedOption: k % 2 ? '1' : '2' } };
     });
@@ -221,7 +224,7 @@ async function run(opts) {
 const { positionals, values } = parseArgs({
     allowPositionals: true,
     options: Object.fromEntries(
-        ['api', 'couples', 'out', 'url', 'method', 'rate', 'secs', 'connections', 'tokens', 'questions', 'start', 'expect'].map((name) => [
+        ['api', 'couples', 'out', 'url', 'method', 'rate', 'secs', 'connections', 'tokens', 'questions', 'start', 'expect', 'body'].map((name) => [
             name,
             { type: 'string' },
         ]),
@@ -231,5 +234,7 @@ const required = { setup: ['api', 'couples', 'out'], run: ['url', 'method', 'rat
 const command = positionals[0];
 if (!required[command]) fail('usage: bench-load.mjs setup|run [options] (see the comment at the top)');
 for (const name of required[command]) if (values[name] === undefined) fail(`${command} needs --${name}`);
-if (command === 'run' && values.method === 'POST' && values.questions === undefined) fail('POST needs --questions');
+if (command === 'run' && values.method === 'POST' && values.questions === undefined && values.body === undefined) {
+    fail('POST needs --questions (answers) or --body (one JSON body for every request)');
+}
 await (command === 'setup' ? setup(values) : run(values));

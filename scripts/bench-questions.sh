@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The daily-question benchmark (`make bench` runs it after scripts/bench.sh; it also runs alone):
+# The daily-question benchmark (`make bench` runs it after scripts/bench.sh, and then
+# scripts/bench-schedules.sh; it also runs alone, and then runs that one too):
 # GET /api/questions/today and POST /api/user-answers through the gateway at fixed rates, with
 # question-answer on PostgreSQL in two configurations, one after the other:
 #
@@ -240,3 +241,8 @@ PY
 
 log "results written to ${results}"
 cat "${results}"
+
+# The schedule-meeting benchmark: its own servers, so stop these first.
+_bench_cleanup
+trap - EXIT
+exec "${root}/scripts/bench-schedules.sh"

@@ -10,7 +10,8 @@
 # Writes bench/results/gateway.md (a table per scenario) and keeps oha's raw JSON under
 # .tmp/bench/. Knobs: BENCH_SECS (per run, default 10), BENCH_RATES (default "500 1000 2000"),
 # BENCH_CONNECTIONS (default 32). Then runs scripts/bench-questions.sh (the daily question,
-# bench/results/questions.md).
+# bench/results/questions.md), which runs scripts/bench-schedules.sh (schedules, the calendar and
+# recommendations, bench/results/schedules.md).
 set -euo pipefail
 
 LOG_NAME=bench
