@@ -299,13 +299,20 @@ impl KmaClient {
         if text.trim_start().starts_with('<') {
             return Err(self.xml_error(&text));
         }
-        let envelope: Envelope = serde_json::from_slice(bytes).map_err(|e| KmaError::Unreadable(self.clean(&e.to_string())))?;
+        let envelope: Envelope = serde_json::from_slice(bytes).map_err(|e| self.unreadable(&e))?;
         let Header { result_code, result_msg } = envelope.response.header;
         if result_code != "00" {
             return Err(KmaError::Result { code: self.clean(&result_code), message: self.clean(&result_msg) });
         }
         let body = envelope.response.body.ok_or_else(|| KmaError::Unreadable("no body".into()))?;
-        serde_json::from_value(body).map_err(|e| KmaError::Unreadable(self.clean(&e.to_string())))
+        serde_json::from_value(body).map_err(|e| self.unreadable(&e))
+    }
+
+    /// serde's message without its " at line 1 column 42", which means nothing to a client.
+    fn unreadable(&self, err: &serde_json::Error) -> KmaError {
+        let message = err.to_string();
+        let message = message.split(" at line ").next().unwrap_or_default();
+        KmaError::Unreadable(self.clean(message))
     }
 
     /// The error an XML answer reports: the gateway's `returnAuthMsg` (a bad key says

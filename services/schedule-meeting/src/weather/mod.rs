@@ -102,9 +102,10 @@ impl Forecasts {
 
     /// The weather of the `wanted` days that the forecasts cover. The village forecast first (its
     /// latest issue, or the one before while the latest is not out: `NODATA`); its failure is the
-    /// answer's. Then the mid-term forecast for the days it lacks: the latest issue, and the
-    /// previous one while the latest is not out or lacks a day. A mid-term failure leaves its days
-    /// unknown (the previous issue is then used only if cached, so a failing KMA costs one timeout).
+    /// answer's. Then the mid-term forecast for the days it lacks: the latest issue, or the
+    /// previous one while the latest is not out. A mid-term failure leaves its days unknown rather
+    /// than failing the known ones (the previous issue is then used only if cached, so a failing
+    /// KMA costs one timeout, not two).
     async fn forecast(&self, at: LatLon, wanted: &[NaiveDate]) -> Result<DailyWeather, WeatherError> {
         let (kma, cell) = self.source(at)?;
         let now = self.clock.now();
@@ -117,25 +118,21 @@ impl Forecasts {
         fill(&mut known, &village, wanted);
         let region = fold::region(at);
         let latest = schedule::mid_issue(now);
-        let missing = |known: &DailyWeather| wanted.iter().any(|day| !known.contains_key(day));
-        if missing(&known) {
-            let fallback = match kma.mid(region, latest).await {
+        if wanted.iter().any(|day| !known.contains_key(day)) {
+            let previous = latest.previous_mid();
+            let older = match kma.mid(region, latest).await {
                 Ok(mid) => {
                     fill(&mut known, &mid, wanted);
-                    true
+                    None
                 }
-                Err(err) if err.is_no_data() => true,
+                Err(err) if err.is_no_data() => kma.mid(region, previous).await.ok(),
                 Err(err) => {
-                    tracing::warn!(%err, "the mid-term forecast failed: the days it covers are unknown");
-                    false
+                    tracing::warn!(%err, "the mid-term forecast failed: the days only it covers are unknown");
+                    kma.cached_mid(region, previous)
                 }
             };
-            let previous = latest.previous_mid();
-            if missing(&known) {
-                let older = if fallback { kma.mid(region, previous).await.ok() } else { kma.cached_mid(region, previous) };
-                if let Some(older) = older {
-                    fill(&mut known, &older, wanted);
-                }
+            if let Some(older) = older {
+                fill(&mut known, &older, wanted);
             }
         }
         Ok(known)
