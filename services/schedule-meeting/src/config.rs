@@ -28,6 +28,15 @@ pub struct Config {
     pub weather_api_key: Option<SecretString>,
     /// `SCHEDULE_MEETING_WEATHER_BASE_URL`: where the KMA services live.
     pub weather_base_url: String,
+    /// `SCHEDULE_MEETING_WEATHER_TIMEOUT_MILLIS`: the longest one KMA request may take (connect,
+    /// send and read) before the weather answers 503.
+    pub weather_timeout_millis: u64,
+    /// `SCHEDULE_MEETING_WEATHER_BREAKER_FAILURES`: consecutive KMA failures after which the
+    /// circuit opens and weather requests answer 503 at once, without calling KMA.
+    pub weather_breaker_failures: u32,
+    /// `SCHEDULE_MEETING_WEATHER_BREAKER_COOLDOWN_SECS`: how long an open circuit stays open
+    /// before KMA is tried again.
+    pub weather_breaker_cooldown_secs: u64,
     /// Where "now" comes from: the system clock; tests set their own.
     #[serde(skip)]
     pub clock: Clock,
@@ -45,6 +54,9 @@ impl Default for Config {
             auto_migrate: true,
             weather_api_key: None,
             weather_base_url: "https://apis.data.go.kr/1360000".into(),
+            weather_timeout_millis: 3000,
+            weather_breaker_failures: 5,
+            weather_breaker_cooldown_secs: 30,
             clock: Clock::System,
             peers: PeerUrls::default(),
         }
@@ -66,15 +78,26 @@ mod tests {
             let defaults: Config = load(SCHEDULE_MEETING.env_prefix).unwrap();
             assert_eq!((defaults.listen.port, defaults.database.database_url.as_str()), (8082, "sqlite:.data/schedule-meeting.db"));
             assert!(defaults.weather_api_key.is_none() && defaults.auto_migrate);
+            assert_eq!(
+                (defaults.weather_timeout_millis, defaults.weather_breaker_failures, defaults.weather_breaker_cooldown_secs),
+                (3000, 5, 30)
+            );
             jail.set_env("SCHEDULE_MEETING_PORT", "9082");
             jail.set_env("SCHEDULE_MEETING_DATABASE_URL", "postgres://db/schedule");
             jail.set_env("SCHEDULE_MEETING_WEATHER_API_KEY", "k3y");
             jail.set_env("SCHEDULE_MEETING_WEATHER_BASE_URL", "http://127.0.0.1:9/kma");
             jail.set_env("SCHEDULE_MEETING_AUTO_MIGRATE", "false");
+            jail.set_env("SCHEDULE_MEETING_WEATHER_TIMEOUT_MILLIS", "1500");
+            jail.set_env("SCHEDULE_MEETING_WEATHER_BREAKER_FAILURES", "2");
+            jail.set_env("SCHEDULE_MEETING_WEATHER_BREAKER_COOLDOWN_SECS", "60");
             let config: Config = load(SCHEDULE_MEETING.env_prefix).unwrap();
             assert_eq!((config.listen.port, config.database.database_url.as_str()), (9082, "postgres://db/schedule"));
             assert_eq!(config.weather_api_key.as_ref().map(|k| k.expose_secret()), Some("k3y"));
             assert_eq!((config.weather_base_url.as_str(), config.auto_migrate), ("http://127.0.0.1:9/kma", false));
+            assert_eq!(
+                (config.weather_timeout_millis, config.weather_breaker_failures, config.weather_breaker_cooldown_secs),
+                (1500, 2, 60)
+            );
             Ok(())
         });
     }

@@ -6,6 +6,8 @@ use axum::{
 };
 use couple_common::{ApiError, FieldErrors, db::StoreError};
 
+use crate::weather::{WeatherError, client::KmaError};
+
 /// Everything that can go wrong in a request.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -24,6 +26,10 @@ pub enum Error {
     /// The database failed: a conflict no operation expected (409), an outage (503) or a bug (500).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// No weather: not configured or KMA failing (503 `WEATHER_UNAVAILABLE`), or a point off the
+    /// KMA grid (422).
+    #[error(transparent)]
+    Weather(#[from] WeatherError),
 }
 
 /// Handler result.
@@ -39,6 +45,33 @@ impl From<Error> for ApiError {
             Error::NoCouple => ApiError::forbidden("NO_COUPLE", "pair with your partner first: this belongs to a couple"),
             Error::NotFound(what) => ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", format!("no such {what}")),
             Error::Store(e) => e.into(),
+            Error::Weather(e) => weather_error(e),
+        }
+    }
+}
+
+/// The weather's errors as the client sees them: the message says what to fix or what failed
+/// (never the key, which no [`WeatherError`] holds).
+fn weather_error(err: WeatherError) -> ApiError {
+    let message = err.to_string();
+    match err {
+        WeatherError::OutsideGrid => ApiError {
+            message: message.into(),
+            ..ApiError::validation(FieldErrors::from([
+                ("lat".to_owned(), "is outside the KMA forecast grid".to_owned()),
+                ("lon".to_owned(), "is outside the KMA forecast grid".to_owned()),
+            ]))
+        },
+        WeatherError::NotConfigured => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "WEATHER_UNAVAILABLE", message),
+        WeatherError::Kma(kma) => {
+            let retry_after = match kma {
+                KmaError::CircuitOpen { retry_in_secs, .. } => retry_in_secs,
+                _ => 1,
+            };
+            ApiError {
+                retry_after: Some(retry_after.max(1)),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "WEATHER_UNAVAILABLE", message)
+            }
         }
     }
 }
@@ -59,5 +92,11 @@ mod tests {
         assert_eq!(status(Error::NoCouple), StatusCode::FORBIDDEN);
         assert_eq!(status(Error::NotFound("schedule")), StatusCode::NOT_FOUND);
         assert_eq!(status(Error::Store(StoreError::Unavailable(sqlx::Error::PoolTimedOut))), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(status(Error::Weather(WeatherError::NotConfigured)), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(status(Error::Weather(WeatherError::OutsideGrid)), StatusCode::UNPROCESSABLE_ENTITY);
+        let open = ApiError::from(Error::Weather(
+            KmaError::CircuitOpen { failures: 5, last: "KMA answered HTTP 502".into(), retry_in_secs: 12 }.into(),
+        ));
+        assert_eq!((open.status, open.code.as_ref(), open.retry_after), (StatusCode::SERVICE_UNAVAILABLE, "WEATHER_UNAVAILABLE", Some(12)));
     }
 }

@@ -6,8 +6,11 @@
 //! Each resource has its logic in `<resource>/mod.rs`, its bodies in `dto.rs` and its routes in
 //! `http.rs`; [`ScheduleMeeting`] assembles them into the service the kit runs.
 
-use axum::Router;
+use std::sync::Arc;
+
+use axum::{Router, extract::FromRef};
 use couple_common::{
+    JwtKeys,
     config::{ListenConfig, PeerUrls, SharedConfig},
     kit::ServiceMain,
     server::{self, ReadinessChecks},
@@ -21,8 +24,11 @@ pub mod domain;
 pub mod error;
 pub mod openapi;
 pub mod places;
+pub mod weather;
 
 pub use config::Config;
+
+use weather::Forecasts;
 
 /// The service, as the kit runs it.
 #[derive(Debug)]
@@ -51,8 +57,19 @@ impl ServiceMain for ScheduleMeeting {
     }
 }
 
+/// What handlers share; each handler takes the part it needs.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    /// The KMA forecasts (weather cards, and the weather of a recommended day).
+    pub forecasts: Arc<Forecasts>,
+    /// The signing keys, for the identity extractor.
+    pub keys: Arc<JwtKeys>,
+}
+
 /// Builds the application router.
-pub async fn build(_config: &Config, shared: &SharedConfig, _shutdown: Shutdown) -> anyhow::Result<Router> {
+pub async fn build(config: &Config, shared: &SharedConfig, _shutdown: Shutdown) -> anyhow::Result<Router> {
     places::shipped().map_err(anyhow::Error::msg)?;
-    Ok(server::app(Router::new(), openapi::ApiDoc::openapi(), ReadinessChecks::new(), shared.body_limit_bytes))
+    let state = AppState { forecasts: Arc::new(Forecasts::new(config, shared.time_zone())?), keys: Arc::new(JwtKeys::from_config(shared)) };
+    let api = Router::new().merge(weather::http::router()).with_state(state);
+    Ok(server::app(api, openapi::ApiDoc::openapi(), ReadinessChecks::new(), shared.body_limit_bytes))
 }

@@ -3,11 +3,13 @@
 
 use utoipa::OpenApi;
 
+use crate::weather::http as weather;
+
 /// The document.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Schedule-Meeting service", description = "The couple's calendar: schedules, planned dates with places, recommendations, weather and calendar feeds."),
-    paths(),
+    paths(weather::weather_cards),
     tags((name = "schedules", description = "Schedules and the month calendar"), (name = "meetings", description = "Planned dates, recommendations and weather"),
         (name = "places", description = "The places catalogue"), (name = "calendar", description = "Calendar feeds (iCalendar)"),
         (name = "internal", description = "Service-to-service; never routed by the gateway")),
