@@ -990,6 +990,9 @@ pub(crate) mod tests {
         }
         let first = &courses[0].slots[0].places[0];
         assert!(first.reasons.contains(&"you both lean indoors".to_owned()), "{:?}", first.reasons);
+        let pub_ = index.entries.iter().find(|e| e.search.starts_with("west pub")).unwrap();
+        let reasons = Ranker::new(&index, &q).trait_reasons(pub_);
+        assert_eq!(reasons, ["you both lean indoors", "lively, though you both lean quiet"], "what speaks against a place is said too");
     }
 
     #[test]
