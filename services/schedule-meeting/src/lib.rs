@@ -23,7 +23,9 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod openapi;
+pub mod peers;
 pub mod places;
+pub mod recommend;
 pub mod weather;
 
 pub use config::Config;
