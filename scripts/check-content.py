@@ -7,14 +7,19 @@
   each used by at least 5 questions, at least 120 questions with unique keys and texts, 1 to 3
   tags with weights in (0, 1], deltas for both options over 1 to 4 known traits with values in
   [-1, 1], at least 40 traits covered).
+- services/schedule-meeting/seed/places.json: the places catalogue (unique kebab-case slugs,
+  unique Korean and Latin names, a city of Seoul, Busan or Jeju with coordinates inside that
+  city's box, a known category, a rating in [0, 5], 3 to 8 keywords, a profile of 4 to 10 known
+  trait names with values in [-1, 1] whose indoor_outdoor is negative exactly for indoor places,
+  no two places of one category within 20 m). It also prints a summary per city and category.
 
 The services' own tests validate the same files when they load them; this script is for authors,
 so it lists every problem at once instead of stopping at the first. Overlong texts and an option
 pushing a trait the same way as the other option are reported as warnings: the first is a
 readability guideline, the second usually a sign error worth a second look.
 
-Usage: scripts/check-content.py [--traits PATH] [--questions PATH]
-Exit status 0 when both files pass, 1 with the list of problems otherwise.
+Usage: scripts/check-content.py [--traits PATH] [--questions PATH] [--places PATH]
+Exit status 0 when every file passes, 1 with the list of problems otherwise.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 TRAITS_PATH = ROOT / "services/common/data/traits.json"
 QUESTIONS_PATH = ROOT / "services/question-answer/seed/questions.json"
+PLACES_PATH = ROOT / "services/schedule-meeting/seed/places.json"
 
 TRAIT_COUNT = 50
 TRAIT_TEXT_FIELDS = ("low", "high", "lowKo", "highKo")
@@ -44,9 +50,31 @@ OPTIONS = ("1", "2")
 MAX_QUESTION_CHARS = 60
 MAX_OPTION_CHARS = 20
 
+PLACE_FIELDS = {"slug", "name", "nameEn", "city", "address", "category", "rating", "latitude",
+                "longitude", "indoor", "keywords", "profile"}
+CATEGORIES = ("cafe", "restaurant", "park", "museum", "exhibition", "walk", "night_view",
+              "activity", "shopping", "bar", "theater")
+# (south, north, west, east): each city's administrative area with a little margin, so a swapped
+# or mistyped coordinate lands outside.
+CITY_BOXES = {
+    "Seoul": (37.41, 37.72, 126.76, 127.19),
+    "Busan": (34.87, 35.40, 128.76, 129.32),
+    "Jeju": (33.10, 33.58, 126.14, 126.98),
+}
+KEYWORDS_PER_PLACE = (3, 8)
+TRAITS_PER_PLACE = (4, 10)
+MIN_TWIN_METRES = 20.0
+# The recommender chains stops within walking distance; the summary lists places with no other
+# place this close, which can only start or end a course.
+WALKING_METRES = 1500.0
+# Plausible map-app ratings; outside this range is allowed but worth a second look.
+USUAL_RATINGS = (3.5, 4.9)
+
 SNAKE_CASE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)+$")
 TAG_KEY = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 QUESTION_KEY = re.compile(r"^q\d{3,}$")
+SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+LATIN = re.compile(r"[A-Za-z]")
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
 
 
@@ -297,10 +325,161 @@ def check_questions(data: Any, trait_keys: set[str], report: Report) -> None:
         report.warning("questions.json", f"no question moves {', '.join(uncovered)}")
 
 
+def metres_between(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Great-circle distance (haversine), as the service computes it."""
+    (lat1, lon1), (lat2, lon2) = a, b
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    dphi, dlambda = phi2 - phi1, math.radians(lon2 - lon1)
+    h = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlambda / 2) ** 2
+    return 2 * 6_371_008.8 * math.asin(math.sqrt(h))
+
+
+def check_place_profile(
+    at: str, place: dict[str, Any], trait_names: set[str], report: Report
+) -> None:
+    profile = place.get("profile")
+    low, high = TRAITS_PER_PLACE
+    if not isinstance(profile, dict) or not low <= len(profile) <= high:
+        report.problem(at, f"profile must map {low} to {high} trait names to values")
+        return
+    for name, value in profile.items():
+        if name not in trait_names:
+            report.problem(at, f"profile names an unknown trait {name!r}")
+        if not is_number(value) or not -1 <= value <= 1:
+            report.problem(at, f"profile {name} = {value!r} must be in [-1, 1]")
+        elif value == 0:
+            report.warning(at, f"profile {name} = 0 says nothing; leave the trait out")
+    indoor_outdoor = profile.get("indoor_outdoor")
+    if not is_number(indoor_outdoor):
+        report.problem(at, "profile must place it on indoor_outdoor")
+    elif isinstance(place.get("indoor"), bool) and (indoor_outdoor < 0) != place["indoor"]:
+        report.problem(
+            at, f"indoor_outdoor {indoor_outdoor} disagrees with indoor {place['indoor']}"
+        )
+
+
+def check_place(at: str, place: dict[str, Any], trait_names: set[str], report: Report) -> bool:
+    """Checks one place's fields; True when its city, category and coordinates are usable."""
+    if set(place) != PLACE_FIELDS:
+        report.problem(at, f"fields must be exactly {sorted(PLACE_FIELDS)}")
+    if not isinstance(place.get("slug"), str) or not SLUG.match(place["slug"]):
+        report.problem(at, "slug must be kebab-case (n-seoul-tower)")
+    for field in ("name", "nameEn", "address"):
+        if not non_empty_text(place.get(field)):
+            report.problem(at, f"{field} must be a non-empty string")
+    if non_empty_text(place.get("name")) and not HANGUL.search(place["name"]):
+        report.problem(at, "name must be Korean")
+    if non_empty_text(place.get("nameEn")) and not LATIN.search(place["nameEn"]):
+        report.problem(at, "nameEn must be in Latin letters")
+    if non_empty_text(place.get("address")) and not HANGUL.search(place["address"]):
+        report.problem(at, "address must be Korean")
+    usable = True
+    city, category = place.get("city"), place.get("category")
+    if city not in CITY_BOXES:
+        report.problem(at, f"city {city!r} must be one of {', '.join(CITY_BOXES)}")
+        usable = False
+    if category not in CATEGORIES:
+        report.problem(at, f"category {category!r} is not one of {', '.join(CATEGORIES)}")
+        usable = False
+    lat, lon = place.get("latitude"), place.get("longitude")
+    if not is_number(lat) or not is_number(lon):
+        report.problem(at, "latitude and longitude must be numbers")
+        usable = False
+    elif city in CITY_BOXES:
+        south, north, west, east = CITY_BOXES[city]
+        if not (south <= lat <= north and west <= lon <= east):
+            report.problem(at, f"({lat}, {lon}) lies outside {city}")
+    rating = place.get("rating")
+    if not is_number(rating) or not 0 <= rating <= 5:
+        report.problem(at, f"rating {rating!r} must be in [0, 5]")
+    elif not USUAL_RATINGS[0] <= rating <= USUAL_RATINGS[1]:
+        report.warning(at, f"rating {rating} is unusual for a well-known place")
+    if not isinstance(place.get("indoor"), bool):
+        report.problem(at, "indoor must be true or false")
+    keywords = place.get("keywords")
+    low, high = KEYWORDS_PER_PLACE
+    if not isinstance(keywords, list) or not all(non_empty_text(k) for k in keywords):
+        report.problem(at, "keywords must be a list of words")
+    else:
+        if not low <= len(keywords) <= high:
+            report.problem(at, f"has {len(keywords)} keywords, expected {low} to {high}")
+        if len({k.lower() for k in keywords}) != len(keywords):
+            report.problem(at, "keywords repeat")
+        if keywords and (not any(HANGUL.search(k) for k in keywords)
+                         or not any(LATIN.search(k) for k in keywords)):
+            report.warning(at, "keywords should mix Korean and English")
+    check_place_profile(at, place, trait_names, report)
+    return usable
+
+
+def check_places(places: Any, trait_names: set[str], report: Report) -> list[str]:
+    """Checks places.json; returns the summary lines to print."""
+    if not isinstance(places, list):
+        report.problem("places.json", "must be a JSON array of places")
+        return []
+    seen: dict[tuple[str, str], str] = {}
+    usable: list[dict[str, Any]] = []
+    for index, place in enumerate(places):
+        if not isinstance(place, dict):
+            report.problem(f"places[{index}]", "must be an object")
+            continue
+        slug = place.get("slug")
+        at = f"place {slug if isinstance(slug, str) else f'[{index}]'}"
+        for field in ("slug", "name", "nameEn"):
+            value = place.get(field)
+            if not isinstance(value, str):
+                continue
+            key = value if field == "slug" else normalise(value)
+            if (field, key) in seen:
+                report.problem(at, f"{field} {value!r} repeats {seen[(field, key)]}")
+            seen.setdefault((field, key), at)
+        if check_place(at, place, trait_names, report):
+            usable.append(place)
+
+    points = [(p["latitude"], p["longitude"]) for p in usable]
+    isolated: list[str] = []
+    for i, a in enumerate(usable):
+        near = False
+        for j, b in enumerate(usable):
+            if i == j:
+                continue
+            metres = metres_between(points[i], points[j])
+            near = near or metres <= WALKING_METRES
+            if j > i and a["category"] == b["category"] and metres < MIN_TWIN_METRES:
+                report.problem(
+                    f"place {a['slug']}",
+                    f"{metres:.0f} m from {b['slug']}, also a {a['category']}: "
+                    "the same venue twice?",
+                )
+        if not near:
+            isolated.append(str(a["slug"]))
+    for category in CATEGORIES:
+        if not any(p["category"] == category for p in usable):
+            report.problem("places.json", f"no place is a {category}")
+
+    width = max(len(c) for c in CATEGORIES)
+
+    def row(label: str, keep: Any) -> str:
+        """One line of the table: how many usable places per city pass `keep`, and the total."""
+        counts = [sum(1 for p in usable if p["city"] == city and keep(p)) for city in CITY_BOXES]
+        return f"  {label:<{width}} " + " ".join(f"{n:>6}" for n in counts) + f"  {sum(counts):>5}"
+
+    lines = [f"places.json: {len(places)} places"]
+    lines.append(f"  {'':<{width}} " + " ".join(f"{city:>6}" for city in CITY_BOXES) + "  total")
+    lines.extend(row(category, lambda p, c=category: p["category"] == c) for category in CATEGORIES)
+    lines.append(row("total", lambda p: True))
+    lines.append(row("indoor", lambda p: p.get("indoor") is True))
+    if isolated:
+        lines.append(f"  no other place within {WALKING_METRES / 1000:g} km ({len(isolated)}): "
+                     + ", ".join(isolated))
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--traits", type=Path, default=TRAITS_PATH)
     parser.add_argument("--questions", type=Path, default=QUESTIONS_PATH)
+    parser.add_argument("--places", type=Path, default=PLACES_PATH)
     args = parser.parse_args()
 
     report = Report()
@@ -309,6 +488,15 @@ def main() -> int:
     questions = load_json(args.questions, report)
     if questions is not None:
         check_questions(questions, trait_keys, report)
+    trait_names = {
+        t["name"] for t in (traits if isinstance(traits, list) else [])
+        if isinstance(t, dict) and isinstance(t.get("name"), str)
+    }
+    places = load_json(args.places, report)
+    summary = check_places(places, trait_names, report) if places is not None else []
+
+    for line in summary:
+        print(line)
 
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -317,7 +505,7 @@ def main() -> int:
         for problem in report.problems:
             print(f"  {problem}", file=sys.stderr)
         return 1
-    print(f"ok: {args.traits.name} and {args.questions.name}")
+    print(f"ok: {args.traits.name}, {args.questions.name} and {args.places.name}")
     return 0
 
 

@@ -173,10 +173,81 @@ pub fn parse(json: &str) -> Result<Vec<CataloguePlace>, String> {
 mod tests {
     use super::*;
 
+    /// What the shipped catalogue must hold beyond what [`parse`] checks for any catalogue: enough
+    /// places, every category, both smaller cities, `indoor_outdoor` agreeing with `indoor` (rain
+    /// favours indoor places through both), and no venue entered twice (same category, same spot).
+    fn content_problems(places: &[CataloguePlace]) -> Vec<String> {
+        let mut problems = Vec::new();
+        if places.len() < 150 {
+            problems.push(format!("only {} places", places.len()));
+        }
+        for category in Category::ALL {
+            if !places.iter().any(|p| p.category == category) {
+                problems.push(format!("no place is a {}", category.as_str()));
+            }
+        }
+        for (city, least) in [("Busan", 12), ("Jeju", 10)] {
+            let count = places.iter().filter(|p| p.city == city).count();
+            if count < least {
+                problems.push(format!("{count} places in {city}, expected at least {least}"));
+            }
+        }
+        for place in places {
+            if !["Seoul", "Busan", "Jeju"].contains(&place.city.as_str()) {
+                problems.push(format!("{}: city {:?}", place.slug, place.city));
+            }
+            match place.profile.get("indoor_outdoor") {
+                None => problems.push(format!("{}: no indoor_outdoor in its profile", place.slug)),
+                Some(&value) if (value < 0.0) != place.indoor => {
+                    problems.push(format!("{}: indoor_outdoor {value} disagrees with indoor {}", place.slug, place.indoor))
+                }
+                Some(_) => {}
+            }
+        }
+        for (i, a) in places.iter().enumerate() {
+            for b in &places[i + 1..] {
+                let metres = a.location().distance_km(b.location()) * 1000.0;
+                if a.category == b.category && metres < 20.0 {
+                    problems.push(format!("{} and {} are both {} {metres:.0} m apart", a.slug, b.slug, a.category.as_str()));
+                }
+            }
+        }
+        problems
+    }
+
     #[test]
     fn the_shipped_catalogue_is_valid() {
         let places = shipped().unwrap();
-        assert!(!places.is_empty());
+        assert_eq!(content_problems(&places), Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_content_rules_catch_bad_catalogues() {
+        let shipped = shipped().unwrap();
+        let problems_after = |change: &dyn Fn(&mut Vec<CataloguePlace>)| {
+            let mut places = shipped.clone();
+            change(&mut places);
+            content_problems(&places).join("; ")
+        };
+        let twin = problems_after(&|places| {
+            let mut twin = places[0].clone();
+            twin.slug.push_str("-again");
+            twin.latitude += 0.0001; // about 11 m north
+            places.push(twin);
+        });
+        assert!(twin.contains("m apart"), "{twin}");
+        let flipped = problems_after(&|places| places[0].indoor = !places[0].indoor);
+        assert!(flipped.contains("disagrees with indoor"), "{flipped}");
+        let missing = problems_after(&|places| {
+            places[0].profile.remove("indoor_outdoor");
+        });
+        assert!(missing.contains("no indoor_outdoor"), "{missing}");
+        let no_jeju = problems_after(&|places| places.retain(|p| p.city != "Jeju"));
+        assert!(no_jeju.contains("in Jeju"), "{no_jeju}");
+        let no_bars = problems_after(&|places| places.retain(|p| p.category != Category::Bar));
+        assert!(no_bars.contains("no place is a bar"), "{no_bars}");
+        let few = problems_after(&|places| places.truncate(100));
+        assert!(few.contains("only 100 places"), "{few}");
     }
 
     #[test]
