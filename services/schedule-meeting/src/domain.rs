@@ -106,11 +106,14 @@ impl LatLon {
     }
 }
 
-/// A text field: trimmed, not empty, at most `max` characters.
+/// A one-line text field: trimmed, not empty, at most `max` characters, no control characters
+/// (PostgreSQL refuses NUL in text, and a name has no use for line breaks).
 pub fn parse_text(raw: &str, max: usize) -> Result<String, String> {
     let text = raw.trim();
     if text.is_empty() {
         Err("must not be empty".into())
+    } else if text.chars().any(char::is_control) {
+        Err("must not contain control characters".into())
     } else if text.chars().count() > max {
         Err(format!("must be at most {max} characters"))
     } else {
@@ -258,6 +261,7 @@ mod parse_tests {
     fn texts_dates_and_times_parse_strictly() {
         assert_eq!(parse_text("  Dinner ", 100).unwrap(), "Dinner");
         assert!(parse_text("   ", 100).is_err());
+        assert!(parse_text("a\u{0}b", 100).is_err() && parse_text("a\nb", 100).is_err());
         assert_eq!(parse_text(&"가".repeat(100), 100).unwrap().chars().count(), 100);
         assert!(parse_text(&"가".repeat(101), 100).is_err());
         assert_eq!(parse_date("2026-12-02").unwrap(), NaiveDate::from_ymd_opt(2026, 12, 2).unwrap());

@@ -46,6 +46,8 @@ impl PlacesQuery {
         let text = self.q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty());
         if text.as_ref().is_some_and(|q| q.chars().count() > MAX_QUERY_CHARS) {
             f.record("q", format!("must be at most {MAX_QUERY_CHARS} characters"));
+        } else if text.as_ref().is_some_and(|q| q.chars().any(char::is_control)) {
+            f.record("q", "must not contain control characters");
         }
         let category = f.optional("category", self.category, |c| {
             Category::parse(c).ok_or_else(|| {
@@ -173,5 +175,6 @@ mod tests {
         assert_eq!(status(query(&[("radiusKm", "3")])).1, ["radiusKm"], "a radius needs near");
         assert_eq!(status(query(&[("near", "37,127"), ("radiusKm", "0")])).1, ["radiusKm"]);
         assert_eq!(status(query(&[("q", &"x".repeat(101))])).1, ["q"]);
+        assert_eq!(status(query(&[("q", "a\u{0}")])).1, ["q"]);
     }
 }

@@ -12,7 +12,7 @@ use std::{
     sync::Arc,
 };
 
-use couple_common::PageQuery;
+use couple_common::{ApiError, PageQuery};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -252,6 +252,11 @@ impl Places {
     pub async fn search(&self, search: &PlaceSearch, page: &PageQuery) -> Result<(Vec<dto::Place>, Option<String>)> {
         let Some((centre, radius_km)) = search.near else {
             let after: Option<RatingKey> = page.after()?;
+            // A forged cursor must not reach the database with text it refuses.
+            if after.as_ref().is_some_and(|key| key.name.contains('\0') || !key.rating.is_finite()) {
+                let invalid = "the cursor is not valid for this list";
+                return Err(ApiError::new(axum::http::StatusCode::BAD_REQUEST, couple_common::error::codes::INVALID_QUERY, invalid).into());
+            }
             let found = self.store.search_places(&search.filter, after.as_ref(), page.fetch()).await?;
             let (found, next) = page.page(found, |p| RatingKey::from(p));
             return Ok((found.into_iter().map(|p| dto::Place::from_record(p, None)).collect(), next));

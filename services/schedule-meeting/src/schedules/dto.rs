@@ -57,8 +57,12 @@ pub struct NewSchedule {
     pub date_time: DateTime<Utc>,
 }
 
+/// Free text: trimmed, possibly empty, lines allowed but no other control characters.
 fn parse_message(raw: &str) -> Result<String, String> {
     let message = raw.trim();
+    if message.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+        return Err("must not contain control characters other than line breaks and tabs".into());
+    }
     if message.chars().count() > MAX_MESSAGE_CHARS {
         return Err(format!("must be at most {MAX_MESSAGE_CHARS} characters"));
     }
@@ -135,6 +139,18 @@ mod tests {
         let bad = CreateScheduleRequest { name: Some(" ".into()), message: Some("x".repeat(2001)), date_time: Some("tomorrow".into()) };
         let fields = NewSchedule::try_from(bad).unwrap_err();
         assert_eq!(fields.keys().collect::<Vec<_>>(), ["dateTime", "message", "name"]);
+        let nul = CreateScheduleRequest {
+            name: Some("x".into()),
+            message: Some("a\u{0}".into()),
+            date_time: Some("2026-12-24T19:00:00Z".into()),
+        };
+        assert_eq!(NewSchedule::try_from(nul).unwrap_err().keys().collect::<Vec<_>>(), ["message"]);
+        let lines = CreateScheduleRequest {
+            name: Some("x".into()),
+            message: Some("a\n\tb".into()),
+            date_time: Some("2026-12-24T19:00:00Z".into()),
+        };
+        assert_eq!(NewSchedule::try_from(lines).unwrap().message, "a\n\tb");
         let missing = NewSchedule::try_from(CreateScheduleRequest::default()).unwrap_err();
         assert_eq!(missing.keys().collect::<Vec<_>>(), ["dateTime", "name"]);
         let ok =

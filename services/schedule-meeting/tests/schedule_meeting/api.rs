@@ -130,6 +130,8 @@ async fn schedule_bodies_are_checked_field_by_field(#[values(Backend::Sqlite, Ba
     let created = app.schedule(&a, "x", "2026-12-24T19:00:00Z").await;
     let path = format!("/api/schedules/{}", created["id"].as_str().unwrap());
     assert_eq!(app.invalid(Method::PUT, &path, &a, Some(json!({}))).await, ["body"]);
+    let nul = json!({"name": "a\u{0}b", "message": "\u{0}"});
+    assert_eq!(app.invalid(Method::PUT, &path, &a, Some(nul)).await, ["message", "name"], "PostgreSQL refuses NUL: a 422, never a 500");
     assert_eq!(app.invalid(Method::PUT, &path, &a, Some(json!({"name": "", "dateTime": "soon"}))).await, ["dateTime", "name"]);
     assert_eq!(app.get(&path, &a).await, created, "a refused update changes nothing");
 }
@@ -340,7 +342,10 @@ async fn places_are_found_by_name_in_either_script_and_any_case_by_category_and_
     }
     let zoo = app.expect(Method::GET, "/api/places?category=zoo", a, None, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert!(zoo["error"]["fields"]["category"].as_str().unwrap().contains("night_view"), "the allowed categories are listed");
-    for bad in ["near=seoul", "near=37.5", "radiusKm=far&near=37.5,127", "cursor=zzz"] {
+    // A cursor of the right shape carrying a NUL, which PostgreSQL would refuse.
+    let forged = couple_common::paging::encode_cursor(&json!({"rating": 4.0, "name": "a\u{0}", "id": Uuid::now_v7()}));
+    let forged = format!("cursor={forged}");
+    for bad in ["near=seoul", "near=37.5", "radiusKm=far&near=37.5,127", "cursor=zzz", &forged] {
         app.expect(Method::GET, &format!("/api/places?{bad}"), a, None, StatusCode::BAD_REQUEST).await;
     }
 
