@@ -54,6 +54,9 @@ fn the_kind_example_migrates_its_services_with_their_database_urls() {
         assert_eq!((secret.name.as_str(), secret.key.as_str()), (format!("demo-db-{binary}").as_str(), "url"));
         assert!(!env.iter().any(|v| v.name.contains("MONGODB")), "no MongoDB in the kind example");
         let deployment = format!("demo-{binary}");
-        assert!(desired.services.deployments.iter().all(|d| d.metadata.name.as_deref() != Some(&deployment)), "{binary} held until migrated");
+        assert!(
+            desired.services.deployments.iter().all(|d| d.metadata.name.as_deref() != Some(&deployment)),
+            "{binary} held until migrated"
+        );
     }
 }

@@ -3,13 +3,19 @@
 
 use utoipa::OpenApi;
 
-use crate::weather::http as weather;
+use crate::{internal, meetings::http as meetings, places::http as places, schedules::http as schedules, weather::http as weather};
 
 /// The document.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Schedule-Meeting service", description = "The couple's calendar: schedules, planned dates with places, recommendations, weather and calendar feeds."),
-    paths(weather::weather_cards),
+    paths(
+        schedules::create, schedules::list, schedules::schedule, schedules::update, schedules::delete,
+        meetings::create, meetings::list, meetings::meeting, meetings::update, meetings::delete,
+        places::search, places::place,
+        weather::weather_cards,
+        internal::erase_user, internal::erase_couple,
+    ),
     tags((name = "schedules", description = "Schedules and the month calendar"), (name = "meetings", description = "Planned dates, recommendations and weather"),
         (name = "places", description = "The places catalogue"), (name = "calendar", description = "Calendar feeds (iCalendar)"),
         (name = "internal", description = "Service-to-service; never routed by the gateway")),

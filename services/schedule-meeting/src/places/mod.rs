@@ -1,14 +1,27 @@
 //! The places catalogue: well-known venues shipped with the service (`seed/places.json`), each
 //! with a trait profile over the named dimensions of the trait space, so that recommendations can
-//! compare a place with both partners' vectors.
+//! compare a place with both partners' vectors. The catalogue is loaded into the database (for
+//! search, and for meetings to name) and kept in memory ([`Catalogue`], for recommendations);
+//! [`Places`] answers the search.
 
-use std::collections::BTreeMap;
+pub mod dto;
+pub mod http;
 
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+};
+
+use couple_common::{ApiError, PageQuery};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::domain::LatLon;
+use crate::{
+    domain::LatLon,
+    error::{Error, Result},
+    store::{PlaceFilter, PlaceRecord, RatingKey, Store},
+};
 
 /// What kind of venue a place is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
@@ -167,6 +180,108 @@ pub fn parse(json: &str) -> Result<Vec<CataloguePlace>, String> {
         }
     }
     Ok(places)
+}
+
+/// The catalogue in memory: every shipped place with its profile, by id.
+#[derive(Debug, Clone, Default)]
+pub struct Catalogue {
+    places: Vec<CataloguePlace>,
+    index: HashMap<Uuid, usize>,
+}
+
+impl Catalogue {
+    /// A catalogue of `places` (checked already, see [`parse`]).
+    pub fn new(places: Vec<CataloguePlace>) -> Self {
+        let index = places.iter().enumerate().map(|(i, p)| (p.id(), i)).collect();
+        Self { places, index }
+    }
+
+    /// The shipped catalogue; an error means the data file is broken (a bug).
+    pub fn shipped() -> Result<Self, String> {
+        shipped().map(Self::new)
+    }
+
+    /// Every place, in the data file's order.
+    pub fn places(&self) -> &[CataloguePlace] {
+        &self.places
+    }
+
+    /// The place with this id.
+    pub fn get(&self, id: Uuid) -> Option<&CataloguePlace> {
+        self.index.get(&id).map(|&i| &self.places[i])
+    }
+
+    /// How many places.
+    pub fn len(&self) -> usize {
+        self.places.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.places.is_empty()
+    }
+}
+
+/// A place search, parsed from the query.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PlaceSearch {
+    /// Name and category filters.
+    pub filter: PlaceFilter,
+    /// Only places within this many km of this point, nearest first.
+    pub near: Option<(LatLon, f64)>,
+}
+
+/// Where a page of places by distance ended: whole millimetres (so the cursor compares exactly),
+/// then the id.
+type DistanceKey = (u64, Uuid);
+
+/// The place search.
+pub struct Places {
+    store: Arc<dyn Store>,
+}
+
+impl Places {
+    /// Places on `store`.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+
+    /// A page of places: nearest first with `near` (found in a bounding box on the indexed
+    /// coordinates, then measured exactly), else best rated first.
+    #[tracing::instrument(skip_all)]
+    pub async fn search(&self, search: &PlaceSearch, page: &PageQuery) -> Result<(Vec<dto::Place>, Option<String>)> {
+        let Some((centre, radius_km)) = search.near else {
+            let after: Option<RatingKey> = page.after()?;
+            // A forged cursor must not reach the database with text it refuses.
+            if after.as_ref().is_some_and(|key| key.name.contains('\0') || !key.rating.is_finite()) {
+                let invalid = "the cursor is not valid for this list";
+                return Err(ApiError::new(axum::http::StatusCode::BAD_REQUEST, couple_common::error::codes::INVALID_QUERY, invalid).into());
+            }
+            let found = self.store.search_places(&search.filter, after.as_ref(), page.fetch()).await?;
+            let (found, next) = page.page(found, |p| RatingKey::from(p));
+            return Ok((found.into_iter().map(|p| dto::Place::from_record(p, None)).collect(), next));
+        };
+        let after: Option<DistanceKey> = page.after()?;
+        let candidates = self.store.places_within(&search.filter, &centre.bounding_box(radius_km)).await?;
+        let mut near: Vec<(DistanceKey, f64, PlaceRecord)> = candidates
+            .into_iter()
+            .map(|p| (centre.distance_km(LatLon { lat: p.latitude, lon: p.longitude }), p))
+            .filter(|(km, _)| *km <= radius_km)
+            .map(|(km, p)| (((km * 1e6).round() as u64, p.id), km, p))
+            .filter(|(key, _, _)| after.is_none_or(|after| *key > after))
+            .collect();
+        near.sort_by_key(|(key, _, _)| *key);
+        near.truncate(page.fetch());
+        let (near, next) = page.page(near, |(key, _, _)| *key);
+        Ok((near.into_iter().map(|(_, km, p)| dto::Place::from_record(p, Some(km))).collect(), next))
+    }
+
+    /// One place.
+    #[tracing::instrument(skip_all)]
+    pub async fn get(&self, id: Uuid) -> Result<dto::Place> {
+        let place = self.store.place(id).await?.ok_or(Error::NotFound("place"))?;
+        Ok(dto::Place::from_record(place, None))
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,138 @@
+//! What the tests share: the service on a free port with a clock the test sets, tokens the test
+//! issues, and a few calls.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use couple_common::{
+    JwtKeys, Role,
+    clock::Clock,
+    db::PoolSettings,
+    jwt::TokenSubject,
+    test_util::{self, Backend, TestDatabase, TestServer},
+};
+use reqwest::{Method, StatusCode};
+use schedule_meeting::{Config, ScheduleMeeting, store::Store};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// Noon in Seoul on 1 December 2026: where every test's clock starts.
+pub fn noon() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 1, 3, 0, 0).unwrap()
+}
+
+/// A caller: their id and token.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: Uuid,
+    pub token: String,
+}
+
+/// Issues a token as user-couple would.
+pub fn user(couple: Option<Uuid>) -> User {
+    let id = Uuid::now_v7();
+    let keys = JwtKeys::from_config(&test_util::shared_config());
+    let (token, _) = keys.issue(TokenSubject { user_id: id, couple_id: couple, role: Role::User, version: 0 });
+    User { id, token }
+}
+
+/// Two users in one couple, and the couple's id.
+pub fn couple() -> (User, User, Uuid) {
+    let couple = Uuid::now_v7();
+    (user(Some(couple)), user(Some(couple)), couple)
+}
+
+/// The service on a free port over a throwaway database, with a manual clock and a store on the
+/// same database for checks behind the API.
+pub struct TestApp {
+    pub server: TestServer,
+    pub clock: Clock,
+    pub store: Arc<dyn Store>,
+    _db: TestDatabase,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = TestServer;
+
+    fn deref(&self) -> &TestServer {
+        &self.server
+    }
+}
+
+/// The service on `backend`; `None` (the test skips) when PostgreSQL is asked for and not running.
+pub async fn spawn(backend: Backend) -> Option<TestApp> {
+    let db = TestDatabase::create(backend).await?;
+    let mut config = Config::default();
+    config.database.database_url = db.url().to_owned();
+    config.clock = Clock::manual(noon());
+    let server = TestServer::spawn::<ScheduleMeeting>(&config, &test_util::shared_config()).await;
+    let store = schedule_meeting::store::connect(db.url(), PoolSettings::default()).await.unwrap();
+    Some(TestApp { server, clock: config.clock, store, _db: db })
+}
+
+impl TestApp {
+    /// A call as `user`, asserting the status; the body.
+    pub async fn expect(&self, method: Method, path: &str, user: &User, body: Option<Value>, status: StatusCode) -> Value {
+        let (got, body) = self.call(method.clone(), path, Some(&user.token), body).await;
+        assert_eq!(got, status, "{method} {path}: {body}");
+        body
+    }
+
+    /// `GET` as `user`, expecting 200; the `data`.
+    pub async fn get(&self, path: &str, user: &User) -> Value {
+        self.expect(Method::GET, path, user, None, StatusCode::OK).await["data"].clone()
+    }
+
+    /// The field names of a 422.
+    pub async fn invalid(&self, method: Method, path: &str, user: &User, body: Option<Value>) -> Vec<String> {
+        let body = self.expect(method, path, user, body, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!(body["error"]["code"], "VALIDATION_FAILED", "{body}");
+        body["error"]["fields"].as_object().expect("fields").keys().cloned().collect()
+    }
+
+    /// A schedule `user` creates at `date_time`; its body.
+    pub async fn schedule(&self, user: &User, name: &str, date_time: &str) -> Value {
+        let body = json!({"name": name, "dateTime": date_time});
+        self.expect(Method::POST, "/api/schedules", user, Some(body), StatusCode::CREATED).await["data"].clone()
+    }
+
+    /// A meeting `user` creates from `body` (name, times and the first shipped place filled in); its body.
+    pub async fn meeting(&self, user: &User, mut body: Value) -> Value {
+        let first = schedule_meeting::places::shipped().unwrap()[0].id().to_string();
+        for (field, value) in [
+            ("name", json!("Date")),
+            ("date", json!("2026-12-24")),
+            ("startTime", json!("17:00")),
+            ("endTime", json!("21:00")),
+            ("places", json!([first])),
+        ] {
+            body.as_object_mut().unwrap().entry(field).or_insert(value);
+        }
+        self.expect(Method::POST, "/api/meetings", user, Some(body), StatusCode::CREATED).await["data"].clone()
+    }
+
+    /// Every item of a list, following `page.nextCursor` with pages of `limit`; the pages' sizes too.
+    pub async fn all_pages(&self, path: &str, user: &User, limit: usize) -> (Vec<Value>, Vec<usize>) {
+        let separator = if path.contains('?') { '&' } else { '?' };
+        let (mut items, mut sizes, mut cursor) = (Vec::new(), Vec::new(), None::<String>);
+        loop {
+            let mut url = format!("{path}{separator}limit={limit}");
+            if let Some(cursor) = &cursor {
+                url += &format!("&cursor={cursor}");
+            }
+            let body = self.expect(Method::GET, &url, user, None, StatusCode::OK).await;
+            let page = body["data"].as_array().unwrap().clone();
+            sizes.push(page.len());
+            items.extend(page);
+            match body["page"]["nextCursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return (items, sizes),
+            }
+        }
+    }
+}
+
+/// The `key` of each item.
+pub fn field(items: &[Value], key: &str) -> Vec<Value> {
+    items.iter().map(|item| item[key].clone()).collect()
+}
