@@ -2,25 +2,78 @@
 //! only through the gateway. Runs on the embedded setup (SQLite, no Redis: the gateway asks the
 //! service for token versions) and on PostgreSQL with Redis shared by both.
 
-use std::time::{Duration, Instant};
+use std::{
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
 
 use couple_common::{
     Claims, JwtKeys,
     config::{PeerUrls, RedisConfig, SharedConfig},
+    kit::ServiceMain,
+    shutdown::{self, ShutdownTrigger},
     test_util::{self, Backend, TestDatabase, TestServer},
 };
 use couple_registry::USER_COUPLE;
 use reqwest::{Method, StatusCode};
 use rstest::rstest;
 use serde_json::{Value, json};
+use tokio::{net::TcpListener, task::JoinHandle};
 
 use crate::support::{self, TestGateway};
+
+/// A service on a loopback address of its own, which a test may stop and start again on the
+/// same address and database (as a pod restarting behind its Service).
+pub(crate) struct Restartable<S: ServiceMain> {
+    addr: SocketAddr,
+    /// What it was built from.
+    pub(crate) config: S::Config,
+    running: Option<(ShutdownTrigger, JoinHandle<std::io::Result<()>>)>,
+    /// Kept across restarts; dropped last.
+    pub(crate) database: TestDatabase,
+}
+
+impl<S: ServiceMain> Restartable<S> {
+    /// Serves `S` on `listener` (bound early, so that its peers can be given its URL before it
+    /// is built: their connections wait until it serves).
+    pub(crate) async fn serve(listener: TcpListener, config: S::Config, database: TestDatabase) -> Self {
+        let mut server = Self { addr: listener.local_addr().unwrap(), config, running: None, database };
+        server.start(listener).await;
+        server
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    async fn start(&mut self, listener: TcpListener) {
+        let (stop, shutdown) = shutdown::channel();
+        let app = S::build(&self.config, &support::shared(), shutdown.clone()).await.expect("the service builds");
+        let serving = tokio::spawn(couple_common::server::serve(listener, app, shutdown, Duration::from_millis(200)));
+        self.running = Some((stop, serving));
+    }
+
+    /// Stops serving and closes the port: connections are refused until [`Self::restart`].
+    pub(crate) async fn stop(&mut self) {
+        let (stop, serving) = self.running.take().expect("the service is running");
+        stop.trigger();
+        serving.await.unwrap().unwrap();
+        assert!(reqwest::get(format!("{}/healthz", self.url())).await.is_err(), "the service still answers after stopping");
+    }
+
+    /// Serves again on the same address and database.
+    pub(crate) async fn restart(&mut self) {
+        let listener = TcpListener::bind(self.addr).await.expect("the same address again");
+        self.start(listener).await;
+    }
+}
 
 /// The gateway in front of the real user-couple service; the gateway stops first, the database
 /// goes last.
 pub(crate) struct Platform {
     pub(crate) gateway: TestGateway,
-    _user_couple: TestServer,
+    /// user-couple itself, for the services that call it.
+    pub(crate) user_couple: TestServer,
     /// user-couple's database, for checks behind its API.
     pub(crate) user_couple_db: TestDatabase,
 }
@@ -58,7 +111,7 @@ pub(crate) async fn start_with(
     config.rate_limit_per_sec = 1000.0;
     config.rate_limit_burst = 1000;
     tweak(&mut config);
-    let platform = Platform { gateway: support::start_with(config, shared).await, _user_couple: service, user_couple_db: database };
+    let platform = Platform { gateway: support::start_with(config, shared).await, user_couple: service, user_couple_db: database };
     platform.wait_ready().await;
     Some(platform)
 }
@@ -87,17 +140,17 @@ impl Platform {
 
     /// Signs up and logs in the user with `email`: (access token, refresh token, user id).
     pub(crate) async fn user_with_email(&self, email: &str) -> (String, String, String) {
-        let (status, body) = self
-            .call(
-                Method::POST,
-                "/api/users/signup",
-                None,
-                Some(json!({"email": email, "password": "password-123", "name": "Mina", "gender": "F", "birth": "1998-04-12"})),
-            )
-            .await;
+        self.signup(json!({"email": email, "name": "Mina", "gender": "F", "birth": "1998-04-12"})).await
+    }
+
+    /// Signs up the user `profile` describes (`email`, `name`, `gender`, `birth`; the password is
+    /// set here) and logs them in: (access token, refresh token, user id).
+    pub(crate) async fn signup(&self, mut profile: Value) -> (String, String, String) {
+        profile["password"] = json!("password-123");
+        let (status, body) = self.call(Method::POST, "/api/users/signup", None, Some(profile.clone())).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
-        let (status, body) =
-            self.call(Method::POST, "/api/users/login", None, Some(json!({"email": email, "password": "password-123"}))).await;
+        let login = json!({"email": profile["email"], "password": profile["password"]});
+        let (status, body) = self.call(Method::POST, "/api/users/login", None, Some(login)).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         let d = &body["data"];
         (d["accessToken"].as_str().unwrap().into(), d["refreshToken"].as_str().unwrap().into(), d["id"].as_str().unwrap().into())
@@ -106,10 +159,21 @@ impl Platform {
     /// Two new users paired with the invite code: each one's (access token carrying the couple,
     /// user id), the code's creator first, and the couple id.
     pub(crate) async fn couple(&self) -> ((String, String), (String, String), String) {
-        let (mina, mina_refresh, mina_id) = self.user().await;
+        self.pair(self.user().await, self.user().await, json!({"name": "Us"})).await
+    }
+
+    /// Pairs two signed-up users ([`Self::signup`]'s triples): `creator` makes the invite code
+    /// for `couple` (`name`, optional `startDate`), `acceptor` accepts it. Each one's (access
+    /// token carrying the couple, user id), the creator first, and the couple id.
+    pub(crate) async fn pair(
+        &self,
+        creator: (String, String, String),
+        acceptor: (String, String, String),
+        couple: Value,
+    ) -> ((String, String), (String, String), String) {
+        let ((mina, mina_refresh, mina_id), (joon, _, joon_id)) = (creator, acceptor);
         let stale = mina.clone();
-        let (joon, _, joon_id) = self.user().await;
-        let (status, code) = self.call(Method::POST, "/api/couples/match", Some(&mina), Some(json!({"name": "Us"}))).await;
+        let (status, code) = self.call(Method::POST, "/api/couples/match", Some(&mina), Some(couple)).await;
         assert_eq!(status, StatusCode::OK, "{code}");
         let (status, accepted) = self
             .call(Method::POST, "/api/couples/match/accept", Some(&joon), Some(json!({"matchingCode": code["data"]["matchCode"]})))

@@ -1,5 +1,5 @@
 //! Black-box tests: the gateway on a real socket in front of fake upstreams written here, and in
-//! front of the real services (`e2e.rs`, `questions.rs`).
+//! front of the real services (`e2e.rs`, `questions.rs`, `schedules.rs`).
 
 mod auth;
 mod e2e;
@@ -9,5 +9,6 @@ mod questions;
 mod redis;
 mod resilience;
 mod routing;
+mod schedules;
 mod support;
 mod websocket;

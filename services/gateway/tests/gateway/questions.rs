@@ -4,7 +4,6 @@
 
 use std::{
     collections::BTreeMap,
-    net::SocketAddr,
     time::{Duration, Instant},
 };
 
@@ -14,73 +13,35 @@ use couple_common::{
     db::PoolSettings,
     jwt::TokenSubject,
     net::INTERNAL_TOKEN_HEADER,
-    shutdown::{self, ShutdownTrigger},
     test_util::{self, Backend, TestDatabase},
 };
 use couple_registry::QUESTION_ANSWER;
 use reqwest::{Method, StatusCode};
 use rstest::rstest;
 use serde_json::{Value, json};
-use tokio::{net::TcpListener, task::JoinHandle};
 use uuid::Uuid;
 
-use crate::{e2e, support};
+use crate::{
+    e2e::{self, Restartable},
+    support,
+};
 
-/// question-answer on a loopback address of its own, which a test may stop and start again on
-/// the same address and database (as a pod restarting behind its Service).
-struct QuestionAnswerServer {
-    addr: SocketAddr,
-    config: question_answer::Config,
-    running: Option<(ShutdownTrigger, JoinHandle<std::io::Result<()>>)>,
-    /// Kept across restarts; dropped last.
-    _database: TestDatabase,
-}
-
-impl QuestionAnswerServer {
-    /// Serves on a free port over a new database; `None` (skip) when PostgreSQL is not running.
-    async fn start(backend: Backend) -> Option<Self> {
-        let database = TestDatabase::create(backend).await?;
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let mut config = question_answer::Config::default();
-        config.database.database_url = database.url().to_owned();
-        // One day for the whole test, even across midnight in the platform's time zone.
-        config.clock = Clock::manual(Clock::System.now());
-        let mut server = Self { addr: listener.local_addr().unwrap(), config, running: None, _database: database };
-        server.serve(listener).await;
-        Some(server)
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    async fn serve(&mut self, listener: TcpListener) {
-        let (stop, shutdown) = shutdown::channel();
-        let app = question_answer::build(&self.config, &support::shared(), shutdown.clone()).await.expect("question-answer builds");
-        let serving = tokio::spawn(couple_common::server::serve(listener, app, shutdown, Duration::from_millis(200)));
-        self.running = Some((stop, serving));
-    }
-
-    /// Stops serving and closes the port: connections are refused until [`Self::restart`].
-    async fn stop(&mut self) {
-        let (stop, serving) = self.running.take().expect("question-answer is running");
-        stop.trigger();
-        serving.await.unwrap().unwrap();
-        assert!(reqwest::get(format!("{}/healthz", self.url())).await.is_err(), "question-answer still answers after stopping");
-    }
-
-    /// Serves again on the same address and database.
-    async fn restart(&mut self) {
-        let listener = TcpListener::bind(self.addr).await.expect("the same address again");
-        self.serve(listener).await;
-    }
+/// question-answer, restartable, over a new database; `None` (skip) when PostgreSQL is not running.
+pub(crate) async fn question_answer(backend: Backend) -> Option<Restartable<question_answer::QuestionAnswer>> {
+    let database = TestDatabase::create(backend).await?;
+    let mut config = question_answer::Config::default();
+    config.database.database_url = database.url().to_owned();
+    // One day for the whole test, even across midnight in the platform's time zone.
+    config.clock = Clock::manual(Clock::System.now());
+    let (listener, _) = support::listener().await;
+    Some(Restartable::serve(listener, config, database).await)
 }
 
 /// The platform of `e2e.rs` with question-answer behind the gateway too, and user-couple erasing
 /// deleted accounts in it. Dropped in order: gateway and user-couple, then question-answer.
 struct Platform {
     base: e2e::Platform,
-    qa: QuestionAnswerServer,
+    qa: Restartable<question_answer::QuestionAnswer>,
     http: reqwest::Client,
 }
 
@@ -94,7 +55,7 @@ impl std::ops::Deref for Platform {
 
 /// Starts the platform; `user_couple` adjusts user-couple's configuration on top.
 async fn start(backend: Backend, user_couple: impl FnOnce(&mut user_couple::Config)) -> Option<Platform> {
-    let qa = QuestionAnswerServer::start(backend).await?;
+    let qa = question_answer(backend).await?;
     let url = qa.url();
     let at_qa = |peers: &mut couple_common::config::PeerUrls| *peers = std::mem::take(peers).with(&QUESTION_ANSWER, url.clone());
     let base = e2e::start_with(
