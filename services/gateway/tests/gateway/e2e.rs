@@ -26,8 +26,7 @@ use crate::support::{self, TestGateway};
 /// same address and database (as a pod restarting behind its Service).
 pub(crate) struct Restartable<S: ServiceMain> {
     addr: SocketAddr,
-    /// What it was built from.
-    pub(crate) config: S::Config,
+    config: S::Config,
     running: Option<(ShutdownTrigger, JoinHandle<std::io::Result<()>>)>,
     /// Kept across restarts; dropped last.
     pub(crate) database: TestDatabase,
