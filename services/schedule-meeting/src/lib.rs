@@ -22,6 +22,7 @@ use couple_registry::{SCHEDULE_MEETING, ServiceSpec};
 use utoipa::OpenApi;
 use uuid::Uuid;
 
+pub mod calendar;
 pub mod config;
 pub mod domain;
 pub mod error;
