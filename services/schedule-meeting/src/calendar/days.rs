@@ -8,7 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::domain::LatLon;
+use crate::domain::{self, LatLon};
 
 /// A month the calendar can show: years 1970..=2100 (the range the API accepts), months 1..=12.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -52,7 +52,7 @@ impl YearMonth {
     /// a schedule at 00:30 Seoul time on the 1st (15:30 UTC the day before) is in.
     pub fn bounds(self, zone: &TimeZone) -> (DateTime<Utc>, DateTime<Utc>) {
         let end = self.last_day().succ_opt().expect("the day after a supported month exists");
-        (start_of_day(self.first_day(), zone), start_of_day(end, zone))
+        (domain::day_start(self.first_day(), zone), domain::day_start(end, zone))
     }
 }
 
@@ -350,11 +350,6 @@ pub fn instant_of(date: NaiveDate, time: NaiveTime, zone: &TimeZone) -> DateTime
         .ok()
         .and_then(|zoned| DateTime::from_timestamp(zoned.timestamp().as_second(), 0))
         .unwrap_or_else(|| date.and_time(time).and_utc())
-}
-
-/// The first instant of `date` in `zone`.
-pub fn start_of_day(date: NaiveDate, zone: &TimeZone) -> DateTime<Utc> {
-    instant_of(date, NaiveTime::MIN, zone)
 }
 
 #[cfg(test)]
