@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::engine::{self, Near};
 use crate::{
-    domain::{LatLon, Weather},
+    domain::{LatLon, Weather, parse_date, parse_keywords, parse_time},
     places::{CataloguePlace, Category},
 };
 
@@ -16,10 +16,6 @@ use crate::{
 pub const DEFAULT_RADIUS_KM: f64 = 3.0;
 /// The largest `radiusKm`.
 pub const MAX_RADIUS_KM: f64 = 50.0;
-/// Keywords per request at most.
-pub const MAX_KEYWORDS: usize = 10;
-/// Characters per keyword at most.
-pub const MAX_KEYWORD_CHARS: usize = 30;
 
 /// `POST /api/meetings/recommend`: the day, the time window and what the couple is in the mood for.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -62,37 +58,12 @@ pub struct RecommendRequest {
     pub near: Option<Near>,
 }
 
-/// `HH:MM`, two digits each.
-pub fn parse_time(text: &str) -> Result<NaiveTime, &'static str> {
-    let text = text.trim();
-    let shaped = text.len() == 5 && text.as_bytes()[2] == b':';
-    shaped.then(|| NaiveTime::parse_from_str(text, "%H:%M").ok()).flatten().ok_or("must be a time of day, HH:MM")
-}
-
-fn parse_keywords(raw: &[String]) -> Result<Vec<String>, String> {
-    if raw.len() > MAX_KEYWORDS {
-        return Err(format!("at most {MAX_KEYWORDS} keywords"));
-    }
-    let mut keywords: Vec<String> = Vec::with_capacity(raw.len());
-    for keyword in raw {
-        let keyword = keyword.trim();
-        if keyword.is_empty() || keyword.chars().count() > MAX_KEYWORD_CHARS {
-            return Err(format!("each keyword must be 1 to {MAX_KEYWORD_CHARS} characters"));
-        }
-        if !keywords.iter().any(|k| k.to_lowercase() == keyword.to_lowercase()) {
-            keywords.push(keyword.to_owned());
-        }
-    }
-    Ok(keywords)
-}
-
 impl TryFrom<RecommendBody> for RecommendRequest {
     type Error = FieldErrors;
 
     fn try_from(body: RecommendBody) -> Result<Self, FieldErrors> {
         let mut f = Fields::default();
-        let date =
-            f.required("date", body.date, |v| NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d").map_err(|_| "must be a date, YYYY-MM-DD"));
+        let date = f.required("date", body.date, parse_date);
         let start = f.required("startTime", body.start_time, parse_time);
         let end = f.required("endTime", body.end_time, parse_time);
         if let (Some(start), Some(end)) = (start, end)
