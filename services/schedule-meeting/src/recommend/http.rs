@@ -7,7 +7,7 @@ use couple_common::{ApiResponse, Json};
 
 use super::{
     Recommender,
-    dto::{RecommendBody, RecommendRequest, Recommendations},
+    dto::{Course, RecommendBody, RecommendRequest},
 };
 use crate::{AppState, error::Result, member::CoupleMember};
 
@@ -21,15 +21,16 @@ pub fn router() -> Router<AppState> {
 /// the reasons in words. Places of the couple's last three meetings are left out. Nothing is
 /// saved: `POST /api/meetings` saves a chosen course. Missing vectors count as neutral; without a
 /// forecast `weather` is null and the courses rank as for dry weather; `notes` says what was
-/// missing.
+/// missing. Each course carries the day's `weather` and the `notes` (api.md's shape: data is the
+/// list of courses).
 #[utoipa::path(post, path = "/api/meetings/recommend", tag = "meetings", request_body = RecommendBody, security(("bearer" = [])),
-    responses((status = 200, body = ApiResponse<Recommendations>), (status = 403, description = "the caller has no couple (`NO_COUPLE`)"),
+    responses((status = 200, body = ApiResponse<Vec<Course>>, description = "up to three courses, best first; empty when no place fits"), (status = 403, description = "the caller has no couple (`NO_COUPLE`)"),
         (status = 422, description = "invalid fields: a date or time that does not parse, `endTime` not after `startTime`, bad keywords, `near` or `radiusKm`")))]
 pub async fn recommend(
     State(recommender): State<Arc<Recommender>>,
     member: CoupleMember,
     Json(body): Json<RecommendBody>,
-) -> Result<ApiResponse<Recommendations>> {
+) -> Result<ApiResponse<Vec<Course>>> {
     let request = RecommendRequest::try_from(body)?;
-    Ok(ApiResponse::ok(recommender.recommend(member.couple_id, member.user_id, &request).await?))
+    Ok(ApiResponse::ok(recommender.recommend(member.couple_id, member.user_id, &request).await?.into_courses()))
 }

@@ -35,7 +35,14 @@ fn request() -> Value {
 async fn recommend(server: &TestServer, caller: &User, body: Value) -> Value {
     let (status, body) = server.call(Method::POST, "/api/meetings/recommend", Some(&caller.token), Some(body)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    body["data"].clone()
+    // data is the list of courses, each with the day's weather and the notes: regrouped here as
+    // courses (their slots) beside the weather and notes they share.
+    let courses = body["data"].as_array().unwrap();
+    for course in courses {
+        assert_eq!((&course["weather"], &course["notes"]), (&courses[0]["weather"], &courses[0]["notes"]), "{body}");
+    }
+    let slots: Vec<Value> = courses.iter().map(|c| json!({"slots": c["slots"]})).collect();
+    json!({"courses": slots, "weather": courses.first().map(|c| c["weather"].clone()), "notes": courses.first().map(|c| c["notes"].clone())})
 }
 
 fn reasons(found: &Value) -> Vec<String> {
