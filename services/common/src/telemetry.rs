@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 
 use serde::Deserialize;
-use tracing_subscriber::{EnvFilter, Layer, filter::LevelFilter, fmt, prelude::*};
+use tracing_subscriber::{EnvFilter, Layer, fmt, prelude::*};
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -63,7 +63,7 @@ impl CapturedLogs {
             let lines = lines.clone();
             move || Appender(lines.clone())
         };
-        let subscriber = tracing_subscriber::registry().with(LevelFilter::TRACE).with(json_layer(writer));
+        let subscriber = tracing_subscriber::registry().with(tracing_subscriber::filter::LevelFilter::TRACE).with(json_layer(writer));
         Self { lines, _guard: tracing::subscriber::set_default(subscriber) }
     }
 
