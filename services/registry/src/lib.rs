@@ -135,17 +135,21 @@ impl<'a> PathPattern<'a> {
     /// does not leak the credential either. `None` when nothing is masked.
     pub fn mask(&self, path: &str) -> Option<String> {
         let (at, suffix) = self.secret()?;
-        let mut segments: Vec<&str> = path.split('/').collect();
-        let fixed_prefix = segments.len() > at && self.segments().zip(&segments).take(at).all(|(expected, segment)| expected == *segment);
-        if !fixed_prefix || segments[at].is_empty() {
-            return None;
+        // Every request's path passes here: nothing is allocated unless something is masked.
+        let mut segments = path.split('/');
+        let mut start = 0;
+        for expected in self.segments().take(at) {
+            if segments.next()? != expected {
+                return None;
+            }
+            start += expected.len() + 1;
         }
-        let masked = match segments[at].strip_suffix(suffix) {
-            Some(secret) if !secret.is_empty() && !suffix.is_empty() => format!("{MASK}{suffix}"),
-            _ => MASK.to_owned(),
+        let segment = segments.next().filter(|segment| !segment.is_empty())?;
+        let kept_suffix = match segment.strip_suffix(suffix) {
+            Some(secret) if !secret.is_empty() => suffix,
+            _ => "",
         };
-        segments[at] = &masked;
-        Some(segments.join("/"))
+        Some(format!("{}{MASK}{kept_suffix}{}", &path[..start], &path[start + segment.len()..]))
     }
 
     /// The pattern without a trailing slash, by segment (the first is the empty one before `/`).
