@@ -6,9 +6,8 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use uuid::Uuid;
-
 use couple_common::db::Backend;
+use uuid::Uuid;
 
 use super::{
     CoupleRecord, Deletion, EraseIn, ErasureKind, ErasureTask, MemberRecord, NewRefreshToken, NewUser, ProfileUpdate, Rotation, Store,
