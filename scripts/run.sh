@@ -10,7 +10,7 @@
 #   <PREFIX>HOST=127.0.0.1, <PREFIX>PORT=<registry port>,
 #   <PREFIX>DATABASE_URL=sqlite:<data dir>/<name>.db   (services that use PostgreSQL in a cluster)
 #   <PREFIX><PEER>_URL=http://127.0.0.1:<the peer's port>   (every service it calls or erases in)
-#   USER_COUPLE_ERASURE_SERVICES=<the started services that hold user data>
+#   USER_COUPLE_ERASURE_SERVICES=<the started services that hold user or couple data>
 #
 # Environment:
 #   COUPLE_DATA_DIR   where databases and generated secrets live (default .data)

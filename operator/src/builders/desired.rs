@@ -588,8 +588,8 @@ mod tests {
                 "demo-internal",
                 "demo-postgres-admin",
                 "demo-db-user-couple",
-                "demo-db-schedule-meeting",
                 "demo-db-question-answer",
+                "demo-db-schedule-meeting",
                 "demo-redis",
                 "demo-mongodb"
             ]

@@ -227,7 +227,7 @@ mod tests {
         assert_eq!(job.metadata.name.as_deref(), Some("demo-provision"));
         let env = env_map(container(&job));
         assert_eq!(env["ADMIN_URL"], "secret:demo-postgres-admin/url");
-        assert_eq!(env["DATABASES"], "user_couple couple_schedule_db question_answer_db");
+        assert_eq!(env["DATABASES"], "user_couple question_answer_db couple_schedule_db");
         assert_eq!(env["PASSWORD_COUPLE_SCHEDULE_DB"], "secret:demo-db-schedule-meeting/password");
         assert_eq!(container(&job).image.as_deref(), Some("postgres:16"));
         assert_eq!(container(&job).security_context.as_ref().unwrap().run_as_user, Some(999));
@@ -241,7 +241,7 @@ mod tests {
         let job = build_provision_job(&p, &ConfigSources::default()).unwrap();
         let env = env_map(container(&job));
         assert_eq!(env["ADMIN_URL"], "secret:pg-admin/url");
-        assert_eq!(env["DATABASES"], "couple_schedule_db question_answer_db chat");
+        assert_eq!(env["DATABASES"], "question_answer_db couple_schedule_db chat");
         assert_eq!(env["PASSWORD_CHAT"], "secret:demo-db-chat/password");
     }
 

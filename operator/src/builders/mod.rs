@@ -53,7 +53,7 @@ pub enum Component {
 
 impl Component {
     /// The four services behind the gateway, in the registry's start order.
-    pub const SERVICES: [Component; 4] = [Component::UserCouple, Component::ScheduleMeeting, Component::QuestionAnswer, Component::Chat];
+    pub const SERVICES: [Component; 4] = [Component::UserCouple, Component::QuestionAnswer, Component::ScheduleMeeting, Component::Chat];
     /// The databases the operator can run.
     pub const DATABASES: [Component; 3] = [Component::Postgres, Component::Redis, Component::Mongodb];
 

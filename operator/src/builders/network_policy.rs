@@ -87,7 +87,8 @@ pub fn build_gateway_policy(platform: &Platform) -> NetworkPolicy {
 
 /// Who calls a service: the enabled components whose registry entry reaches it (the gateway
 /// first, then services such as schedule-meeting, which asks user-couple for birthdays, and
-/// user-couple, which erases deleted accounts in the services that hold user data).
+/// user-couple, which erases deleted accounts and couples in the services that hold user or
+/// couple data).
 pub fn callers(platform: &Platform, service: Component) -> Vec<Component> {
     let mut callers: Vec<Component> = service
         .spec()
@@ -174,7 +175,11 @@ mod tests {
         assert_eq!(allowed_names(&user_couple), ["gateway", "schedule-meeting"]);
         assert_eq!(allowed_names(&build_service_policy(&p, Component::Chat)), ["gateway", "user-couple"]);
         assert_eq!(allowed_names(&build_service_policy(&p, Component::ScheduleMeeting)), ["gateway", "user-couple"]);
-        assert_eq!(allowed_names(&build_service_policy(&p, Component::QuestionAnswer)), ["gateway", "user-couple"]);
+        assert_eq!(
+            allowed_names(&build_service_policy(&p, Component::QuestionAnswer)),
+            ["gateway", "user-couple", "schedule-meeting"],
+            "schedule-meeting reads trait vectors"
+        );
         let rule = &user_couple.spec.as_ref().unwrap().ingress.as_ref().unwrap()[0];
         assert_eq!(rule.ports, Some(vec![tcp(8081)]));
     }
@@ -187,12 +192,12 @@ mod tests {
             allowed_names(&build_database_policy(&p, Component::Postgres)),
             [
                 "user-couple",
-                "schedule-meeting",
                 "question-answer",
+                "schedule-meeting",
                 "provision",
                 "user-couple-migrate",
-                "schedule-meeting-migrate",
-                "question-answer-migrate"
+                "question-answer-migrate",
+                "schedule-meeting-migrate"
             ]
         );
         assert_eq!(allowed_names(&build_database_policy(&p, Component::Redis)), ["gateway", "user-couple"]);

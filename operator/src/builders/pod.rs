@@ -261,8 +261,8 @@ pub fn peer_env(platform: &Platform, component: Component) -> Vec<EnvVar> {
 }
 
 /// `USER_COUPLE_ERASURE_SERVICES` for the service that owns accounts: the enabled services that
-/// hold user data, comma-separated (empty when none is, which turns the fan-out off), so that
-/// it never queues erasures for a service that is not deployed.
+/// hold user or couple data, comma-separated (empty when none is, which turns the fan-out off),
+/// so that it never queues erasures for a service that is not deployed.
 pub fn erasure_env(platform: &Platform, component: Component) -> Option<EnvVar> {
     let spec = component.spec()?;
     let var = spec.erasure_services_var()?;
@@ -373,7 +373,7 @@ pub(crate) mod tests {
             ("USER_COUPLE_SCHEDULE_MEETING_URL", "http://demo-schedule-meeting.couple.svc:8082"),
             ("USER_COUPLE_QUESTION_ANSWER_URL", "http://demo-question-answer.couple.svc:8086"),
             ("USER_COUPLE_CHAT_URL", "http://demo-chat.couple.svc:8000"),
-            ("USER_COUPLE_ERASURE_SERVICES", "schedule-meeting,question-answer,chat"),
+            ("USER_COUPLE_ERASURE_SERVICES", "question-answer,schedule-meeting,chat"),
         ];
         assert_eq!(env, expected.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>());
         assert_eq!(container.env.as_ref().unwrap().len(), expected.len(), "no duplicates");
@@ -409,7 +409,10 @@ pub(crate) mod tests {
             assert_eq!(env["COUPLE_INTERNAL_TOKEN"], "secret:demo-internal/token", "{}", service.name());
             let peers: Vec<_> = env.iter().filter(|(_, value)| value.starts_with("http://")).collect();
             let expected = match service {
-                Component::ScheduleMeeting => vec![("SCHEDULE_MEETING_USER_COUPLE_URL", "http://demo-user-couple.couple.svc:8081")],
+                Component::ScheduleMeeting => vec![
+                    ("SCHEDULE_MEETING_QUESTION_ANSWER_URL", "http://demo-question-answer.couple.svc:8086"),
+                    ("SCHEDULE_MEETING_USER_COUPLE_URL", "http://demo-user-couple.couple.svc:8081"),
+                ],
                 Component::UserCouple => vec![
                     ("USER_COUPLE_CHAT_URL", "http://demo-chat.couple.svc:8000"),
                     ("USER_COUPLE_QUESTION_ANSWER_URL", "http://demo-question-answer.couple.svc:8086"),
@@ -421,7 +424,8 @@ pub(crate) mod tests {
         }
         let app = fixtures::with_services(serde_json::json!({"userCouple": {"enabled": false}}));
         let p = Platform::new(&app).unwrap();
-        assert!(peer_env(&p, Component::ScheduleMeeting).is_empty(), "a disabled peer has no URL");
+        let peers: Vec<_> = peer_env(&p, Component::ScheduleMeeting).into_iter().map(|var| var.name).collect();
+        assert_eq!(peers, ["SCHEDULE_MEETING_QUESTION_ANSWER_URL"], "a disabled peer has no URL");
     }
 
     #[test]
@@ -486,6 +490,6 @@ pub(crate) mod tests {
         let spec = pod_spec(PLATFORM_UID, vec![service_container(&p, Component::UserCouple, "i")], vec![]);
         let mut sources = ConfigSources::default();
         sources.add_secret("demo-db-user-couple", SecretData::from([("url".to_owned(), ByteString(b"postgres://a".to_vec()))]));
-        assert_eq!(sources.config_hash(&spec), "92240cb2616a1f5f3dc921a5dfedf1365801d40bfc43bb9165e40c5e2baee580");
+        assert_eq!(sources.config_hash(&spec), "3eebd29812aa3995a1dac0f56333595de175500d0e0f8e73161fc78ee4e717d4");
     }
 }

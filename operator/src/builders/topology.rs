@@ -237,7 +237,7 @@ mod tests {
         let p = Platform::new(&app).unwrap();
         assert!(!p.uses(Component::Chat, Component::Postgres));
         assert!(!p.uses(Component::Chat, Component::Redis));
-        assert_eq!(p.postgres_services(), [Component::UserCouple, Component::ScheduleMeeting, Component::QuestionAnswer]);
+        assert_eq!(p.postgres_services(), [Component::UserCouple, Component::QuestionAnswer, Component::ScheduleMeeting]);
         let app = fixtures::with_services(serde_json::json!({"chat": {"replicas": 3}}));
         let p = Platform::new(&app).unwrap();
         assert!(p.uses(Component::Chat, Component::Postgres) && p.uses(Component::Chat, Component::Redis));

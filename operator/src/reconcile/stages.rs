@@ -436,7 +436,7 @@ mod tests {
         cluster.play_node(Node { stateful_sets: true, jobs: &["demo-provision"], ..Node::default() });
         let (writes, progress) = cluster.pass(&app).await;
         let jobs: Vec<&str> = writes.iter().filter(|w| w.starts_with("Job/")).map(|w| w.split('-').nth(1).unwrap()).collect();
-        assert_eq!(jobs, ["user", "schedule", "question"], "one migration per service on PostgreSQL, in start order: {writes:?}");
+        assert_eq!(jobs, ["user", "question", "schedule"], "one migration per service on PostgreSQL, in start order: {writes:?}");
         assert!(!writes.iter().any(|w| w.starts_with("Deployment/demo-") && !w.ends_with("-gateway")), "{writes:?}");
         assert!(writes.contains(&"StatefulSet/demo-chat".to_owned()), "chat on SQLite migrates itself");
         assert!(matches!(progress.migrations, Gate::Waiting { reason: "MigrationsRunning", .. }));

@@ -18,6 +18,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
+use couple_registry::PathPattern;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde::Serialize;
 use tokio::net::TcpListener;
@@ -37,8 +38,17 @@ use crate::{
 /// The request id header, generated when the client sends none and echoed in the response.
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Wraps `router` in the standard middleware stack.
+/// Wraps `router` in the standard middleware stack. The access log names the path with the
+/// credential segment of every public `{secret}` path of the registry masked
+/// ([`couple_registry::secret_paths`]), never the query (it may carry a token).
 pub fn standard_layers(router: Router, body_limit: usize) -> Router {
+    standard_layers_masking(router, body_limit, Vec::new())
+}
+
+/// [`standard_layers`], masking also the `{secret}` segments of `secret_paths` in the access log
+/// (the gateway's route table may list public paths the registry does not).
+pub fn standard_layers_masking(router: Router, body_limit: usize, secret_paths: Vec<String>) -> Router {
+    let secret_paths: Arc<[String]> = couple_registry::secret_paths().map(|p| p.as_str().to_owned()).chain(secret_paths).collect();
     router
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
@@ -48,10 +58,11 @@ pub fn standard_layers(router: Router, body_limit: usize) -> Router {
         .layer(middleware::from_fn(request_context))
         .layer(
             TraceLayer::new_for_http()
-                .make_span_with(|req: &Request| {
+                .make_span_with(move |req: &Request| {
                     let route = req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str);
                     let request_id = req.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
-                    tracing::info_span!("request", method = %req.method(), route, request_id)
+                    let path = couple_registry::mask_secrets(secret_paths.iter().map(|p| PathPattern::new(p)), req.uri().path());
+                    tracing::info_span!("request", method = %req.method(), route, path = %path, request_id)
                 })
                 .on_request(())
                 .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO)),
@@ -349,6 +360,24 @@ mod tests {
         let mut out = String::new();
         stream.read_to_string(&mut out).await.unwrap();
         out
+    }
+
+    #[tokio::test]
+    async fn the_access_log_names_the_path_with_credential_segments_masked() {
+        let logs = crate::telemetry::CapturedLogs::start();
+        let feed = Router::new().route("/api/calendar/feeds/{file}", get(|| async { "BEGIN:VCALENDAR" })).fallback(not_found);
+        let app = standard_layers_masking(feed, 1024, vec!["/extra/{secret}".into()]);
+        for path in ["/api/calendar/feeds/s3cr3t-feed.ics?x=query-s3cr3t", "/api/calendar/feeds/s3cr3t-typo", "/extra/s3cr3t-extra"] {
+            app.clone().oneshot(get_req(path)).await.unwrap();
+        }
+        call(app, get_req("/api/schedules/visible")).await;
+        let text = logs.text();
+        assert!(!text.contains("s3cr3t"), "{text}");
+        assert!(text.contains(r#""path":"/api/calendar/feeds/***.ics""#), "{text}");
+        assert!(text.contains(r#""path":"/api/calendar/feeds/***""#), "{text}");
+        assert!(text.contains(r#""path":"/extra/***""#), "{text}");
+        assert!(text.contains(r#""path":"/api/schedules/visible""#), "other paths are logged as they are: {text}");
+        assert!(text.contains(r#""route":"/api/calendar/feeds/{file}""#), "{text}");
     }
 
     #[tokio::test]

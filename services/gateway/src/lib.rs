@@ -33,7 +33,7 @@ use couple_common::{
     config::{ListenConfig, SharedConfig},
     kit::ServiceMain,
     kv::RedisKv,
-    server::{Readiness, health_routes, not_found, standard_layers},
+    server::{Readiness, health_routes, not_found, standard_layers_masking},
     shutdown::Shutdown,
 };
 use couple_registry::{GATEWAY, ServiceSpec};
@@ -106,7 +106,9 @@ pub fn build_app(config: &Config, shared: &SharedConfig, shutdown: Shutdown) -> 
         openapi: OpenApiCache::new(Duration::from_secs(config.openapi_cache_secs)),
         shutdown,
     });
-    let app = standard_layers(router(gateway), shared.body_limit_bytes);
+    // The table's public paths may hold credentials the registry does not know of.
+    let secret_paths = gateway.routes.secret_paths();
+    let app = standard_layers_masking(router(gateway), shared.body_limit_bytes, secret_paths);
     // With no origin listed there is no CORS layer at all: browsers refuse cross-origin calls.
     Ok(if allowed_origins.is_empty() { app } else { app.layer(cors(allowed_origins)) })
 }

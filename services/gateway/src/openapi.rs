@@ -203,7 +203,11 @@ mod tests {
             "tags": [{"name": "users"}]
         });
         let schedule = json!({
-            "paths": {"/api/schedules": {"get": {"summary": "list"}}},
+            "paths": {
+                "/api/schedules": {"get": {"summary": "list"}},
+                "/api/calendar/feeds/{secret}.ics": {"get": {}},
+                "/api/calendar/feeds/{id}": {"delete": {}}
+            },
             "components": {"schemas": {"Schedule": {}, "ErrorEnvelope": {"title": "second"}}},
             "tags": [{"name": "users"}, {"name": "schedules"}]
         });
@@ -211,7 +215,12 @@ mod tests {
         let paths = merged["paths"].as_object().unwrap();
         let mut names: Vec<_> = paths.keys().map(String::as_str).collect();
         names.sort_unstable();
-        assert_eq!(names, ["/api/schedules", "/api/users/login", "/api/users/me"]);
+        assert_eq!(
+            names,
+            ["/api/calendar/feeds/{id}", "/api/calendar/feeds/{secret}.ics", "/api/schedules", "/api/users/login", "/api/users/me"]
+        );
+        assert_eq!(paths["/api/calendar/feeds/{secret}.ics"]["get"]["security"], json!([]), "the feed is public");
+        assert_eq!(paths["/api/calendar/feeds/{id}"]["delete"]["security"], json!([{"bearerAuth": []}]));
         assert_eq!(paths["/api/schedules"]["get"]["summary"], "list", "a path comes from the service it is routed to");
         assert_eq!(paths["/api/users/login"]["post"]["security"], json!([]));
         let me = &paths["/api/users/me"]["get"];

@@ -7,7 +7,7 @@ use std::{collections::BTreeMap, path::Path, sync::Arc, time::Duration};
 
 use axum::http::{Method, Uri, uri::Authority, uri::Scheme};
 use couple_common::config::ConfigError;
-use couple_registry::{SERVICES, ServiceSpec, USER_COUPLE};
+use couple_registry::{PathPattern, SERVICES, ServiceSpec, USER_COUPLE};
 use serde::{Deserialize, Serialize};
 
 use crate::{circuit::CircuitBreaker, config::Config, proxy::UpstreamMetrics};
@@ -27,8 +27,9 @@ use crate::{circuit::CircuitBreaker, config::Config, proxy::UpstreamMetrics};
 /// wins over its upstream's, which wins over `GATEWAY_ROUTE_TIMEOUT_MS`. The longest matching
 /// prefix wins. The upstream named `user-couple`, when present, also answers token-version
 /// lookups. `public` lists the requests forwarded without a token (exact path, a trailing slash
-/// also matches); without it, the public routes of every service in the registry (sign-up, login
-/// and token refresh). Optional fields are left out when unset, so a gateway that predates one
+/// also matches, or a path with one `{secret}` segment: `couple_registry::PathPattern`); without
+/// it, the public routes of every service in the registry (sign-up, login, token refresh and the
+/// calendar feed). Optional fields are left out when unset, so a gateway that predates one
 /// still reads a table written without it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -72,7 +73,8 @@ pub struct RouteSpec {
 pub struct PublicSpec {
     /// `POST`, `GET`, ...
     pub method: String,
-    /// The exact path (`/api/users/login`).
+    /// The exact path (`/api/users/login`), or one with a `{secret}` segment
+    /// (`/api/calendar/feeds/{secret}.ics`), which is masked in the access log.
     pub path: String,
 }
 
@@ -160,9 +162,7 @@ impl RouteTable {
             .map(|(method, path)| {
                 let fail = |why: &str| ConfigError(format!("public `{method} {path}`: {why}"));
                 let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).map_err(|_| fail("not an HTTP method"))?;
-                if !path.starts_with('/') {
-                    return Err(fail("a path starts with `/`"));
-                }
+                PathPattern::new(path).check().map_err(|why| fail(&why))?;
                 Ok(PublicRoute { method, path: path.strip_suffix('/').unwrap_or(path).to_owned() })
             })
             .collect()
@@ -230,7 +230,7 @@ pub(crate) struct Routes {
     pub public: Vec<PublicRoute>,
 }
 
-/// A request that needs no token; the path without a trailing slash.
+/// A request that needs no token; the path (a checked `PathPattern`) without a trailing slash.
 #[derive(Debug)]
 pub(crate) struct PublicRoute {
     method: Method,
@@ -246,10 +246,14 @@ impl Routes {
         self.routes.iter().find(|r| r.matches(path))
     }
 
-    /// Whether `method` on `path` (exactly, or with a trailing slash) needs no token.
+    /// Whether `method` on `path` (with or without a trailing slash) needs no token.
     pub fn is_public(&self, method: &Method, path: &str) -> bool {
-        let path = path.strip_suffix('/').unwrap_or(path);
-        self.public.iter().any(|p| p.method == method && p.path == path)
+        self.public.iter().any(|p| p.method == method && PathPattern::new(&p.path).matches(path))
+    }
+
+    /// The public paths with a credential segment, which the access log masks.
+    pub fn secret_paths(&self) -> Vec<String> {
+        self.public.iter().filter(|p| PathPattern::new(&p.path).has_secret()).map(|p| p.path.clone()).collect()
     }
 }
 
@@ -385,7 +389,7 @@ mod tests {
     }
 
     #[test]
-    fn only_signup_login_and_refresh_are_public() {
+    fn only_signup_login_refresh_and_the_calendar_feed_are_public() {
         let routes = compiled(&RouteTable::defaults(&Config::default()));
         assert!(routes.is_public(&Method::POST, "/api/users/login"));
         assert!(routes.is_public(&Method::POST, "/api/users/signup/"));
@@ -393,6 +397,13 @@ mod tests {
         assert!(!routes.is_public(&Method::GET, "/api/users/login"));
         assert!(!routes.is_public(&Method::POST, "/api/users/logout"));
         assert!(!routes.is_public(&Method::POST, "/api/users/login/x"));
+        assert!(routes.is_public(&Method::GET, "/api/calendar/feeds/Zm9vYmFy.ics"));
+        for path in ["/api/calendar/feeds", "/api/calendar/feeds/", "/api/calendar/feeds/0190-id", "/api/calendar/feeds/x.ics/y"] {
+            assert!(!routes.is_public(&Method::GET, path), "{path}");
+        }
+        assert!(!routes.is_public(&Method::POST, "/api/calendar/feeds"));
+        assert!(!routes.is_public(&Method::DELETE, "/api/calendar/feeds/Zm9vYmFy.ics"));
+        assert_eq!(routes.secret_paths(), ["/api/calendar/feeds/{secret}.ics"]);
     }
 
     #[test]
@@ -408,6 +419,12 @@ mod tests {
         assert!(!compiled(&table).is_public(&Method::POST, "/api/users/login"), "an empty list makes everything need a token");
         table.public = Some(vec![PublicSpec { method: "POST".into(), path: "api/x".into() }]);
         assert!(table.compile(&Config::default()).is_err());
+        table.public = Some(vec![PublicSpec { method: "GET".into(), path: "/api/x/{id}".into() }]);
+        assert!(table.compile(&Config::default()).is_err(), "the only placeholder is {{secret}}");
+        table.public = Some(vec![PublicSpec { method: "GET".into(), path: "/api/places/{secret}/".into() }]);
+        let routes = compiled(&table);
+        assert!(routes.is_public(&Method::GET, "/api/places/k3y") && !routes.is_public(&Method::GET, "/api/places"));
+        assert_eq!(routes.secret_paths(), ["/api/places/{secret}"]);
         table.public = Some(vec![PublicSpec { method: "NOT A METHOD".into(), path: "/api/x".into() }]);
         assert!(table.compile(&Config::default()).is_err());
     }

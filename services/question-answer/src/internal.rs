@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::{
     AppState,
     error::{Error, Result},
+    questions::Questions,
     vectors::{MAX_BATCH, Vectors, dto::UserVector},
 };
 
@@ -24,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .route("/internal/user-vectors", get(vectors_batch))
         .route("/internal/user-vectors/{user_id}", get(vector))
         .route("/internal/users/{id}", delete(erase_user))
+        .route("/internal/couples/{id}", delete(erase_couple))
 }
 
 fn user_id(raw: &str) -> Result<Uuid, ApiError> {
@@ -78,5 +80,17 @@ pub async fn vectors_batch(
         (status = 401, description = "no valid internal token")))]
 pub async fn erase_user(_: InternalCaller, State(vectors): State<Arc<Vectors>>, Path(raw): Path<String>) -> Result<StatusCode> {
     vectors.erase_user(user_id(&raw)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Erases a couple's data (its rotation of daily questions) once no former member has an
+/// account; user-couple calls it. Idempotent.
+#[utoipa::path(delete, path = "/internal/couples/{id}", tag = "internal",
+    params(("id" = String, Path, description = "couple id"), ("x-internal-token" = String, Header, description = "shared internal token")),
+    responses((status = 204, description = "erased (or nothing to erase)"), (status = 400, description = "the id is not a UUID"),
+        (status = 401, description = "no valid internal token")))]
+pub async fn erase_couple(_: InternalCaller, State(questions): State<Arc<Questions>>, Path(raw): Path<String>) -> Result<StatusCode> {
+    let id = Uuid::parse_str(&raw).map_err(|_| ApiError::bad_request("the couple id must be a UUID"))?;
+    questions.erase_couple(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

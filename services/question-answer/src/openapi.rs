@@ -14,7 +14,7 @@ use crate::{answers::http as answers, internal, questions::http as questions, ta
         answers::submit, answers::my_answers, answers::reveal,
         tags::list, tags::create, tags::my_profiles,
         vectors::create, vectors::trait_space, vectors::my_vector, vectors::put_vector, vectors::set_trait, vectors::delete_vector,
-        internal::vector, internal::vectors_batch, internal::erase_user,
+        internal::vector, internal::vectors_batch, internal::erase_user, internal::erase_couple,
     ),
     tags((name = "questions", description = "Questions and today's question"), (name = "answers", description = "Answers and their reveal"),
         (name = "tags", description = "Tags and tag profiles"), (name = "vectors", description = "Trait vectors"),

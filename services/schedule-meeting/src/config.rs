@@ -37,6 +37,10 @@ pub struct Config {
     /// `SCHEDULE_MEETING_WEATHER_BREAKER_COOLDOWN_SECS`: how long an open circuit stays open
     /// before KMA is tried again.
     pub weather_breaker_cooldown_secs: u64,
+    /// `SCHEDULE_MEETING_PUBLIC_BASE_URL`: where clients reach the platform (the gateway's public
+    /// address, `https://couple.example.com`): calendar feed URLs are handed out under it, since
+    /// a phone subscribes to an absolute URL.
+    pub public_base_url: String,
     /// Where "now" comes from: the system clock; tests set their own.
     #[serde(skip)]
     pub clock: Clock,
@@ -57,6 +61,7 @@ impl Default for Config {
             weather_timeout_millis: 3000,
             weather_breaker_failures: 5,
             weather_breaker_cooldown_secs: 30,
+            public_base_url: "http://localhost:8080".into(),
             clock: Clock::System,
             peers: PeerUrls::default(),
         }
@@ -82,6 +87,7 @@ mod tests {
                 (defaults.weather_timeout_millis, defaults.weather_breaker_failures, defaults.weather_breaker_cooldown_secs),
                 (3000, 5, 30)
             );
+            assert_eq!(defaults.public_base_url, "http://localhost:8080");
             jail.set_env("SCHEDULE_MEETING_PORT", "9082");
             jail.set_env("SCHEDULE_MEETING_DATABASE_URL", "postgres://db/schedule");
             jail.set_env("SCHEDULE_MEETING_WEATHER_API_KEY", "k3y");
@@ -90,6 +96,7 @@ mod tests {
             jail.set_env("SCHEDULE_MEETING_WEATHER_TIMEOUT_MILLIS", "1500");
             jail.set_env("SCHEDULE_MEETING_WEATHER_BREAKER_FAILURES", "2");
             jail.set_env("SCHEDULE_MEETING_WEATHER_BREAKER_COOLDOWN_SECS", "60");
+            jail.set_env("SCHEDULE_MEETING_PUBLIC_BASE_URL", "https://couple.example.com/");
             let config: Config = load(SCHEDULE_MEETING.env_prefix).unwrap();
             assert_eq!((config.listen.port, config.database.database_url.as_str()), (9082, "postgres://db/schedule"));
             assert_eq!(config.weather_api_key.as_ref().map(|k| k.expose_secret()), Some("k3y"));
@@ -98,6 +105,7 @@ mod tests {
                 (config.weather_timeout_millis, config.weather_breaker_failures, config.weather_breaker_cooldown_secs),
                 (1500, 2, 60)
             );
+            assert_eq!(config.public_base_url, "https://couple.example.com/");
             Ok(())
         });
     }

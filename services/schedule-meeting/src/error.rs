@@ -6,7 +6,10 @@ use axum::{
 };
 use couple_common::{ApiError, FieldErrors, db::StoreError};
 
-use crate::weather::{WeatherError, client::KmaError};
+use crate::{
+    peers::PeerError,
+    weather::{WeatherError, client::KmaError},
+};
 
 /// Everything that can go wrong in a request.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +29,13 @@ pub enum Error {
     /// The database failed: a conflict no operation expected (409), an outage (503) or a bug (500).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The couple has as many active calendar feeds as it may (409 `FEED_LIMIT`).
+    #[error("the couple has {0} active calendar feeds already")]
+    FeedLimit(usize),
+    /// A service this one calls gave no answer where one is needed (503, or 404 when it
+    /// answered that there is no such thing).
+    #[error(transparent)]
+    Peer(#[from] PeerError),
     /// No weather: not configured or KMA failing (503 `WEATHER_UNAVAILABLE`), or a point off the
     /// KMA grid (422).
     #[error(transparent)]
@@ -46,6 +56,20 @@ impl From<Error> for ApiError {
             Error::NotFound(what) => ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", format!("no such {what}")),
             Error::Store(e) => e.into(),
             Error::Weather(e) => weather_error(e),
+            Error::FeedLimit(max) => ApiError::new(
+                StatusCode::CONFLICT,
+                "FEED_LIMIT",
+                format!("a couple may have {max} active calendar feeds: revoke one before creating another"),
+            ),
+            Error::Peer(PeerError::NotFound(what)) => ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", format!("no such {what}")),
+            Error::Peer(PeerError::Unavailable { peer, .. }) => ApiError {
+                retry_after: Some(5),
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "PEER_UNAVAILABLE",
+                    format!("{peer} cannot be reached just now; try again shortly"),
+                )
+            },
         }
     }
 }
@@ -93,6 +117,10 @@ mod tests {
         assert_eq!(status(Error::NotFound("schedule")), StatusCode::NOT_FOUND);
         assert_eq!(status(Error::Store(StoreError::Unavailable(sqlx::Error::PoolTimedOut))), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(status(Error::Weather(WeatherError::NotConfigured)), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(status(Error::FeedLimit(5)), StatusCode::CONFLICT);
+        let down = ApiError::from(Error::Peer(PeerError::Unavailable { peer: "user-couple", cause: "could not connect".into() }));
+        assert_eq!((down.status, down.code.as_ref(), down.retry_after), (StatusCode::SERVICE_UNAVAILABLE, "PEER_UNAVAILABLE", Some(5)));
+        assert!(!down.message.contains("could not connect"), "the cause is logged, not shown: {}", down.message);
         assert_eq!(status(Error::Weather(WeatherError::OutsideGrid)), StatusCode::UNPROCESSABLE_ENTITY);
         let open = ApiError::from(Error::Weather(
             KmaError::CircuitOpen { failures: 5, last: "KMA answered HTTP 502".into(), retry_in_secs: 12 }.into(),

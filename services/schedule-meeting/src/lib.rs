@@ -22,6 +22,7 @@ use couple_registry::{SCHEDULE_MEETING, ServiceSpec};
 use utoipa::OpenApi;
 use uuid::Uuid;
 
+pub mod calendar;
 pub mod config;
 pub mod domain;
 pub mod error;
@@ -39,10 +40,13 @@ pub mod weather;
 pub use config::Config;
 
 use crate::{
+    calendar::Calendar,
     error::{Error, Result},
     internal::Erasure,
     meetings::Meetings,
+    peers::{PeerSettings, Peers},
     places::{Catalogue, Places},
+    recommend::{Recommender, engine::PlaceIndex, inputs::ServiceInputs},
     schedules::Schedules,
     store::Store,
     weather::Forecasts,
@@ -95,6 +99,10 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// The KMA forecasts (weather cards, and the weather of a recommended day).
     pub forecasts: Arc<Forecasts>,
+    /// The month calendar and the calendar feeds.
+    pub calendar: Arc<Calendar>,
+    /// Date-course recommendations.
+    pub recommender: Arc<Recommender>,
     /// The signing keys, for the identity extractor.
     pub keys: Arc<JwtKeys>,
     /// The token for `/internal/` calls.
@@ -127,7 +135,17 @@ pub async fn build(config: &Config, shared: &SharedConfig, shutdown: Shutdown) -
         async move { store.load_places(places.places()).await }
     })
     .await;
+    anyhow::ensure!(
+        config.public_base_url.starts_with("http://") || config.public_base_url.starts_with("https://"),
+        "SCHEDULE_MEETING_PUBLIC_BASE_URL must be an absolute http(s) URL (the gateway's public address), not {:?}",
+        config.public_base_url
+    );
     let (clock, zone) = (config.clock.clone(), shared.time_zone());
+    let peers = Peers::new(&config.peers, shared.internal_token.clone(), PeerSettings::default())?;
+    let forecasts = Arc::new(Forecasts::new(config, zone.clone())?);
+    let index = Arc::new(PlaceIndex::new(catalogue.places().to_vec()));
+    let inputs = Arc::new(ServiceInputs::new(peers.clone(), forecasts.clone(), store.clone()));
+    let calendar = Calendar::new(store.clone(), peers.user_couple, clock.clone(), zone.clone(), &config.public_base_url);
     let state = AppState {
         schedules: Arc::new(Schedules::new(store.clone(), clock.clone(), zone)),
         meetings: Arc::new(Meetings::new(store.clone(), clock.clone())),
@@ -135,7 +153,9 @@ pub async fn build(config: &Config, shared: &SharedConfig, shutdown: Shutdown) -
         erasure: Arc::new(Erasure::new(store.clone(), clock)),
         catalogue,
         store: store.clone(),
-        forecasts: Arc::new(Forecasts::new(config, shared.time_zone())?),
+        forecasts,
+        calendar: Arc::new(calendar),
+        recommender: Arc::new(Recommender::new(index, inputs)),
         keys: Arc::new(JwtKeys::from_config(shared)),
         internal_token: InternalToken::from_config(shared),
     };
@@ -144,6 +164,8 @@ pub async fn build(config: &Config, shared: &SharedConfig, shutdown: Shutdown) -
         .merge(meetings::http::router())
         .merge(places::http::router())
         .merge(weather::http::router())
+        .merge(calendar::http::router())
+        .merge(recommend::http::router())
         .merge(internal::router())
         .with_state(state);
     let readiness = ReadinessChecks::new().with("database", store, |store| async move { store.ping().await });

@@ -3,7 +3,10 @@
 
 use utoipa::OpenApi;
 
-use crate::{internal, meetings::http as meetings, places::http as places, schedules::http as schedules, weather::http as weather};
+use crate::{
+    calendar::http as calendar, internal, meetings::http as meetings, places::http as places, recommend::http as recommend,
+    schedules::http as schedules, weather::http as weather,
+};
 
 /// The document.
 #[derive(OpenApi)]
@@ -14,6 +17,8 @@ use crate::{internal, meetings::http as meetings, places::http as places, schedu
         meetings::create, meetings::list, meetings::meeting, meetings::update, meetings::delete,
         places::search, places::place,
         weather::weather_cards,
+        calendar::month, calendar::feeds, calendar::create_feed, calendar::revoke_feed, calendar::ics,
+        recommend::recommend,
         internal::erase_user, internal::erase_couple,
     ),
     tags((name = "schedules", description = "Schedules and the month calendar"), (name = "meetings", description = "Planned dates, recommendations and weather"),

@@ -47,9 +47,10 @@ pub struct Config {
     /// `USER_COUPLE_ADMIN_EMAILS`: comma-separated accounts that are admin: made so at start
     /// when they exist, and at sign-up otherwise.
     pub admin_emails: String,
-    /// `USER_COUPLE_ERASURE_SERVICES`: comma-separated services, among those that hold user
-    /// data, that are deployed and erase a deleted account when told (the operator and
-    /// `make run` set it). Empty: deletions stay here.
+    /// `USER_COUPLE_ERASURE_SERVICES`: comma-separated services, among those that hold user or
+    /// couple data, that are deployed and erase a deleted account (or a couple no former member
+    /// has an account of) when told (the operator and `make run` set it). Empty: deletions stay
+    /// here.
     pub erasure_services: String,
     /// `USER_COUPLE_ERASURE_RETRY_MAX_SECS`: the longest wait between two attempts to erase an
     /// account in a service that did not confirm.
@@ -109,7 +110,8 @@ impl Config {
             .collect()
     }
 
-    /// The services a deleted account is erased in; each must be one that holds user data.
+    /// The services deleted accounts and couples are erased in; each must be one that holds user
+    /// or couple data.
     pub fn erasure_targets(&self) -> Result<Vec<&'static ServiceSpec>, ConfigError> {
         items(&self.erasure_services)
             .map(|name| {
@@ -190,7 +192,7 @@ mod tests {
         assert_eq!(config.admin_email_keys().unwrap_err().0, "USER_COUPLE_ADMIN_EMAILS: `nope` is not an email address");
         assert_eq!(
             config.erasure_targets().unwrap_err().0,
-            "USER_COUPLE_ERASURE_SERVICES: `user-couple` is not one of schedule-meeting, question-answer, chat"
+            "USER_COUPLE_ERASURE_SERVICES: `user-couple` is not one of question-answer, schedule-meeting, chat"
         );
     }
 }

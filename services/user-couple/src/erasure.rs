@@ -1,11 +1,14 @@
-//! Erasure of a deleted account in the services that hold user data (api.md, Erasure).
+//! Erasure of deleted accounts and couples in the services that hold user or couple data
+//! (api.md, Erasure).
 //!
 //! The deletion's transaction queues one outbox row per deployed target service
-//! (`USER_COUPLE_ERASURE_SERVICES`); a background [`Worker`] calls each service's
-//! `DELETE /internal/users/{id}` with the internal token until it confirms with 204, with capped
-//! exponential backoff in between. The endpoint answers 204 also when it holds nothing of the
-//! user, so anything else (a 404 from a service without the internal token or the route
-//! included) is retried rather than taken as done. Rows are claimed by moving
+//! (`USER_COUPLE_ERASURE_SERVICES`) for the account (services that hold user data) and for each
+//! couple no former member has an account of any more (services that hold couple data); a
+//! background [`Worker`] calls each service's `DELETE /internal/users/{id}` or
+//! `DELETE /internal/couples/{id}` with the internal token until it confirms with 204, with
+//! capped exponential backoff in between. The endpoints answer 204 also when the service holds
+//! nothing of the user or couple, so anything else (a 404 from a service without the internal
+//! token or the route included) is retried rather than taken as done. Rows are claimed by moving
 //! their next attempt ahead, so replicas share the work without delivering one row twice at
 //! once, and a replica that dies mid-delivery leaves the row to be retried after the lease.
 
@@ -18,13 +21,14 @@ use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Notify;
 
-use crate::store::{ErasureTask, Store, StoreResult};
+use crate::store::{EraseIn, ErasureKind, ErasureTask, Store, StoreResult};
 
 /// What account deletion needs: the services to queue erasures for, and a way to wake the
 /// worker so the first attempt does not wait for the next poll.
 #[derive(Debug, Clone, Default)]
 pub struct Erasure {
-    targets: Vec<&'static str>,
+    users: Vec<&'static str>,
+    couples: Vec<&'static str>,
     wake: Arc<Notify>,
 }
 
@@ -34,9 +38,10 @@ impl Erasure {
         Self::default()
     }
 
-    /// The services a deleted account is erased in.
-    pub fn targets(&self) -> &[&'static str] {
-        &self.targets
+    /// The services deleted accounts (those that hold user data) and couples (those that hold
+    /// couple data) are erased in.
+    pub fn erase_in(&self) -> EraseIn<'_> {
+        EraseIn { users: &self.users, couples: &self.couples }
     }
 
     /// Tells the worker that new rows are queued.
@@ -119,7 +124,11 @@ impl Worker {
         settings: WorkerSettings,
     ) -> anyhow::Result<(Self, Erasure)> {
         let http = reqwest::Client::builder().timeout(settings.request_timeout).build()?;
-        let erasure = Erasure { targets: targets.iter().map(|t| t.service).collect(), wake: Arc::new(Notify::new()) };
+        let holding = |holds: fn(&ServiceSpec) -> bool| {
+            targets.iter().filter(|t| couple_registry::by_name(t.service).is_some_and(holds)).map(|t| t.service).collect()
+        };
+        let erasure =
+            Erasure { users: holding(|s| s.holds_user_data), couples: holding(|s| s.holds_couple_data), wake: Arc::new(Notify::new()) };
         let worker = Self { store, http, targets, internal_token, settings, wake: erasure.wake.clone() };
         Ok((worker, erasure))
     }
@@ -143,20 +152,22 @@ impl Worker {
         }
     }
 
-    /// One pass: claims and delivers every due row of every target; returns how many were
-    /// confirmed.
+    /// One pass: claims and delivers every due row of every target, accounts and couples;
+    /// returns how many were confirmed.
     pub async fn deliver_due(&self) -> StoreResult<usize> {
         let mut confirmed = 0;
         for target in &self.targets {
-            loop {
-                let now = Utc::now();
-                let lease_until = now + self.settings.lease;
-                let tasks = self.store.claim_erasures(target.service, now, lease_until, self.settings.batch).await?;
-                for task in &tasks {
-                    confirmed += usize::from(self.deliver(target, task).await?);
-                }
-                if tasks.len() < usize::try_from(self.settings.batch).unwrap_or(usize::MAX) {
-                    break;
+            for kind in ErasureKind::ALL {
+                loop {
+                    let now = Utc::now();
+                    let lease_until = now + self.settings.lease;
+                    let tasks = self.store.claim_erasures(kind, target.service, now, lease_until, self.settings.batch).await?;
+                    for task in &tasks {
+                        confirmed += usize::from(self.deliver(target, task).await?);
+                    }
+                    if tasks.len() < usize::try_from(self.settings.batch).unwrap_or(usize::MAX) {
+                        break;
+                    }
                 }
             }
         }
@@ -164,9 +175,10 @@ impl Worker {
     }
 
     /// One attempt at one row: removed when confirmed, rescheduled otherwise.
-    #[tracing::instrument(name = "erasure.deliver", skip_all, fields(user_id = %task.user_id, service = target.service, attempt = task.attempts))]
+    #[tracing::instrument(name = "erasure.deliver", skip_all,
+        fields(kind = ?task.kind, id = %task.id, service = target.service, attempt = task.attempts))]
     async fn deliver(&self, target: &Target, task: &ErasureTask) -> StoreResult<bool> {
-        let url = format!("{}/internal/users/{}", target.url.trim_end_matches('/'), task.user_id);
+        let url = format!("{}{}", target.url.trim_end_matches('/'), task.kind.path(task.id));
         let outcome = self.http.delete(&url).header(INTERNAL_TOKEN_HEADER, self.internal_token.expose_secret()).send().await;
         let failure = match outcome {
             Ok(res) if res.status() == StatusCode::NO_CONTENT => None,
@@ -174,14 +186,14 @@ impl Worker {
             Err(err) => Some(format!("unreachable: {err}")),
         };
         let Some(failure) = failure else {
-            self.store.complete_erasure(task.user_id, target.service).await?;
-            tracing::info!("account erased");
+            self.store.complete_erasure(task.kind, task.id, target.service).await?;
+            tracing::info!("erased");
             return Ok(true);
         };
         let wait = self.settings.backoff.after(task.attempts);
         tracing::warn!(error = %failure, retry_in_secs = wait.as_secs_f64(), "erasure not confirmed; will retry");
         let next = Utc::now() + wait;
-        self.store.retry_erasure(task.user_id, target.service, next, &failure).await?;
+        self.store.retry_erasure(task.kind, task.id, target.service, next, &failure).await?;
         Ok(false)
     }
 }
@@ -198,8 +210,14 @@ pub async fn start(
     shutdown: Shutdown,
 ) -> anyhow::Result<Erasure> {
     // Only reported: the service starts (and answers 503) while the database is down.
-    let pending =
-        async |service| store.pending_erasures(service).await.inspect_err(|err| tracing::warn!(%err, "could not count queued erasures"));
+    let pending = async |service| {
+        let mut pending = 0;
+        for kind in ErasureKind::ALL {
+            pending +=
+                store.pending_erasures(kind, service).await.inspect_err(|err| tracing::warn!(%err, "could not count queued erasures"))?;
+        }
+        StoreResult::Ok(pending)
+    };
     for spec in USER_COUPLE.erasure_targets().filter(|spec| !targets.contains(spec)) {
         if let Ok(pending) = pending(spec.name).await
             && pending > 0
@@ -212,7 +230,9 @@ pub async fn start(
         }
     }
     if targets.is_empty() {
-        tracing::info!("erasure fan-out is off (USER_COUPLE_ERASURE_SERVICES is empty): a deleted account is erased in user-couple only");
+        tracing::info!(
+            "erasure fan-out is off (USER_COUPLE_ERASURE_SERVICES is empty): deleted accounts and couples are erased in user-couple only"
+        );
         return Ok(Erasure::off());
     }
     let Some(internal_token) = internal_token else {
@@ -221,7 +241,7 @@ pub async fn start(
     let targets: Vec<Target> = targets.into_iter().map(|spec| Target { service: spec.name, url: peers.url(spec) }).collect();
     for target in &targets {
         let pending = pending(target.service).await.ok();
-        tracing::info!(service = target.service, url = %target.url, ?pending, "erasure fan-out: deleted accounts are erased there too");
+        tracing::info!(service = target.service, url = %target.url, ?pending, "erasure fan-out: deleted accounts and couples are erased there too");
     }
     let (worker, erasure) = Worker::new(store, targets, internal_token, settings)?;
     tokio::spawn(worker.run(shutdown));

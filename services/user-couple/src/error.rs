@@ -30,6 +30,9 @@ pub enum Error {
     /// The caller has no couple (404).
     #[error("no couple")]
     NoCouple,
+    /// No couple with that id, for a service asking (404).
+    #[error("couple not found")]
+    CoupleNotFound,
     /// Unknown or expired match code (404).
     #[error("unknown match code")]
     UnknownMatchCode,
@@ -79,6 +82,7 @@ impl From<Error> for ApiError {
                 ApiError::conflict("EMAIL_TAKEN", "this email is already registered").with_field("email", "already registered")
             }
             Error::NoCouple => ApiError::new(StatusCode::NOT_FOUND, "NO_COUPLE", "you are not in a couple"),
+            Error::CoupleNotFound => ApiError::new(StatusCode::NOT_FOUND, "COUPLE_NOT_FOUND", "no such couple"),
             Error::UnknownMatchCode => ApiError::new(StatusCode::NOT_FOUND, "MATCH_CODE_NOT_FOUND", "unknown or expired match code"),
             Error::OwnMatchCode => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "OWN_MATCH_CODE", "you cannot accept your own match code")

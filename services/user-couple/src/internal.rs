@@ -13,7 +13,12 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::{AppState, error::Result, sessions::Sessions};
+use crate::{
+    AppState,
+    couples::{Couples, dto::CoupleForService},
+    error::Result,
+    sessions::Sessions,
+};
 
 /// `GET /internal/users/{id}/token-version`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -26,7 +31,11 @@ pub struct TokenVersion {
 }
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/internal/users/{id}/token-version", get(token_version))
+    Router::new().route("/internal/users/{id}/token-version", get(token_version)).route("/internal/couples/{id}", get(couple))
+}
+
+fn parse_id(raw: &str, what: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::bad_request(format!("the {what} id must be a UUID")))
 }
 
 /// A user's current token version, for the gateway's revocation check.
@@ -39,6 +48,20 @@ pub async fn token_version(
     State(sessions): State<Arc<Sessions>>,
     Path(id): Path<String>,
 ) -> Result<ApiResponse<TokenVersion>> {
-    let id = Uuid::parse_str(&id).map_err(|_| ApiError::bad_request("the user id must be a UUID"))?;
-    Ok(ApiResponse::ok(sessions.token_version(id).await?))
+    Ok(ApiResponse::ok(sessions.token_version(parse_id(&id, "user")?).await?))
+}
+
+/// A couple with its start date and current members' birthdays (schedule-meeting's calendar).
+/// An ended couple answers with `active: false` and no members, until no former member has an
+/// account left and it is erased (404).
+#[utoipa::path(get, path = "/internal/couples/{id}", tag = "internal",
+    params(("id" = Uuid, Path, description = "couple id"), ("x-internal-token" = String, Header, description = "shared internal token")),
+    responses((status = 200, body = ApiResponse<CoupleForService>), (status = 400, description = "the id is not a UUID"),
+        (status = 401, description = "no valid internal token"), (status = 404, description = "no such couple")))]
+pub async fn couple(
+    _: InternalCaller,
+    State(couples): State<Arc<Couples>>,
+    Path(id): Path<String>,
+) -> Result<ApiResponse<CoupleForService>> {
+    Ok(ApiResponse::ok(couples.for_service(parse_id(&id, "couple")?).await?))
 }

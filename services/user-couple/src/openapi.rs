@@ -12,7 +12,7 @@ use crate::{couples::http as couples, internal, users::http as users};
     paths(
         users::signup, users::login, users::refresh, users::logout, users::me, users::update_me, users::delete_me, users::change_password,
         couples::create_match_code, couples::accept_match, couples::my_couple, couples::update_couple, couples::break_up,
-        couples::members, couples::home, internal::token_version,
+        couples::members, couples::home, internal::token_version, internal::couple,
     ),
     tags((name = "users", description = "Accounts and sessions"), (name = "couples", description = "Matching and the couple"),
         (name = "internal", description = "Service-to-service; never routed by the gateway")),

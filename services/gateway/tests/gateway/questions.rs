@@ -21,6 +21,8 @@ use rstest::rstest;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use user_couple::store::ErasureKind;
+
 use crate::{
     e2e::{self, Restartable},
     support,
@@ -301,7 +303,9 @@ impl Platform {
 
 #[rstest]
 #[tokio::test]
-async fn a_deleted_account_is_erased_in_question_answer_once_it_is_back(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+async fn a_deleted_account_is_erased_in_question_answer_once_it_is_back_and_the_couple_with_its_last_member(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
     let Some(mut p) = start(backend, |_| {}).await else { return };
     let ((mina, mina_id), (joon, joon_id), _) = p.couple().await;
     let today = get(&p, "/api/questions/today", &mina).await["id"].as_str().unwrap().to_owned();
@@ -316,6 +320,7 @@ async fn a_deleted_account_is_erased_in_question_answer_once_it_is_back(#[values
     let (answers, tags, vector) = p.held(&mina_id).await;
     assert!(answers == 2 && tags > 0 && vector, "before: {answers} answers, {tags} tag scores, vector {vector}");
     let joon_before = p.held(&joon_id).await;
+    let joon_email = get(&p, "/api/users/me", &joon).await["email"].clone();
 
     p.qa.stop().await;
     let (status, body) = p.call(Method::DELETE, "/api/users/me", Some(&mina), None).await;
@@ -323,14 +328,29 @@ async fn a_deleted_account_is_erased_in_question_answer_once_it_is_back(#[values
     let outbox = user_couple::store::connect(p.user_couple_db.url(), PoolSettings::default()).await.unwrap();
     // Attempts fail while question-answer is down; the row stays.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(outbox.pending_erasures(QUESTION_ANSWER.name).await.unwrap(), 1, "queued while question-answer is down");
+    let pending = async |kind| outbox.pending_erasures(kind, QUESTION_ANSWER.name).await.unwrap();
+    assert_eq!(pending(ErasureKind::User).await, 1, "queued while question-answer is down");
+    assert_eq!(pending(ErasureKind::Couple).await, 0, "Joon still has an account");
 
     p.qa.restart().await;
     let started = Instant::now();
-    while p.internal_vector(&mina_id).await != StatusCode::NOT_FOUND || outbox.pending_erasures(QUESTION_ANSWER.name).await.unwrap() > 0 {
+    while p.internal_vector(&mina_id).await != StatusCode::NOT_FOUND || pending(ErasureKind::User).await > 0 {
         assert!(started.elapsed() < Duration::from_secs(15), "not erased within 15 s of question-answer's return");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(p.held(&mina_id).await, (0, 0, false), "answers, tag profile and vector are gone");
     assert_eq!(p.held(&joon_id).await, joon_before, "the partner's data stays");
+
+    // Joon goes too: no former member of the couple is left, and question-answer confirms the
+    // erasure of its rotation (only a 204 takes the row out).
+    let (status, login) =
+        p.call(Method::POST, "/api/users/login", None, Some(json!({"email": joon_email, "password": "password-123"}))).await;
+    assert_eq!(status, StatusCode::OK, "{login}");
+    let (status, body) = p.call(Method::DELETE, "/api/users/me", login["data"]["accessToken"].as_str(), None).await;
+    assert!(status.is_success(), "{status}: {body}");
+    let started = Instant::now();
+    while pending(ErasureKind::User).await + pending(ErasureKind::Couple).await > 0 {
+        assert!(started.elapsed() < Duration::from_secs(15), "the couple not erased within 15 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -1,5 +1,5 @@
 use axum::http::StatusCode;
-use couple_common::net::INTERNAL_TOKEN_HEADER;
+use couple_common::{net::INTERNAL_TOKEN_HEADER, telemetry::CapturedLogs};
 use couple_registry::SCHEDULE_MEETING;
 use serde_json::Value;
 
@@ -114,4 +114,35 @@ async fn the_public_list_of_a_route_file_decides_which_requests_need_no_token() 
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
         assert_error(&body, "UNAUTHENTICATED");
     }
+}
+
+#[tokio::test]
+async fn the_calendar_feed_needs_no_token_and_its_secret_never_reaches_the_log() {
+    let logs = CapturedLogs::start();
+    let (_, user_couple) = support::user_couple().await;
+    let schedule = support::serve(support::echo("schedule-meeting")).await;
+    let gateway = support::start(support::config_with(&user_couple, &SCHEDULE_MEETING, &schedule)).await;
+    let secret = "s3cr3t-Zm9vYmFyYmF6";
+    let feed = format!("/api/calendar/feeds/{secret}.ics");
+
+    let (status, _, body) = send(gateway.get(&feed)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!((body["upstream"].as_str(), body["path"].as_str()), (Some("schedule-meeting"), Some(feed.as_str())));
+    assert!(body["headers"].get("authorization").is_none() && body["headers"].get("x-user-id").is_none(), "{body}");
+    // Its neighbours are the couple's own API: they need a token (and a mistyped feed URL is
+    // masked in the log all the same).
+    for request in
+        [gateway.get("/api/calendar/feeds"), gateway.post("/api/calendar/feeds"), gateway.get(&format!("/api/calendar/feeds/{secret}"))]
+    {
+        let (status, _, body) = send(request).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        assert_error(&body, "UNAUTHENTICATED");
+    }
+    let (status, _, _) = send(gateway.http.delete(format!("{}{feed}", gateway.url))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "only GET is public");
+
+    let text = logs.text();
+    assert!(text.contains(r#""path":"/api/calendar/feeds/***.ics""#), "the access log names the masked path: {text}");
+    assert!(text.contains(r#""path":"/api/calendar/feeds/***""#), "{text}");
+    assert!(!text.contains(secret), "{text}");
 }

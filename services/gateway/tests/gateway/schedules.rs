@@ -22,6 +22,7 @@ use reqwest::{Method, StatusCode};
 use rstest::rstest;
 use schedule_meeting::ScheduleMeeting;
 use serde_json::{Value, json};
+use user_couple::store::ErasureKind;
 use uuid::Uuid;
 
 use crate::{
@@ -541,7 +542,7 @@ async fn a_couples_schedules_and_meetings_are_erased_once_neither_partner_has_an
     };
     assert_eq!(held().await, (true, true));
     let outbox = user_couple::store::connect(p.user_couple_db.url(), PoolSettings::default()).await.unwrap();
-    let pending = async || outbox.pending_erasures(SCHEDULE_MEETING.name).await.unwrap();
+    let pending = async |kind| outbox.pending_erasures(kind, SCHEDULE_MEETING.name).await.unwrap();
 
     if schedule_meeting == WhileDeleting::Down {
         p.schedule.stop().await;

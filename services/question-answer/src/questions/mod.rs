@@ -75,6 +75,12 @@ impl Questions {
         let answers = answers::answer_state(self.store.as_ref(), identity, id).await?;
         Ok(TodayQuestion { question: question.into(), day, answers })
     }
+
+    /// Erases a couple's rotation of daily questions, once no former member has an account.
+    #[tracing::instrument(skip_all, fields(%couple_id))]
+    pub async fn erase_couple(&self, couple_id: Uuid) -> Result<()> {
+        Ok(self.store.erase_couple(couple_id).await?)
+    }
 }
 
 /// `question` if the caller may see it: a question dated after `today` stays hidden from users

@@ -269,4 +269,7 @@ pub trait Store: Database + VectorStore {
     /// Erases what belongs to the user: answers, tag scores, the relational vector, outbox
     /// entries and personal daily assignments. Idempotent.
     async fn erase_user(&self, user_id: Uuid) -> StoreResult<()>;
+    /// Erases what belongs to the couple: its daily assignments (the rotation). Its members'
+    /// answers go with their accounts. Idempotent.
+    async fn erase_couple(&self, couple_id: Uuid) -> StoreResult<()>;
 }

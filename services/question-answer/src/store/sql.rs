@@ -593,6 +593,12 @@ macro_rules! impl_store {
                 tx.commit().await?;
                 Ok(())
             }
+
+            #[tracing::instrument(name = "store.erase_couple", skip_all)]
+            async fn erase_couple(&self, couple_id: Uuid) -> StoreResult<()> {
+                sqlx::query("DELETE FROM daily_questions WHERE scope_id = $1").bind(couple_id).execute(&self.pool).await?;
+                Ok(())
+            }
         }
     };
 }

@@ -366,6 +366,28 @@ async fn internal_reads_and_erasure_need_the_internal_token(#[values(Backend::Sq
     assert!(app.store.get_vector(partner.id).await.unwrap().is_some());
 }
 
+#[rstest]
+#[tokio::test]
+async fn erasing_a_couple_takes_its_question_rotation(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+    let Some(app) = spawn(backend, |_| {}).await else { return };
+    let (me, partner) = couple();
+    let couple_id = me.couple_id.unwrap();
+    let first = app.get("/api/questions/today", &me).await["id"].clone();
+    app.clock.set(crate::support::noon() + chrono::Duration::days(1));
+    let second = app.get("/api/questions/today", &me).await["id"].clone();
+    assert_ne!(first, second);
+    let erase = format!("/internal/couples/{couple_id}");
+    for token in [None, Some("wrong-token")] {
+        assert_eq!(internal(&app, Method::DELETE, &erase, token).await.0, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(internal(&app, Method::DELETE, "/internal/couples/not-a-uuid", Some(TEST_INTERNAL_TOKEN)).await.0, StatusCode::BAD_REQUEST);
+    for _ in 0..2 {
+        let (status, _) = internal(&app, Method::DELETE, &erase, Some(TEST_INTERNAL_TOKEN)).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "idempotent");
+    }
+    assert_eq!(app.get("/api/questions/today", &partner).await["id"], first, "the rotation starts over");
+}
+
 #[tokio::test]
 async fn without_an_internal_token_configured_the_internal_api_does_not_exist() {
     let db = couple_common::test_util::TestDatabase::sqlite();
@@ -377,6 +399,7 @@ async fn without_an_internal_token_configured_the_internal_api_does_not_exist() 
     for (method, path) in [
         (Method::GET, format!("/internal/user-vectors/{}", Uuid::now_v7())),
         (Method::DELETE, format!("/internal/users/{}", Uuid::now_v7())),
+        (Method::DELETE, format!("/internal/couples/{}", Uuid::now_v7())),
     ] {
         let res = server.http.request(method, server.url(&path)).header("x-internal-token", TEST_INTERNAL_TOKEN).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");

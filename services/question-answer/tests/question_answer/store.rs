@@ -107,6 +107,30 @@ async fn partners_asking_at_once_get_one_question_not_yet_answered(#[values(Back
 
 #[rstest]
 #[tokio::test]
+async fn erasing_a_couple_restarts_its_rotation_and_leaves_others_alone(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+    let Some((store, _db)) = open(backend).await else { return };
+    let mut questions = Vec::new();
+    for _ in 0..2 {
+        questions.push(question(store.as_ref(), None, vec![], VectorDeltas::default()).await);
+    }
+    questions.sort();
+    let (gone, other) = (
+        Scope { user_id: Uuid::now_v7(), couple_id: Some(Uuid::now_v7()) },
+        Scope { user_id: Uuid::now_v7(), couple_id: Some(Uuid::now_v7()) },
+    );
+    let today = async |scope: Scope, n| store.daily_question(scope, day(n), Utc::now()).await.unwrap().unwrap();
+    for scope in [gone, other] {
+        assert_eq!((today(scope, 1).await, today(scope, 2).await), (questions[0], questions[1]));
+    }
+    for _ in 0..2 {
+        store.erase_couple(gone.couple_id.unwrap()).await.unwrap();
+    }
+    assert_eq!(today(gone, 2).await, questions[0], "no assignment left: the rotation starts over");
+    assert_eq!(today(other, 2).await, questions[1], "another couple keeps its own");
+}
+
+#[rstest]
+#[tokio::test]
 async fn an_answer_and_its_effects_commit_together_once(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
     let Some((store, _db)) = open(backend).await else { return };
     let tag = store.create_tag(Uuid::now_v7(), "food", Utc::now()).await.unwrap();

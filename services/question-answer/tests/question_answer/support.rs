@@ -21,10 +21,11 @@ pub fn noon() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 12, 1, 3, 0, 0).unwrap()
 }
 
-/// A caller: their id and token.
+/// A caller: their id, couple and token.
 #[derive(Debug, Clone)]
 pub struct User {
     pub id: Uuid,
+    pub couple_id: Option<Uuid>,
     pub token: String,
 }
 
@@ -33,7 +34,7 @@ pub fn user(couple: Option<Uuid>, role: Role) -> User {
     let id = Uuid::now_v7();
     let keys = JwtKeys::from_config(&test_util::shared_config());
     let (token, _) = keys.issue(TokenSubject { user_id: id, couple_id: couple, role, version: 0 });
-    User { id, token }
+    User { id, couple_id: couple, token }
 }
 
 /// Two users in one couple.

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::engine::{self, Near};
 use crate::{
-    domain::{LatLon, Weather},
+    domain::{LatLon, Weather, parse_date, parse_keywords, parse_time},
     places::{CataloguePlace, Category},
 };
 
@@ -16,10 +16,6 @@ use crate::{
 pub const DEFAULT_RADIUS_KM: f64 = 3.0;
 /// The largest `radiusKm`.
 pub const MAX_RADIUS_KM: f64 = 50.0;
-/// Keywords per request at most.
-pub const MAX_KEYWORDS: usize = 10;
-/// Characters per keyword at most.
-pub const MAX_KEYWORD_CHARS: usize = 30;
 
 /// `POST /api/meetings/recommend`: the day, the time window and what the couple is in the mood for.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -62,37 +58,12 @@ pub struct RecommendRequest {
     pub near: Option<Near>,
 }
 
-/// `HH:MM`, two digits each.
-pub fn parse_time(text: &str) -> Result<NaiveTime, &'static str> {
-    let text = text.trim();
-    let shaped = text.len() == 5 && text.as_bytes()[2] == b':';
-    shaped.then(|| NaiveTime::parse_from_str(text, "%H:%M").ok()).flatten().ok_or("must be a time of day, HH:MM")
-}
-
-fn parse_keywords(raw: &[String]) -> Result<Vec<String>, String> {
-    if raw.len() > MAX_KEYWORDS {
-        return Err(format!("at most {MAX_KEYWORDS} keywords"));
-    }
-    let mut keywords: Vec<String> = Vec::with_capacity(raw.len());
-    for keyword in raw {
-        let keyword = keyword.trim();
-        if keyword.is_empty() || keyword.chars().count() > MAX_KEYWORD_CHARS {
-            return Err(format!("each keyword must be 1 to {MAX_KEYWORD_CHARS} characters"));
-        }
-        if !keywords.iter().any(|k| k.to_lowercase() == keyword.to_lowercase()) {
-            keywords.push(keyword.to_owned());
-        }
-    }
-    Ok(keywords)
-}
-
 impl TryFrom<RecommendBody> for RecommendRequest {
     type Error = FieldErrors;
 
     fn try_from(body: RecommendBody) -> Result<Self, FieldErrors> {
         let mut f = Fields::default();
-        let date =
-            f.required("date", body.date, |v| NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d").map_err(|_| "must be a date, YYYY-MM-DD"));
+        let date = f.required("date", body.date, parse_date);
         let start = f.required("startTime", body.start_time, parse_time);
         let end = f.required("endTime", body.end_time, parse_time);
         if let (Some(start), Some(end)) = (start, end)
@@ -121,20 +92,26 @@ impl TryFrom<RecommendBody> for RecommendRequest {
     }
 }
 
-/// `POST /api/meetings/recommend`'s data: up to three candidate courses, best first, and the
-/// weather they were ranked for. Nothing is saved; `POST /api/meetings` saves a chosen course.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+/// What the recommender found: up to three candidate courses, best first, and the weather they
+/// were ranked for. Nothing is saved; `POST /api/meetings` saves a chosen course.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Recommendations {
     /// Up to three courses, each starting at a different place (in a different area when the
     /// catalogue allows); empty when no place fits (nothing within `near`, or all visited lately).
     pub courses: Vec<Course>,
-    /// The forecast for that day at `near` (or central Seoul), folded as for the weather cards;
-    /// null when unknown (no weather key configured, the forecast service failing, or a day it
-    /// does not cover): the courses are then ranked as for dry weather.
+    /// The forecast for that day.
     pub weather: Option<Weather>,
-    /// What the ranking had to do without, in plain English (a partner's trait vector missing,
-    /// a peer service unreachable, no forecast); empty when it had everything.
+    /// What the ranking had to do without.
     pub notes: Vec<String>,
+}
+
+impl Recommendations {
+    /// The response's data, as api.md shapes it: the courses, each carrying the day's weather
+    /// and the notes.
+    pub fn into_courses(self) -> Vec<Course> {
+        let (weather, notes) = (self.weather, self.notes);
+        self.courses.into_iter().map(|course| Course { weather, notes: notes.clone(), ..course }).collect()
+    }
 }
 
 /// A candidate course: the window split into slots, each with its places.
@@ -142,6 +119,14 @@ pub struct Recommendations {
 pub struct Course {
     /// In time order; together they cover the window.
     pub slots: Vec<Slot>,
+    /// The forecast for that day at `near` (or central Seoul), folded as for the weather cards;
+    /// null when unknown (no weather key configured, the forecast service failing, or a day it
+    /// does not cover): the courses are then ranked as for dry weather. The same in every course.
+    pub weather: Option<Weather>,
+    /// What the ranking had to do without, in plain English (a partner's trait vector missing,
+    /// a peer service unreachable, no forecast); empty when it had everything. The same in every
+    /// course.
+    pub notes: Vec<String>,
 }
 
 /// A part of the window.
@@ -223,6 +208,8 @@ impl From<engine::Course<'_>> for Course {
                     places: slot.places.into_iter().map(|s| Scored { place: s.place.into(), score: s.score, reasons: s.reasons }).collect(),
                 })
                 .collect(),
+            weather: None,
+            notes: Vec::new(),
         }
     }
 }
@@ -307,12 +294,18 @@ mod tests {
     }
 
     #[test]
-    fn recommendations_serialise_with_weather_beside_the_courses() {
-        let empty = Recommendations { courses: Vec::new(), weather: None, notes: Vec::new() };
-        assert_eq!(serde_json::to_value(&empty).unwrap(), json!({"courses": [], "weather": null, "notes": []}));
+    fn every_course_carries_the_weather_and_the_notes() {
+        let empty = Recommendations { courses: Vec::new(), weather: None, notes: vec!["no forecast".into()] };
+        assert_eq!(serde_json::to_value(empty.into_courses()).unwrap(), json!([]));
         let slot = Slot { start_time: "14:00".into(), end_time: "15:45".into(), places: Vec::new() };
-        let rainy = Recommendations { courses: vec![Course { slots: vec![slot] }], weather: Some(Weather::Rain), notes: Vec::new() };
-        let json = serde_json::to_value(&rainy).unwrap();
-        assert_eq!((json["weather"].as_str(), json["courses"][0]["slots"][0]["startTime"].as_str()), (Some("비"), Some("14:00")));
+        let course = Course { slots: vec![slot], weather: None, notes: Vec::new() };
+        let rainy = Recommendations { courses: vec![course.clone(), course], weather: Some(Weather::Rain), notes: vec!["note".into()] };
+        let json = serde_json::to_value(rainy.into_courses()).unwrap();
+        for course in json.as_array().unwrap() {
+            assert_eq!(
+                course,
+                &json!({"slots": [{"startTime": "14:00", "endTime": "15:45", "places": []}], "weather": "비", "notes": ["note"]})
+            );
+        }
     }
 }

@@ -8,6 +8,8 @@
 
 pub mod dto;
 pub mod engine;
+pub mod http;
+pub mod inputs;
 
 use std::{
     collections::{HashMap, HashSet},

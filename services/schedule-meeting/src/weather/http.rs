@@ -3,17 +3,13 @@
 use std::sync::Arc;
 
 use axum::{Router, extract::State, routing::get};
-use couple_common::{ApiResponse, Identity, Query};
+use couple_common::{ApiResponse, Query};
 
 use super::{
     Forecasts,
     dto::{WeatherCard, WeatherQuery},
 };
-use crate::{
-    AppState,
-    domain::LatLon,
-    error::{Error, Result},
-};
+use crate::{AppState, domain::LatLon, error::Result, member::CoupleMember};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/meetings/weather-cards", get(weather_cards))
@@ -28,10 +24,9 @@ pub fn router() -> Router<AppState> {
         (status = 503, description = "`WEATHER_UNAVAILABLE`: no KMA key is configured, or KMA failed (timeout, error answer, rejected key, open circuit)")))]
 pub async fn weather_cards(
     State(forecasts): State<Arc<Forecasts>>,
-    identity: Identity,
+    _member: CoupleMember,
     Query(query): Query<WeatherQuery>,
 ) -> Result<ApiResponse<Vec<WeatherCard>>> {
-    identity.couple_id.ok_or(Error::NoCouple)?;
     let at = LatLon::try_from(query)?;
     let cards = forecasts.cards(at, forecasts.today()).await?;
     Ok(ApiResponse::ok(cards.into_iter().map(WeatherCard::from).collect()))

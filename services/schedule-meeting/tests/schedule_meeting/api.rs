@@ -438,6 +438,11 @@ async fn the_openapi_document_lists_every_route_and_its_references_resolve() {
         ("/api/meetings/{id}", &["get", "put", "delete"]),
         ("/api/places", &["get"]),
         ("/api/places/{id}", &["get"]),
+        ("/api/schedules/calendar", &["get"]),
+        ("/api/calendar/feeds", &["get", "post"]),
+        ("/api/calendar/feeds/{id}", &["delete"]),
+        ("/api/calendar/feeds/{secret}.ics", &["get"]),
+        ("/api/meetings/recommend", &["post"]),
         ("/internal/users/{id}", &["delete"]),
         ("/internal/couples/{id}", &["delete"]),
     ] {
@@ -446,6 +451,10 @@ async fn the_openapi_document_lists_every_route_and_its_references_resolve() {
         }
     }
     assert!(doc["paths"]["/api/schedules/{id}"]["get"]["responses"]["403"].is_object());
+    // The feed is public: its secret is the credential.
+    let feed = &doc["paths"]["/api/calendar/feeds/{secret}.ics"]["get"];
+    assert!(feed["security"].as_array().is_none_or(|s| s.is_empty()), "{feed}");
+    assert!(feed["responses"]["200"]["content"]["text/calendar"].is_object(), "{feed}");
     assert_eq!(couple_common::test_util::dangling_refs(&doc), Vec::<String>::new());
 }
 

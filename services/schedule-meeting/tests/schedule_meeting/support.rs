@@ -1,7 +1,10 @@
 //! What the tests share: the service on a free port with a clock the test sets, tokens the test
 //! issues, and a few calls.
 
-use std::sync::Arc;
+use std::{
+    io::Write,
+    sync::{Arc, Mutex},
+};
 
 use chrono::{DateTime, TimeZone, Utc};
 use couple_common::{
@@ -14,6 +17,7 @@ use couple_common::{
 use reqwest::{Method, StatusCode};
 use schedule_meeting::{Config, ScheduleMeeting, store::Store};
 use serde_json::{Value, json};
+use tracing_subscriber::fmt::MakeWriter;
 use uuid::Uuid;
 
 /// Noon in Seoul on 1 December 2026: where every test's clock starts.
@@ -48,6 +52,7 @@ pub struct TestApp {
     pub server: TestServer,
     pub clock: Clock,
     pub store: Arc<dyn Store>,
+    pub config: Config,
     _db: TestDatabase,
 }
 
@@ -61,16 +66,30 @@ impl std::ops::Deref for TestApp {
 
 /// The service on `backend`; `None` (the test skips) when PostgreSQL is asked for and not running.
 pub async fn spawn(backend: Backend) -> Option<TestApp> {
+    spawn_with(backend, |_| {}).await
+}
+
+/// [`spawn`] with the configuration changed by `tweak` (peers, the public base URL).
+pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<TestApp> {
     let db = TestDatabase::create(backend).await?;
     let mut config = Config::default();
     config.database.database_url = db.url().to_owned();
     config.clock = Clock::manual(noon());
+    tweak(&mut config);
     let server = TestServer::spawn::<ScheduleMeeting>(&config, &test_util::shared_config()).await;
     let store = schedule_meeting::store::connect(db.url(), PoolSettings::default()).await.unwrap();
-    Some(TestApp { server, clock: config.clock, store, _db: db })
+    Some(TestApp { server, clock: config.clock.clone(), store, config, _db: db })
 }
 
 impl TestApp {
+    /// A second instance of the service on the same database and clock, its configuration
+    /// changed by `tweak` (a peer that is down, say).
+    pub async fn another(&self, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let mut config = self.config.clone();
+        tweak(&mut config);
+        TestServer::spawn::<ScheduleMeeting>(&config, &test_util::shared_config()).await
+    }
+
     /// A call as `user`, asserting the status; the body.
     pub async fn expect(&self, method: Method, path: &str, user: &User, body: Option<Value>, status: StatusCode) -> Value {
         let (got, body) = self.call(method.clone(), path, Some(&user.token), body).await;
@@ -135,4 +154,43 @@ impl TestApp {
 /// The `key` of each item.
 pub fn field(items: &[Value], key: &str) -> Vec<Value> {
     items.iter().map(|item| item[key].clone()).collect()
+}
+
+/// Log lines written while it lives (on this thread: the tests' runtime is single-threaded, so
+/// the service's tasks log here too).
+#[derive(Clone, Default)]
+pub struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Logs {
+    /// Captures every level on this thread until the guard drops.
+    pub fn capture() -> (Self, tracing::subscriber::DefaultGuard) {
+        let logs = Self::default();
+        let subscriber =
+            tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_ansi(false).with_writer(logs.clone()).finish();
+        (logs.clone(), tracing::subscriber::set_default(subscriber))
+    }
+
+    /// Everything written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Logs {
+    type Writer = Logs;
+
+    fn make_writer(&'a self) -> Logs {
+        self.clone()
+    }
 }

@@ -2,11 +2,7 @@
 //! the test sets, against the KMA stand-in (`kma`). The service's database is a throwaway SQLite
 //! file: the weather does not store anything, so one backend is enough.
 
-use std::{
-    io::Write,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use couple_common::{
@@ -24,10 +20,12 @@ use schedule_meeting::{
 };
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use tracing_subscriber::fmt::MakeWriter;
 use uuid::Uuid;
 
-use crate::kma::{BAD_KEY_XML, Fault, KEY, Kma, Op, hours};
+use crate::{
+    kma::{BAD_KEY_XML, Fault, KEY, Kma, Op, hours},
+    support::Logs,
+};
 
 const SEOUL_CITY_HALL: (f64, f64) = (37.5665, 126.9780);
 
@@ -291,41 +289,9 @@ async fn the_circuit_opens_after_consecutive_failures_and_closes_after_the_coold
     assert_eq!(kma.count(), 6);
 }
 
-/// Log lines written while it lives (on this thread: the tests' runtime is single-threaded, so
-/// the service's tasks log here too).
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Logs {
-    type Writer = Logs;
-
-    fn make_writer(&'a self) -> Logs {
-        self.clone()
-    }
-}
-
-impl Logs {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
 #[tokio::test]
 async fn each_kma_failure_is_a_503_saying_what_failed_and_no_message_or_log_line_holds_the_key() {
-    let logs = Logs::default();
-    let subscriber = tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_ansi(false).with_writer(logs.clone()).finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = Logs::capture();
     let prefix = "the KMA forecast service failed: ";
     let cases: Vec<(Option<Fault>, Option<&str>, String)> = vec![
         (

@@ -128,6 +128,48 @@ impl From<MemberRecord> for Member {
     }
 }
 
+/// `GET /internal/couples/{id}`: what another service needs of a couple (schedule-meeting's
+/// calendar: the start date and both birthdays).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CoupleForService {
+    /// Couple id.
+    pub id: Uuid,
+    /// Couple name.
+    pub name: String,
+    /// The day they count from.
+    pub start_date: NaiveDate,
+    /// Whether the couple still exists (false once they broke up).
+    pub active: bool,
+    /// The current members: both partners while active, none once ended.
+    pub members: Vec<MemberForService>,
+}
+
+/// A member in [`CoupleForService`].
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberForService {
+    /// User id.
+    pub user_id: Uuid,
+    /// Display name.
+    pub name: String,
+    /// Birth date.
+    pub birth: NaiveDate,
+}
+
+impl CoupleForService {
+    /// The view of `couple` with its current `members`.
+    pub fn new(couple: CoupleRecord, members: Vec<MemberRecord>) -> Self {
+        Self {
+            id: couple.id,
+            name: couple.name,
+            start_date: couple.start_date,
+            active: couple.ended_at.is_none(),
+            members: members.into_iter().map(|m| MemberForService { user_id: m.id, name: m.name, birth: m.birth }).collect(),
+        }
+    }
+}
+
 /// The next day worth celebrating.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Anniversary {

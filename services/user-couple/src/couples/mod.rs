@@ -20,7 +20,7 @@ use crate::{
     users::dto::User,
 };
 
-use dto::{AcceptMatchResponse, Anniversary, Couple, CoupleHome, CoupleUpdate, MatchCodeResponse, Member, NewMatch};
+use dto::{AcceptMatchResponse, Anniversary, Couple, CoupleForService, CoupleHome, CoupleUpdate, MatchCodeResponse, Member, NewMatch};
 
 /// The couples of the service.
 pub struct Couples {
@@ -164,6 +164,16 @@ impl Couples {
             next_anniversary: Anniversary { date, label },
             partner,
         })
+    }
+
+    /// A couple by id with its current members, for another service; ended couples too (their
+    /// members left), until no former member has an account.
+    #[tracing::instrument(skip_all, fields(couple_id = %id))]
+    pub async fn for_service(&self, id: Uuid) -> Result<CoupleForService> {
+        let couple = self.store.couple_by_id(id).await?.ok_or(Error::CoupleNotFound)?;
+        // Breaking up clears the members' couple, so an ended couple lists none.
+        let members = self.store.couple_members(id).await?;
+        Ok(CoupleForService::new(couple, members))
     }
 
     /// Breaks up: both leave the couple (kept as ended) and both users' access tokens stop.

@@ -136,15 +136,60 @@ pub enum Rotation {
     Invalid,
 }
 
-/// A queued erasure of a deleted account in another service.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+/// What is erased in another service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErasureKind {
+    /// A deleted account: `DELETE /internal/users/{id}`.
+    User,
+    /// A couple none of whose former members has an account any more:
+    /// `DELETE /internal/couples/{id}`.
+    Couple,
+}
+
+impl ErasureKind {
+    /// Both kinds.
+    pub const ALL: [Self; 2] = [Self::User, Self::Couple];
+
+    /// The path of the erasure of `id` in a service.
+    pub fn path(self, id: Uuid) -> String {
+        match self {
+            Self::User => format!("/internal/users/{id}"),
+            Self::Couple => format!("/internal/couples/{id}"),
+        }
+    }
+}
+
+/// A queued erasure in another service.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErasureTask {
-    /// The deleted account.
-    pub user_id: Uuid,
+    /// Of what.
+    pub kind: ErasureKind,
+    /// The deleted account or the couple.
+    pub id: Uuid,
     /// The service to erase it in (its registry name).
     pub service: String,
     /// Attempts started, this one included.
     pub attempts: i64,
+}
+
+/// Where a deletion is erased too (service names): the account in `users`, and each couple it
+/// leaves without any former member's account in `couples`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EraseIn<'a> {
+    /// The services that hold user data.
+    pub users: &'a [&'a str],
+    /// The services that hold couple data.
+    pub couples: &'a [&'a str],
+}
+
+/// What deleting an account did besides.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Deletion {
+    /// The partner it left behind, with their new token version.
+    pub partner: Option<(Uuid, i64)>,
+    /// The couples no former member has an account of any more: gone here, queued for erasure
+    /// elsewhere.
+    pub erased_couples: Vec<Uuid>,
 }
 
 /// Everything the service persists (migrations and ping come with [`Database`]).
@@ -166,28 +211,39 @@ pub trait Store: Database {
     /// old role stop working; returns the new version, or `None` for an unknown user.
     async fn set_role(&self, id: Uuid, role: &str, now: DateTime<Utc>) -> StoreResult<Option<i64>>;
     /// Deletes the account, breaking its couple first, and in the same transaction queues its
-    /// erasure in each of `erase_in` (service names). Returns the partner left behind and their
-    /// new token version, if there was one.
-    async fn delete_user(&self, id: Uuid, now: DateTime<Utc>, erase_in: &[&str]) -> StoreResult<Option<(Uuid, i64)>>;
+    /// erasure in `erase_in.users`. Each couple it was ever a member of that no other former
+    /// member has an account of is deleted too and queued for erasure in `erase_in.couples`
+    /// (couples that ended before former members were recorded are never). A repeated deletion
+    /// changes nothing.
+    async fn delete_user(&self, id: Uuid, now: DateTime<Utc>, erase_in: EraseIn<'_>) -> StoreResult<Deletion>;
 
-    /// Claims up to `limit` erasures for `service` that are due at `now`, moving each one's next
-    /// attempt to `lease_until` and counting the attempt, so that another replica claiming at the
-    /// same time skips them.
+    /// Claims up to `limit` erasures of `kind` for `service` that are due at `now`, moving each
+    /// one's next attempt to `lease_until` and counting the attempt, so that another replica
+    /// claiming at the same time skips them.
     async fn claim_erasures(
         &self,
+        kind: ErasureKind,
         service: &str,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> StoreResult<Vec<ErasureTask>>;
-    /// How many erasures are queued for `service`.
-    async fn pending_erasures(&self, service: &str) -> StoreResult<i64>;
+    /// How many erasures of `kind` are queued for `service`.
+    async fn pending_erasures(&self, kind: ErasureKind, service: &str) -> StoreResult<i64>;
     /// Removes an erasure the service confirmed.
-    async fn complete_erasure(&self, user_id: Uuid, service: &str) -> StoreResult<()>;
+    async fn complete_erasure(&self, kind: ErasureKind, id: Uuid, service: &str) -> StoreResult<()>;
     /// Schedules the next attempt of a failed erasure, noting why it failed.
-    async fn retry_erasure(&self, user_id: Uuid, service: &str, next_attempt_at: DateTime<Utc>, error: &str) -> StoreResult<()>;
+    async fn retry_erasure(
+        &self,
+        kind: ErasureKind,
+        id: Uuid,
+        service: &str,
+        next_attempt_at: DateTime<Utc>,
+        error: &str,
+    ) -> StoreResult<()>;
 
-    /// Pairs two users; [`StoreError::Conflict`] when either already has a couple.
+    /// Pairs two users, recording both as the couple's members for good;
+    /// [`StoreError::Conflict`] when either already has a couple.
     async fn create_couple(&self, couple: CoupleRecord, creator: Uuid, acceptor: Uuid) -> StoreResult<()>;
     /// A couple by id.
     async fn couple_by_id(&self, id: Uuid) -> StoreResult<Option<CoupleRecord>>;

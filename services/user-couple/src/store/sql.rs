@@ -6,10 +6,12 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
+use couple_common::db::Backend;
 use uuid::Uuid;
 
 use super::{
-    CoupleRecord, ErasureTask, MemberRecord, NewRefreshToken, NewUser, ProfileUpdate, Rotation, Store, StoreError, StoreResult, UserRecord,
+    CoupleRecord, Deletion, EraseIn, ErasureKind, ErasureTask, MemberRecord, NewRefreshToken, NewUser, ProfileUpdate, Rotation, Store,
+    StoreError, StoreResult, UserRecord,
 };
 
 /// Stores a refresh token (`$1`–`$6`: id, family, user, hash, creation, expiry).
@@ -18,6 +20,31 @@ const INSERT_REFRESH_TOKEN: &str =
 
 /// Ends a live couple (`$1` its id, `$2` the time).
 const END_COUPLE: &str = "UPDATE couples SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL";
+
+/// The couples a user (`$1`) was ever a member of, in id order; on PostgreSQL locked, so that
+/// of two former partners deleted at once, the second waits for the first and then sees that no
+/// member is left.
+const COUPLES_OF_USER: [&str; 2] = [
+    "SELECT id FROM couples WHERE id IN (SELECT couple_id FROM couple_members WHERE user_id = $1) ORDER BY id FOR UPDATE",
+    "SELECT id FROM couples WHERE id IN (SELECT couple_id FROM couple_members WHERE user_id = $1) ORDER BY id",
+];
+
+/// The outbox table and id column of each kind of erasure.
+fn outbox(kind: ErasureKind) -> (&'static str, &'static str) {
+    match kind {
+        ErasureKind::User => ("erasure_outbox", "user_id"),
+        ErasureKind::Couple => ("couple_erasure_outbox", "couple_id"),
+    }
+}
+
+/// Queues an erasure (`$1` the id, `$2` the service, `$3` the time); one already queued stays.
+fn queue_erasure(kind: ErasureKind) -> String {
+    let (table, id) = outbox(kind);
+    format!(
+        "INSERT INTO {table} ({id}, service, attempts, next_attempt_at, created_at) VALUES ($1, $2, 0, $3, $3) \
+         ON CONFLICT ({id}, service) DO NOTHING"
+    )
+}
 
 const USER_COLUMNS: &str = "id, email, password_hash, name, gender, birth, fcm_code, send_time, role, couple_id, token_version, created_at";
 
@@ -119,18 +146,24 @@ macro_rules! impl_store {
             }
 
             #[tracing::instrument(name = "store.delete_user", skip_all, fields(user_id = %id))]
-            async fn delete_user(&self, id: Uuid, now: DateTime<Utc>, erase_in: &[&str]) -> StoreResult<Option<(Uuid, i64)>> {
+            async fn delete_user(&self, id: Uuid, now: DateTime<Utc>, erase_in: EraseIn<'_>) -> StoreResult<Deletion> {
+                let couples_of_user = Self::BACKEND.pick(COUPLES_OF_USER[0], COUPLES_OF_USER[1]);
                 let mut tx = self.pool.begin().await?;
+                if Self::BACKEND == Backend::Postgres {
+                    // The couples first, before any user row: the partner's deletion locks them
+                    // first too, so the two cannot each hold what the other waits for.
+                    sqlx::query(couples_of_user).bind(id).execute(&mut *tx).await?;
+                }
                 // Write first, so SQLite takes the write lock before anything is read.
                 let couple_id: Option<Option<Uuid>> =
                     sqlx::query_scalar("UPDATE users SET token_version = token_version + 1 WHERE id = $1 RETURNING couple_id")
                         .bind(id)
                         .fetch_optional(&mut *tx)
                         .await?;
-                let mut partner = None;
+                let mut deletion = Deletion::default();
                 if let Some(Some(couple_id)) = couple_id {
                     sqlx::query(END_COUPLE).bind(couple_id).bind(now).execute(&mut *tx).await?;
-                    partner = sqlx::query_as::<_, (Uuid, i64)>(
+                    deletion.partner = sqlx::query_as::<_, (Uuid, i64)>(
                         "UPDATE users SET couple_id = NULL, token_version = token_version + 1, updated_at = $3 \
                          WHERE couple_id = $1 AND id <> $2 RETURNING id, token_version",
                     )
@@ -140,68 +173,83 @@ macro_rules! impl_store {
                     .fetch_optional(&mut *tx)
                     .await?;
                 }
+                // Again, as a couple paired since the lock above is locked only now.
+                let couples: Vec<Uuid> = sqlx::query_scalar(couples_of_user).bind(id).fetch_all(&mut *tx).await?;
+                sqlx::query("DELETE FROM couple_members WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
                 let deleted = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
                 // Only a deletion that happened is fanned out; a repeated one changes nothing.
                 if deleted == 1 {
-                    for service in erase_in {
-                        sqlx::query(
-                            "INSERT INTO erasure_outbox (user_id, service, attempts, next_attempt_at, created_at) VALUES ($1, $2, 0, $3, $3) \
-                             ON CONFLICT (user_id, service) DO NOTHING",
-                        )
-                        .bind(id)
-                        .bind(*service)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
+                    let queue = queue_erasure(ErasureKind::User);
+                    for service in erase_in.users {
+                        sqlx::query(&queue).bind(id).bind(*service).bind(now).execute(&mut *tx).await?;
+                    }
+                    let queue = queue_erasure(ErasureKind::Couple);
+                    for couple in couples {
+                        let members: i64 = sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM couple_members WHERE couple_id = $1")
+                            .bind(couple)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        if members > 0 {
+                            continue;
+                        }
+                        for service in erase_in.couples {
+                            sqlx::query(&queue).bind(couple).bind(*service).bind(now).execute(&mut *tx).await?;
+                        }
+                        sqlx::query("DELETE FROM couples WHERE id = $1").bind(couple).execute(&mut *tx).await?;
+                        deletion.erased_couples.push(couple);
                     }
                 }
                 tx.commit().await?;
-                Ok(partner)
+                Ok(deletion)
             }
 
-            #[tracing::instrument(name = "store.claim_erasures", skip_all, fields(%service))]
+            #[tracing::instrument(name = "store.claim_erasures", skip_all, fields(?kind, %service))]
             async fn claim_erasures(
                 &self,
+                kind: ErasureKind,
                 service: &str,
                 now: DateTime<Utc>,
                 lease_until: DateTime<Utc>,
                 limit: i64,
             ) -> StoreResult<Vec<ErasureTask>> {
+                let (table, id) = outbox(kind);
                 // The due check is repeated outside the subquery: PostgreSQL re-evaluates it on a
                 // row another claim changed meanwhile, so a row is never claimed twice; SKIP LOCKED
                 // lets concurrent claims take different rows instead of waiting. SQLite has a
                 // single writer, which serialises claims anyway.
                 let sql = format!(
-                    "UPDATE erasure_outbox SET next_attempt_at = $3, attempts = attempts + 1 \
-                     WHERE service = $1 AND next_attempt_at <= $2 AND (user_id, service) IN \
-                     (SELECT user_id, service FROM erasure_outbox WHERE service = $1 AND next_attempt_at <= $2 \
+                    "UPDATE {table} SET next_attempt_at = $3, attempts = attempts + 1 \
+                     WHERE service = $1 AND next_attempt_at <= $2 AND ({id}, service) IN \
+                     (SELECT {id}, service FROM {table} WHERE service = $1 AND next_attempt_at <= $2 \
                       ORDER BY next_attempt_at LIMIT $4{}) \
-                     RETURNING user_id, service, CAST(attempts AS BIGINT) AS attempts",
+                     RETURNING {id}, service, CAST(attempts AS BIGINT) AS attempts",
                     Self::BACKEND.pick(" FOR UPDATE SKIP LOCKED", "")
                 );
-                Ok(sqlx::query_as(&sql).bind(service).bind(now).bind(lease_until).bind(limit).fetch_all(&self.pool).await?)
+                let rows: Vec<(Uuid, String, i64)> =
+                    sqlx::query_as(&sql).bind(service).bind(now).bind(lease_until).bind(limit).fetch_all(&self.pool).await?;
+                Ok(rows.into_iter().map(|(id, service, attempts)| ErasureTask { kind, id, service, attempts }).collect())
             }
 
-            #[tracing::instrument(name = "store.pending_erasures", skip_all, fields(%service))]
-            async fn pending_erasures(&self, service: &str) -> StoreResult<i64> {
-                Ok(sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM erasure_outbox WHERE service = $1").bind(service).fetch_one(&self.pool).await?)
+            #[tracing::instrument(name = "store.pending_erasures", skip_all, fields(?kind, %service))]
+            async fn pending_erasures(&self, kind: ErasureKind, service: &str) -> StoreResult<i64> {
+                let (table, _) = outbox(kind);
+                let sql = format!("SELECT CAST(COUNT(*) AS BIGINT) FROM {table} WHERE service = $1");
+                Ok(sqlx::query_scalar(&sql).bind(service).fetch_one(&self.pool).await?)
             }
 
-            #[tracing::instrument(name = "store.complete_erasure", skip_all, fields(%user_id, %service))]
-            async fn complete_erasure(&self, user_id: Uuid, service: &str) -> StoreResult<()> {
-                sqlx::query("DELETE FROM erasure_outbox WHERE user_id = $1 AND service = $2").bind(user_id).bind(service).execute(&self.pool).await?;
+            #[tracing::instrument(name = "store.complete_erasure", skip_all, fields(?kind, %id, %service))]
+            async fn complete_erasure(&self, kind: ErasureKind, id: Uuid, service: &str) -> StoreResult<()> {
+                let (table, column) = outbox(kind);
+                let sql = format!("DELETE FROM {table} WHERE {column} = $1 AND service = $2");
+                sqlx::query(&sql).bind(id).bind(service).execute(&self.pool).await?;
                 Ok(())
             }
 
-            #[tracing::instrument(name = "store.retry_erasure", skip_all, fields(%user_id, %service))]
-            async fn retry_erasure(&self, user_id: Uuid, service: &str, next_attempt_at: DateTime<Utc>, error: &str) -> StoreResult<()> {
-                sqlx::query("UPDATE erasure_outbox SET next_attempt_at = $3, last_error = $4 WHERE user_id = $1 AND service = $2")
-                    .bind(user_id)
-                    .bind(service)
-                    .bind(next_attempt_at)
-                    .bind(error)
-                    .execute(&self.pool)
-                    .await?;
+            #[tracing::instrument(name = "store.retry_erasure", skip_all, fields(?kind, %id, %service))]
+            async fn retry_erasure(&self, kind: ErasureKind, id: Uuid, service: &str, next_attempt_at: DateTime<Utc>, error: &str) -> StoreResult<()> {
+                let (table, column) = outbox(kind);
+                let sql = format!("UPDATE {table} SET next_attempt_at = $3, last_error = $4 WHERE {column} = $1 AND service = $2");
+                sqlx::query(&sql).bind(id).bind(service).bind(next_attempt_at).bind(error).execute(&self.pool).await?;
                 Ok(())
             }
 
@@ -230,6 +278,12 @@ macro_rules! impl_store {
                     tx.rollback().await?;
                     return Err(StoreError::Conflict);
                 }
+                sqlx::query("INSERT INTO couple_members (couple_id, user_id) VALUES ($1, $2), ($1, $3)")
+                    .bind(couple.id)
+                    .bind(creator)
+                    .bind(acceptor)
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
                 Ok(())
             }

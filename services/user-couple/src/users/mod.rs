@@ -161,15 +161,19 @@ impl Accounts {
     }
 
     /// Deletes the account, breaking its couple first, and queues its erasure in the services
-    /// that hold user data.
+    /// that hold user data, and that of each couple it leaves without any former member's account
+    /// in those that hold couple data.
     #[tracing::instrument(skip_all, fields(user_id = %identity.user_id))]
     pub async fn delete_me(&self, identity: &Identity) -> Result<()> {
         let user = self.sessions.current_user(identity).await?;
-        let partner = self.store.delete_user(user.id, Utc::now(), self.erasure.targets()).await?;
+        let deletion = self.store.delete_user(user.id, Utc::now(), self.erasure.erase_in()).await?;
         self.erasure.wake();
+        if !deletion.erased_couples.is_empty() {
+            tracing::info!(couples = ?deletion.erased_couples, "no former member of these couples has an account: erasing them");
+        }
         // The deleted user's tokens fail on the missing account.
         self.sessions.forget_version(user.id).await?;
-        if let Some((partner, version)) = partner {
+        if let Some((partner, version)) = deletion.partner {
             self.sessions.publish_version(partner, version).await?;
         }
         Ok(())

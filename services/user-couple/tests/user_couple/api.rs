@@ -97,8 +97,13 @@ impl TestApp {
 
     /// Two users paired: (creator access, acceptor access, couple id).
     async fn couple(&self) -> (String, String, String) {
-        let (a, a_refresh) = self.user(&unique_email()).await;
-        let (b, _) = self.user(&unique_email()).await;
+        self.couple_of(&unique_email(), &unique_email()).await
+    }
+
+    /// [`Self::couple`] of two new users with these emails.
+    pub(crate) async fn couple_of(&self, a: &str, b: &str) -> (String, String, String) {
+        let (a, a_refresh) = self.user(a).await;
+        let (b, _) = self.user(b).await;
         let (_, code) =
             self.call(Method::POST, "/api/couples/match", Some(&a), Some(json!({"name": "Us", "startDate": "2026-01-01"}))).await;
         let code = code["data"]["matchCode"].as_str().unwrap().to_owned();
@@ -452,6 +457,49 @@ async fn the_internal_token_version_endpoint_requires_the_internal_token() {
     assert_eq!(app.http.get(&missing).header("x-internal-token", token).send().await.unwrap().status(), StatusCode::NOT_FOUND);
 }
 
+#[rstest]
+#[tokio::test]
+async fn services_read_a_couple_with_its_members_birthdays_on_the_internal_endpoint(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let Some(app) = spawn(backend, |_| {}).await else { return };
+    let (a, b, couple_id) = app.couple().await;
+    let (a_id, b_id) = (claims(&a)["sub"].clone(), claims(&b)["sub"].clone());
+    let (status, _) = app.call(Method::PUT, "/api/users/me", Some(&b), Some(json!({"name": "Joon"}))).await;
+    assert_eq!(status, StatusCode::OK);
+    let get = async |id: &str, token: Option<&str>| {
+        let mut request = app.http.get(format!("{}/internal/couples/{id}", app.base));
+        if let Some(token) = token {
+            request = request.header("x-internal-token", token);
+        }
+        let response = request.send().await.unwrap();
+        (response.status(), response.json::<Value>().await.unwrap_or(Value::Null))
+    };
+    let token = Some(test_util::TEST_INTERNAL_TOKEN);
+
+    let (status, body) = get(&couple_id, token).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["data"],
+        json!({"id": couple_id, "name": "Us", "startDate": "2026-01-01", "active": true, "members": [
+            {"userId": a_id, "name": "Mina", "birth": "1998-04-12"},
+            {"userId": b_id, "name": "Joon", "birth": "1998-04-12"},
+        ]})
+    );
+    assert_eq!(get(&couple_id, None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(get(&couple_id, Some("guess")).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(get("not-a-uuid", token).await.0, StatusCode::BAD_REQUEST);
+    let (status, body) = get(&uuid::Uuid::now_v7().to_string(), token).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("COUPLE_NOT_FOUND")));
+
+    // After the break-up the couple is still known, ended and without members.
+    let (status, _) = app.call(Method::DELETE, "/api/couples/me", Some(&a), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = get(&couple_id, token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["data"], json!({"id": couple_id, "name": "Us", "startDate": "2026-01-01", "active": false, "members": []}));
+}
+
 #[tokio::test]
 async fn health_and_openapi_are_served() {
     let app = embedded(|_| {}).await;
@@ -461,7 +509,7 @@ async fn health_and_openapi_are_served() {
     assert_eq!((status, ready["data"]["checks"]["database"].as_str()), (StatusCode::OK, Some("ok")));
     let (status, doc) = app.call(Method::GET, "/openapi.json", None, None).await;
     assert_eq!(status, StatusCode::OK);
-    for path in ["/api/users/signup", "/api/users/login", "/api/couples/match/accept", "/api/couples/home"] {
+    for path in ["/api/users/signup", "/api/users/login", "/api/couples/match/accept", "/api/couples/home", "/internal/couples/{id}"] {
         assert!(doc["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
     }
     // Every status the shared extractors can answer is documented (the API fuzzer checks it).

@@ -9,7 +9,9 @@ use couple_common::{
     test_util::{Backend, TestDatabase},
 };
 use rstest::rstest;
-use user_couple::store::{self, CoupleRecord, ErasureTask, NewRefreshToken, NewUser, ProfileUpdate, Rotation, Store, StoreError};
+use user_couple::store::{
+    self, CoupleRecord, Deletion, EraseIn, ErasureKind, ErasureTask, NewRefreshToken, NewUser, ProfileUpdate, Rotation, Store, StoreError,
+};
 use uuid::Uuid;
 
 /// A migrated store over a throwaway database on `backend`; `None` (the test skips) when
@@ -148,15 +150,88 @@ async fn deleting_a_coupled_user_frees_the_partner(#[values(Backend::Sqlite, Bac
     let c = couple();
     store.create_couple(c.clone(), a.id, b.id).await.unwrap();
     store.insert_refresh_token(refresh(a.id, Uuid::now_v7(), "h-a", Duration::days(1))).await.unwrap();
-    let partner = store.delete_user(a.id, Utc::now(), &[]).await.unwrap();
-    assert_eq!(partner, Some((b.id, 1)));
+    let deletion = store.delete_user(a.id, Utc::now(), EraseIn::default()).await.unwrap();
+    assert_eq!(deletion, Deletion { partner: Some((b.id, 1)), erased_couples: vec![] }, "the partner still has an account");
     assert!(store.user_by_id(a.id).await.unwrap().is_none());
     assert_eq!(store.user_by_id(b.id).await.unwrap().unwrap().couple_id, None);
     assert!(store.couple_by_id(c.id).await.unwrap().unwrap().ended_at.is_some());
     let now = Utc::now();
     assert_eq!(store.rotate_refresh_token("h-a", "h-a2", now, now + Duration::days(1)).await.unwrap(), Rotation::Invalid);
-    // Deleting a single user has no partner to report.
-    assert_eq!(store.delete_user(b.id, Utc::now(), &[]).await.unwrap(), None);
+    // Deleting a single user has no partner to report; the last member of the couple gone, the
+    // couple goes too.
+    assert_eq!(
+        store.delete_user(b.id, Utc::now(), EraseIn::default()).await.unwrap(),
+        Deletion { partner: None, erased_couples: vec![c.id] }
+    );
+    assert!(store.couple_by_id(c.id).await.unwrap().is_none());
+}
+
+/// The services named in the couple-erasure tests.
+const ERASE_IN: EraseIn<'static> = EraseIn { users: &["question-answer"], couples: &["schedule-meeting", "chat"] };
+
+#[rstest]
+#[tokio::test]
+async fn a_couple_is_erased_once_no_former_member_has_an_account(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+    let Some((store, _db)) = open(backend).await else { return };
+    let a = store.create_user(new_user("a@example.com")).await.unwrap();
+    let b = store.create_user(new_user("b@example.com")).await.unwrap();
+    let c = store.create_user(new_user("c@example.com")).await.unwrap();
+    let (first, second) = (couple(), couple());
+    store.create_couple(first.clone(), a.id, b.id).await.unwrap();
+    store.break_up(first.id, Utc::now()).await.unwrap();
+    // B moves on with C: B is a former member of the first couple and a member of the second.
+    store.create_couple(second.clone(), b.id, c.id).await.unwrap();
+    let couples_queued = async |service| store.pending_erasures(ErasureKind::Couple, service).await.unwrap();
+
+    let deletion = store.delete_user(a.id, Utc::now(), ERASE_IN).await.unwrap();
+    assert_eq!(deletion, Deletion::default(), "B, a former member, still has an account");
+    assert_eq!(couples_queued("schedule-meeting").await, 0);
+    assert!(store.couple_by_id(first.id).await.unwrap().is_some());
+
+    let deletion = store.delete_user(b.id, Utc::now(), ERASE_IN).await.unwrap();
+    assert_eq!(deletion, Deletion { partner: Some((c.id, 1)), erased_couples: vec![first.id] }, "C still has an account of the second");
+    assert!(store.couple_by_id(first.id).await.unwrap().is_none(), "gone here too");
+    assert!(store.couple_by_id(second.id).await.unwrap().unwrap().ended_at.is_some());
+    let now = Utc::now() + Duration::seconds(1);
+    let lease = now + Duration::seconds(60);
+    for service in ["schedule-meeting", "chat"] {
+        let claimed = store.claim_erasures(ErasureKind::Couple, service, now, lease, 10).await.unwrap();
+        assert_eq!(claimed, [ErasureTask { kind: ErasureKind::Couple, id: first.id, service: service.into(), attempts: 1 }]);
+    }
+    assert_eq!(couples_queued("question-answer").await, 0, "user data only: no couple erasure");
+    assert_eq!(store.pending_erasures(ErasureKind::User, "question-answer").await.unwrap(), 2, "A and B");
+    assert_eq!(store.pending_erasures(ErasureKind::User, "schedule-meeting").await.unwrap(), 0);
+
+    store.delete_user(c.id, Utc::now(), ERASE_IN).await.unwrap();
+    assert_eq!(couples_queued("chat").await, 2, "the second couple now");
+    // A repeated deletion queues nothing more.
+    assert_eq!(store.delete_user(c.id, Utc::now(), ERASE_IN).await.unwrap(), Deletion::default());
+    assert_eq!(couples_queued("chat").await, 2);
+}
+
+#[rstest]
+#[tokio::test]
+async fn partners_deleted_at_the_same_moment_erase_their_couple_once(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
+    let Some((store, _db)) = open(backend).await else { return };
+    for round in 0..5 {
+        let a = store.create_user(new_user(&format!("a{round}@example.com"))).await.unwrap();
+        let b = store.create_user(new_user(&format!("b{round}@example.com"))).await.unwrap();
+        let c = couple();
+        store.create_couple(c.clone(), a.id, b.id).await.unwrap();
+        if round % 2 == 1 {
+            store.break_up(c.id, Utc::now()).await.unwrap();
+        }
+        let delete = |id| {
+            let store = store.clone();
+            tokio::spawn(async move { store.delete_user(id, Utc::now(), ERASE_IN).await.unwrap() })
+        };
+        let (first, second) = (delete(a.id), delete(b.id));
+        let (first, second) = (first.await.unwrap(), second.await.unwrap());
+        let erased: Vec<_> = first.erased_couples.iter().chain(&second.erased_couples).collect();
+        assert_eq!(erased, [&c.id], "exactly one of the two deletions erases the couple");
+        assert!(store.couple_by_id(c.id).await.unwrap().is_none());
+    }
+    assert_eq!(store.pending_erasures(ErasureKind::Couple, "chat").await.unwrap(), 5);
 }
 
 #[rstest]
@@ -229,30 +304,33 @@ async fn a_deletion_queues_one_erasure_per_service_and_claims_lease_them(#[value
     let gone = store.create_user(new_user("gone@example.com")).await.unwrap();
     let kept = store.create_user(new_user("kept@example.com")).await.unwrap();
     let now = Utc::now();
-    store.delete_user(gone.id, now, &["question-answer", "chat"]).await.unwrap();
+    let erase_in = EraseIn { users: &["question-answer", "chat"], couples: &[] };
+    store.delete_user(gone.id, now, erase_in).await.unwrap();
     // Nothing queued for a user that did not exist, nor for a deletion without targets.
-    store.delete_user(gone.id, now, &["question-answer", "chat"]).await.unwrap();
-    store.delete_user(kept.id, now, &[]).await.unwrap();
-    assert_eq!(store.pending_erasures("question-answer").await.unwrap(), 1);
-    assert_eq!(store.pending_erasures("chat").await.unwrap(), 1);
-    assert_eq!(store.pending_erasures("schedule-meeting").await.unwrap(), 0);
+    store.delete_user(gone.id, now, erase_in).await.unwrap();
+    store.delete_user(kept.id, now, EraseIn::default()).await.unwrap();
+    let pending = async |service| store.pending_erasures(ErasureKind::User, service).await.unwrap();
+    assert_eq!(pending("question-answer").await, 1);
+    assert_eq!(pending("chat").await, 1);
+    assert_eq!(pending("schedule-meeting").await, 0);
 
     let lease = now + Duration::seconds(60);
-    let claimed = store.claim_erasures("chat", now, lease, 10).await.unwrap();
-    assert_eq!(claimed, [ErasureTask { user_id: gone.id, service: "chat".into(), attempts: 1 }]);
-    assert!(store.claim_erasures("chat", now, lease, 10).await.unwrap().is_empty(), "a claimed row is leased");
-    assert!(store.claim_erasures("chat", now - Duration::seconds(1), lease, 10).await.unwrap().is_empty(), "nothing due earlier");
+    let claim = async |at, lease| store.claim_erasures(ErasureKind::User, "chat", at, lease, 10).await.unwrap();
+    assert_eq!(claim(now, lease).await, [ErasureTask { kind: ErasureKind::User, id: gone.id, service: "chat".into(), attempts: 1 }]);
+    assert!(claim(now, lease).await.is_empty(), "a claimed row is leased");
+    assert!(claim(now - Duration::seconds(1), lease).await.is_empty(), "nothing due earlier");
+    assert!(store.claim_erasures(ErasureKind::Couple, "chat", now, lease, 10).await.unwrap().is_empty(), "a user is no couple");
     // A failed attempt is due again at its retry time, counting attempts.
-    store.retry_erasure(gone.id, "chat", now + Duration::seconds(5), "answered 503").await.unwrap();
-    assert!(store.claim_erasures("chat", now + Duration::seconds(4), lease, 10).await.unwrap().is_empty());
-    let again = store.claim_erasures("chat", now + Duration::seconds(5), lease + Duration::seconds(5), 10).await.unwrap();
+    store.retry_erasure(ErasureKind::User, gone.id, "chat", now + Duration::seconds(5), "answered 503").await.unwrap();
+    assert!(claim(now + Duration::seconds(4), lease).await.is_empty());
+    let again = claim(now + Duration::seconds(5), lease + Duration::seconds(5)).await;
     assert_eq!(again.iter().map(|t| t.attempts).collect::<Vec<_>>(), [2]);
-    store.complete_erasure(gone.id, "chat").await.unwrap();
-    assert_eq!(store.pending_erasures("chat").await.unwrap(), 0);
-    assert!(store.claim_erasures("chat", now + Duration::days(1), lease, 10).await.unwrap().is_empty());
+    store.complete_erasure(ErasureKind::User, gone.id, "chat").await.unwrap();
+    assert_eq!(pending("chat").await, 0);
+    assert!(claim(now + Duration::days(1), lease).await.is_empty());
     // The other service's row is untouched by all this.
-    let other = store.claim_erasures("question-answer", now, lease, 10).await.unwrap();
-    assert_eq!(other.iter().map(|t| (t.user_id, t.attempts)).collect::<Vec<_>>(), [(gone.id, 1)]);
+    let other = store.claim_erasures(ErasureKind::User, "question-answer", now, lease, 10).await.unwrap();
+    assert_eq!(other.iter().map(|t| (t.id, t.attempts)).collect::<Vec<_>>(), [(gone.id, 1)]);
 }
 
 #[rstest]
@@ -262,21 +340,104 @@ async fn concurrent_claims_never_take_the_same_row(#[values(Backend::Sqlite, Bac
     let now = Utc::now();
     for i in 0..20 {
         let user = store.create_user(new_user(&format!("u{i}@example.com"))).await.unwrap();
-        store.delete_user(user.id, now, &["chat"]).await.unwrap();
+        store.delete_user(user.id, now, EraseIn { users: &["chat"], couples: &[] }).await.unwrap();
     }
     let lease = now + Duration::seconds(60);
     let claims: Vec<_> = (0..4)
         .map(|_| {
             let store = store.clone();
-            tokio::spawn(async move { store.claim_erasures("chat", now, lease, 8).await.unwrap() })
+            tokio::spawn(async move { store.claim_erasures(ErasureKind::User, "chat", now, lease, 8).await.unwrap() })
         })
         .collect();
     let mut claimed = Vec::new();
     for claim in claims {
-        claimed.extend(claim.await.unwrap().into_iter().map(|t| t.user_id));
+        claimed.extend(claim.await.unwrap().into_iter().map(|t| t.id));
     }
     let total = claimed.len();
     claimed.sort();
     claimed.dedup();
     assert_eq!((claimed.len(), total), (20, 20), "every row claimed exactly once");
+}
+
+/// Inserts a couple as the schema before recorded members had it: `ended` or with `members`
+/// pointing at it.
+macro_rules! insert_old_couple {
+    ($pool:expr, $couple:expr, $ended:expr, $members:expr) => {{
+        let (couple, ended, members): (&CoupleRecord, bool, [Uuid; 2]) = ($couple, $ended, $members);
+        sqlx::query("INSERT INTO couples (id, name, start_date, created_by, created_at, ended_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(couple.id)
+            .bind(&couple.name)
+            .bind(couple.start_date)
+            .bind(members[0])
+            .bind(couple.created_at)
+            .bind(ended.then(Utc::now))
+            .execute($pool)
+            .await
+            .unwrap();
+        if !ended {
+            sqlx::query("UPDATE users SET couple_id = $1 WHERE id IN ($2, $3)")
+                .bind(couple.id)
+                .bind(members[0])
+                .bind(members[1])
+                .execute($pool)
+                .await
+                .unwrap();
+        }
+    }};
+}
+
+#[rstest]
+#[tokio::test]
+async fn live_couples_get_their_members_recorded_and_earlier_ended_ones_are_never_erased(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let Some(db) = TestDatabase::create(backend).await else { return };
+    // The migrations from before members were recorded, as they were applied then.
+    let dir = std::env::temp_dir().join(format!("uc-migrations-{}", Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(backend.pick("migrations/postgres", "migrations/sqlite"));
+    for file in std::fs::read_dir(&source).unwrap().map(|f| f.unwrap().path()) {
+        let name = file.file_name().unwrap().to_str().unwrap().to_owned();
+        if name.as_str() < "0003" {
+            std::fs::copy(&file, dir.join(name)).unwrap();
+        }
+    }
+    let earlier = sqlx::migrate::Migrator::new(dir.as_path()).await.unwrap();
+    assert_eq!(earlier.iter().count(), 2);
+    let store = store::connect(db.url(), PoolSettings::default()).await.unwrap();
+    let users = ["a", "b", "c", "d"].map(|name| new_user(&format!("{name}@example.com")));
+    let ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
+    let (ended, live) = (couple(), couple());
+    match backend {
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(db.url()).await.unwrap();
+            earlier.run(&pool).await.unwrap();
+            for user in users {
+                store.create_user(user).await.unwrap();
+            }
+            insert_old_couple!(&pool, &ended, true, [ids[0], ids[1]]);
+            insert_old_couple!(&pool, &live, false, [ids[2], ids[3]]);
+        }
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(db.url()).await.unwrap();
+            earlier.run(&pool).await.unwrap();
+            for user in users {
+                store.create_user(user).await.unwrap();
+            }
+            insert_old_couple!(&pool, &ended, true, [ids[0], ids[1]]);
+            insert_old_couple!(&pool, &live, false, [ids[2], ids[3]]);
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    store.migrate().await.unwrap();
+
+    let delete = async |id| store.delete_user(id, Utc::now(), EraseIn { users: &[], couples: &["chat"] }).await.unwrap();
+    assert_eq!(delete(ids[2]).await, Deletion { partner: Some((ids[3], 1)), erased_couples: vec![] });
+    assert_eq!(delete(ids[3]).await, Deletion { partner: None, erased_couples: vec![live.id] }, "both members were recorded");
+    // Who else was in the ended couple is not known, so it is kept rather than erased while that
+    // partner may still have an account.
+    assert_eq!(delete(ids[0]).await, Deletion::default());
+    assert_eq!(delete(ids[1]).await, Deletion::default());
+    assert!(store.couple_by_id(ended.id).await.unwrap().is_some());
+    assert_eq!(store.pending_erasures(ErasureKind::Couple, "chat").await.unwrap(), 1);
 }
