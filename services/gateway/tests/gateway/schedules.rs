@@ -457,7 +457,10 @@ async fn the_calendar_feed_is_public_at_its_secret_url_until_revoked(#[values(Ba
     let (status, _, _) = fetch_feed(gw, &url).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "a revoked feed");
     assert_eq!(get(gw, "/api/calendar/feeds", &c.mina).await, json!([]));
-    let (status, _, _) = fetch_feed(gw, &url.replace(".ics", "x.ics")).await;
+    // A secret of the same shape that was never handed out.
+    let (head, secret) = url.rsplit_once('/').unwrap();
+    let unknown = format!("{head}/{}{}", if secret.starts_with('A') { 'B' } else { 'A' }, &secret[1..]);
+    let (status, _, _) = fetch_feed(gw, &unknown).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "an unknown secret");
 }
 
@@ -487,6 +490,13 @@ async fn without_user_couple_the_calendar_still_shows_schedules_and_meetings_and
     // Recommendations go on with the caller's own tastes.
     let (_, _, notes) = recommend(&gw, &c.joon, days.date).await;
     assert!(notes.iter().any(|n| n.contains("only yours count")), "{notes:?}");
+    // The feed is not served partial (a subscribed phone would drop the birthdays it holds):
+    // a 503 it retries, never a 500.
+    let feed = post(&p.gateway, "/api/calendar/feeds", &c.mina, json!({})).await;
+    let path = feed["url"].as_str().unwrap().strip_prefix(p.gateway.url.as_str()).unwrap().to_owned();
+    let (status, body) = test_util::call(&gw.http, &gw.url, Method::GET, &path, None, None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("PEER_UNAVAILABLE")), "{body}");
+    assert_eq!(fetch_feed(&p.gateway, feed["url"].as_str().unwrap()).await.0, StatusCode::OK, "served whole where user-couple answers");
 }
 
 #[rstest]
