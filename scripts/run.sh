@@ -84,6 +84,8 @@ for name in "${services[@]}"; do
         export "${var}=${!var-${targets}}"
     done < <(registry_erasure "${name}" "${services[@]}")
 done
+# Links schedule-meeting hands out (calendar feeds) point at this gateway.
+export SCHEDULE_MEETING_PUBLIC_BASE_URL=${SCHEDULE_MEETING_PUBLIC_BASE_URL:-http://127.0.0.1:${gateway_port}}
 
 echo "==> building (${profile} profile): ${services[*]}"
 build_args=()

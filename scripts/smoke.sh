@@ -2,8 +2,8 @@
 # Smoke test of the README's first command: runs `scripts/run.sh` (what `make run` does) on free
 # ports (one for every service of the registry that has a binary) with a throwaway data
 # directory, walks a newcomer's first steps through the gateway with curl (sign up, log in, today's
-# question, an answer, pairing with a partner, a planned date in the month calendar), and stops
-# it. Fails if any step does.
+# question, an answer, pairing with a partner, a planned date in the month calendar and the
+# calendar feed), and stops it. Fails if any step does.
 set -euo pipefail
 
 LOG_NAME=smoke
@@ -73,5 +73,9 @@ status=$(curl -s -o "${data_dir}/meeting.json" -w '%{http_code}' -X POST "${api}
 [[ ${status} == 201 ]] || fail "POST /api/meetings answered ${status}: $(cat "${data_dir}/meeting.json")"
 curl -fsS "${api}/api/schedules/calendar?year=${day:0:4}&month=$((10#${day:5:2}))" -H "authorization: Bearer ${partner}" |
     grep -q '"Smoke date"' || fail "the planned date is not in the partner's month calendar"
+feed=$(curl -fsS -X POST "${api}/api/calendar/feeds" -H "authorization: Bearer ${partner}" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["url"])') || fail "POST /api/calendar/feeds"
+[[ ${feed} == "${api}/api/calendar/feeds/"*.ics ]] || fail "the feed URL ${feed} does not point at this gateway"
+curl -fsS "${feed}" | grep -q 'SUMMARY:Smoke date' || fail "the calendar feed, fetched without a token, lacks the planned date"
 curl -fsS "${api}/openapi.json" | grep -q '/api/meetings/recommend' || fail "the merged OpenAPI document lacks schedule-meeting's paths"
-echo "smoke: make run works (signup, login, me, today's question and an answer, pairing, a planned date in the calendar, openapi through the gateway)"
+echo "smoke: make run works (signup, login, me, today's question and an answer, pairing, a planned date in the calendar and its feed, openapi through the gateway)"

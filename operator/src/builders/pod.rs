@@ -320,6 +320,13 @@ pub fn service_env(platform: &Platform, service: Component) -> Vec<EnvVar> {
     {
         vars.push(env_secret("SCHEDULE_MEETING_WEATHER_API_KEY", secret_key(&key.name, &key.key)));
     }
+    if service == Component::ScheduleMeeting
+        && let Some(ingress) = platform.app.spec.gateway.ingress.as_ref().filter(|i| i.enabled)
+    {
+        // The calendar feed's URLs are handed to phones: they must name the host clients use.
+        let scheme = if ingress.tls_secret_name.is_some() { "https" } else { "http" };
+        vars.push(env("SCHEDULE_MEETING_PUBLIC_BASE_URL", format!("{scheme}://{}", ingress.host)));
+    }
     vars.extend(peer_env(platform, service));
     vars.extend(erasure_env(platform, service));
     vars
@@ -380,12 +387,15 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn question_answer_gets_mongodb_only_when_configured_and_the_weather_key_goes_to_schedule_meeting() {
+    fn question_answer_gets_mongodb_only_when_configured_and_schedule_meeting_the_weather_key_and_the_public_url() {
         let app = fixtures::managed();
         let p = Platform::new(&app).unwrap();
         let env = env_map(&service_container(&p, Component::QuestionAnswer, "i"));
         assert_eq!(env["QUESTION_ANSWER_MONGODB_URL"], "secret:demo-mongodb/url");
         assert!(!env.contains_key("QUESTION_ANSWER_REDIS_URL"));
+        // The feed URLs name the Ingress's host, over https with its TLS Secret.
+        let env = env_map(&service_container(&p, Component::ScheduleMeeting, "i"));
+        assert_eq!(env["SCHEDULE_MEETING_PUBLIC_BASE_URL"], "https://couple.example.com");
         let app = fixtures::app(serde_json::json!({
             "image": {"repository": "couple-platform", "tag": "0.1.0"},
             "auth": {"accessTokenTtl": "1h", "jwtSecretRef": {"name": "my-jwt", "key": "k"}},
@@ -396,6 +406,7 @@ pub(crate) mod tests {
         assert!(!env_map(&service_container(&p, Component::QuestionAnswer, "i")).keys().any(|k| k.contains("MONGODB")));
         let env = env_map(&service_container(&p, Component::ScheduleMeeting, "i"));
         assert_eq!(env["SCHEDULE_MEETING_WEATHER_API_KEY"], "secret:kma/key");
+        assert!(!env.contains_key("SCHEDULE_MEETING_PUBLIC_BASE_URL"), "no Ingress: the service's default (a port-forward)");
         assert_eq!(env["COUPLE_JWT_SECRET"], "secret:my-jwt/k");
         assert_eq!(env["COUPLE_ACCESS_TOKEN_TTL_SECS"], "3600");
     }

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::{
     peers::{Peers, down_urls},
-    support::{Logs, TestApp, User, couple, spawn_with, user},
+    support::{TestApp, User, couple, spawn_with, user},
 };
 
 const BASE_URL: &str = "https://couple.example.com";
@@ -176,7 +176,7 @@ fn summaries(calendar: &IcalCalendar) -> Vec<(String, String)> {
 async fn partners_create_list_and_revoke_feeds_and_a_feed_is_the_couples_calendar_in_icalendar(
     #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
 ) {
-    let (logs, _guard) = Logs::capture();
+    let logs = couple_common::telemetry::CapturedLogs::start();
     let Some((app, peers)) = spawn(backend).await else { return };
     let (a, b, couple_id) = known_couple(&peers);
     let (first, _, meeting) = december(&app, &a).await;
@@ -224,6 +224,7 @@ async fn partners_create_list_and_revoke_feeds_and_a_feed_is_the_couples_calenda
     // The secret is in no log line; the feed's requests are logged.
     let logs = logs.text();
     assert!(logs.contains("/api/calendar/feeds/{segment}"), "the feed's requests are in the access log: {logs}");
+    assert!(logs.contains("/api/calendar/feeds/***.ics"), "the access log names the feed's path with the secret masked: {logs}");
     assert!(!logs.contains(&secret), "a log line holds the feed's secret: {logs}");
 }
 

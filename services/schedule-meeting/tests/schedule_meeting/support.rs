@@ -1,10 +1,7 @@
 //! What the tests share: the service on a free port with a clock the test sets, tokens the test
 //! issues, and a few calls.
 
-use std::{
-    io::Write,
-    sync::{Arc, Mutex},
-};
+use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
 use couple_common::{
@@ -17,7 +14,6 @@ use couple_common::{
 use reqwest::{Method, StatusCode};
 use schedule_meeting::{Config, ScheduleMeeting, store::Store};
 use serde_json::{Value, json};
-use tracing_subscriber::fmt::MakeWriter;
 use uuid::Uuid;
 
 /// Noon in Seoul on 1 December 2026: where every test's clock starts.
@@ -154,43 +150,4 @@ impl TestApp {
 /// The `key` of each item.
 pub fn field(items: &[Value], key: &str) -> Vec<Value> {
     items.iter().map(|item| item[key].clone()).collect()
-}
-
-/// Log lines written while it lives (on this thread: the tests' runtime is single-threaded, so
-/// the service's tasks log here too).
-#[derive(Clone, Default)]
-pub struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Logs {
-    /// Captures every level on this thread until the guard drops.
-    pub fn capture() -> (Self, tracing::subscriber::DefaultGuard) {
-        let logs = Self::default();
-        let subscriber =
-            tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_ansi(false).with_writer(logs.clone()).finish();
-        (logs.clone(), tracing::subscriber::set_default(subscriber))
-    }
-
-    /// Everything written so far.
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-impl Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Logs {
-    type Writer = Logs;
-
-    fn make_writer(&'a self) -> Logs {
-        self.clone()
-    }
 }

@@ -22,10 +22,7 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::{
-    kma::{BAD_KEY_XML, Fault, KEY, Kma, Op, hours},
-    support::Logs,
-};
+use crate::kma::{BAD_KEY_XML, Fault, KEY, Kma, Op, hours};
 
 const SEOUL_CITY_HALL: (f64, f64) = (37.5665, 126.9780);
 
@@ -291,7 +288,7 @@ async fn the_circuit_opens_after_consecutive_failures_and_closes_after_the_coold
 
 #[tokio::test]
 async fn each_kma_failure_is_a_503_saying_what_failed_and_no_message_or_log_line_holds_the_key() {
-    let (logs, _guard) = Logs::capture();
+    let logs = couple_common::telemetry::CapturedLogs::start();
     let prefix = "the KMA forecast service failed: ";
     let cases: Vec<(Option<Fault>, Option<&str>, String)> = vec![
         (
