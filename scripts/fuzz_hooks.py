@@ -16,7 +16,9 @@ names a real question (a few ids fetched once) with a valid option, so answering
 not only its 404 and 422. Schedule-meeting's operations (schedules, meetings, places, the
 calendar and its feeds) run as a member of a couple, since everything there belongs to one, and
 every other planned date or recommendation request names real catalogue places, a real date and
-times in order, so they are exercised past 422; the rest stay as generated.
+times in order, and every other weather-card request a point in Seoul (on the KMA grid; fuzz.sh
+gives schedule-meeting a stand-in for KMA), so they are exercised past 422; the rest stay as
+generated.
 
 Every response is counted; the total, with the fresh users made and the answers and admin
 creations that succeeded, is written to FUZZ_COUNT_FILE so fuzz.sh can insist on a minimum number
@@ -58,6 +60,7 @@ ADMIN_OPERATIONS = {("POST", "/api/questions"), ("POST", "/api/tags")}
 ANSWER = ("POST", "/api/user-answers")
 MEETING = ("POST", "/api/meetings")
 RECOMMEND = ("POST", "/api/meetings/recommend")
+WEATHER = ("GET", "/api/meetings/weather-cards")
 
 _lock = threading.Lock()
 _users = itertools.count(1)
@@ -71,6 +74,8 @@ _question_ids: list[str] = []
 _answers = itertools.count()
 _place_ids: list[str] = []
 _plans = itertools.count()
+_weathers = itertools.count()
+_forecasts = 0  # 200s of the weather cards
 
 
 def _call(method: str, path: str, body: dict | None = None, token: str | None = None) -> dict:
@@ -179,11 +184,14 @@ def before_call(context, case, kwargs):
             else:
                 valid |= {"near": "37.5665,126.978", "radiusKm": 5}
             case.body = {**case.body, **valid}
+    elif operation == WEATHER and next(_weathers) % 2 == 0:
+        # Generated points are almost never on the KMA grid (Korea): every other one is Seoul.
+        case.query = {**(case.query or {}), "lat": 37.5665, "lon": 126.978}
 
 
 @schemathesis.hook
 def after_call(context, case, response):
-    global _requests, _answered, _admin_created, _planned
+    global _requests, _answered, _admin_created, _planned, _forecasts
     operation = (case.method.upper(), case.path)
     with _lock:
         _requests += 1
@@ -191,7 +199,9 @@ def after_call(context, case, response):
             _answered += operation == ANSWER
             _admin_created += operation in ADMIN_OPERATIONS
             _planned += operation == MEETING
+        if response.status_code == 200:
+            _forecasts += operation == WEATHER
         if operation in SESSION_ENDING and 200 <= response.status_code < 300:
             _tokens.pop(_kind(case), None)
         with open(COUNT_FILE, "w", encoding="utf-8") as f:
-            f.write(f"{_requests} {_renewals} {_answered} {_admin_created} {_planned}\n")
+            f.write(f"{_requests} {_renewals} {_answered} {_admin_created} {_planned} {_forecasts}\n")
