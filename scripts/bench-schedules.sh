@@ -145,6 +145,11 @@ for rate in ${rates}; do
 done
 y=${month%-*}
 m=$((10#${month#*-}))
+# Warm: each couple's members and start date are then in schedule-meeting's one-minute cache, as
+# they are for a couple in use (a cold entry costs one call to user-couple per request that
+# misses it meanwhile).
+load run --url "${api}/api/schedules/calendar?year=${y}&month=${m}" --method GET --rate 100 --secs 2 --connections "${conns}" \
+    --tokens "${tokens}" --expect 200 --out "${work}/calendar-warm.json" >/dev/null
 log "GET the month calendar at ${calendar_rate}/s, through the gateway, then straight"
 list_rows+=("$(run_row "calendar via gateway" "${api}/api/schedules/calendar?year=${y}&month=${m}" GET "${calendar_rate}" 200)")
 list_rows+=("$(run_row "calendar direct" "${direct}/api/schedules/calendar?year=${y}&month=${m}" GET "${calendar_rate}" 200)")
