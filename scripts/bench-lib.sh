@@ -10,6 +10,7 @@
 #   bench_stop NAME            stops it
 #   run_oha NAME ARGS...       oha for BENCH_SECS seconds, JSON in ${work}/NAME.json
 #   summarise FILE             "p50_ms p99_ms throughput errors" of an oha JSON file
+#   load ARGS...               scripts/bench-load.mjs (Node.js installed from Debian if missing)
 #   rss_kib PID, now_ms
 # shellcheck shell=bash disable=SC2034,SC2154 # work comes from, bin, conns and startup_ms go to the scripts sourcing this
 
@@ -62,6 +63,16 @@ bench_database() {
 }
 
 now_ms() { date +%s%3N; }
+
+# load ARGS...: the open-loop load generator for varied requests, on Node's own http.
+load() {
+    if ! command -v node >/dev/null 2>&1; then
+        log "installing Node.js (Debian's nodejs) for scripts/bench-load.mjs"
+        as_root apt-get update -q </dev/null >/dev/null
+        as_root apt-get install -y -q --no-install-recommends nodejs </dev/null >/dev/null
+    fi
+    node "${COUPLE_REPO}/scripts/bench-load.mjs" "$@"
+}
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
 # bench_start NAME URL CMD...: CMD (a command, environment assignments through `env`) in the

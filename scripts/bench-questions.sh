@@ -35,12 +35,6 @@ mkdir -p "$(dirname "${results}")"
 # shellcheck source=scripts/bench-lib.sh
 source "${root}/scripts/bench-lib.sh"
 
-if ! command -v node >/dev/null 2>&1; then
-    log "installing Node.js (Debian's nodejs) for scripts/bench-load.mjs"
-    as_root apt-get update -q </dev/null >/dev/null
-    as_root apt-get install -y -q --no-install-recommends nodejs </dev/null >/dev/null
-fi
-load() { node "${root}/scripts/bench-load.mjs" "$@"; }
 
 bench_prepare gateway user-couple question-answer
 bench_services

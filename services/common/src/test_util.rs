@@ -49,6 +49,13 @@ pub fn shared_config() -> SharedConfig {
     config
 }
 
+/// An access token for `user_id` in `couple_id` with `role`, signed with [`shared_config`]'s key
+/// as user-couple issues it (token version 0): what a service's black-box tests call it with.
+pub fn access_token(user_id: Uuid, couple_id: Option<Uuid>, role: crate::Role) -> String {
+    let keys = crate::JwtKeys::from_config(&shared_config());
+    keys.issue(crate::jwt::TokenSubject { user_id, couple_id, role, version: 0 }).0
+}
+
 /// The value of `name`, which names a test server. When it is unset the test cannot run: with
 /// `COUPLE_REQUIRE_SERVERS=1` this panics, otherwise it prints why the test is skipped and
 /// returns `None` (the test then returns early).

@@ -5,10 +5,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
 use couple_common::{
-    JwtKeys, Role,
+    Role,
     clock::Clock,
     db::PoolSettings,
-    jwt::TokenSubject,
     test_util::{self, Backend, TestDatabase, TestServer},
 };
 use question_answer::{Config, QuestionAnswer, store::Store};
@@ -32,9 +31,7 @@ pub struct User {
 /// Issues a token as user-couple would.
 pub fn user(couple: Option<Uuid>, role: Role) -> User {
     let id = Uuid::now_v7();
-    let keys = JwtKeys::from_config(&test_util::shared_config());
-    let (token, _) = keys.issue(TokenSubject { user_id: id, couple_id: couple, role, version: 0 });
-    User { id, couple_id: couple, token }
+    User { id, couple_id: couple, token: test_util::access_token(id, couple, role) }
 }
 
 /// Two users in one couple.

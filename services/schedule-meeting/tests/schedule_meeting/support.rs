@@ -5,10 +5,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
 use couple_common::{
-    JwtKeys, Role,
+    Role,
     clock::Clock,
     db::PoolSettings,
-    jwt::TokenSubject,
     test_util::{self, Backend, TestDatabase, TestServer},
 };
 use reqwest::{Method, StatusCode};
@@ -31,9 +30,7 @@ pub struct User {
 /// Issues a token as user-couple would.
 pub fn user(couple: Option<Uuid>) -> User {
     let id = Uuid::now_v7();
-    let keys = JwtKeys::from_config(&test_util::shared_config());
-    let (token, _) = keys.issue(TokenSubject { user_id: id, couple_id: couple, role: Role::User, version: 0 });
-    User { id, token }
+    User { id, token: test_util::access_token(id, couple, Role::User) }
 }
 
 /// Two users in one couple, and the couple's id.
