@@ -1,0 +1,235 @@
+//! The hub: which sockets of this replica listen to which room, and the delivery of room events
+//! to them. Every event is delivered to this replica's sockets at once and handed to the
+//! [`Fanout`] (Redis pub/sub when configured) for the other replicas, whose hubs deliver it to
+//! theirs with [`Hub::deliver_local`].
+//!
+//! Each socket has a bounded queue. A message that finds it full is never dropped on its own:
+//! the socket is cut off from the hub (its queue still drains) and marked overflowed, and its
+//! session closes with 4008 so the client resumes with `after`. Ephemeral events (typing, read
+//! receipts, presence) are dropped instead when the queue is more than three quarters full.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex, OnceLock,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use crate::store::{MessageRecord, ReadMarker};
+
+/// Something that happened in a room, for the sockets listening to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum Event {
+    /// A committed message.
+    Message(MessageRecord),
+    /// A member is typing; the indicator lasts `expires_in_ms` unless renewed.
+    Typing {
+        /// The room.
+        room_id: Uuid,
+        /// Who types.
+        user_id: Uuid,
+        /// Their display name, if known.
+        nickname: Option<String>,
+        /// How long the indicator lasts.
+        expires_in_ms: u64,
+    },
+    /// A member's read marker moved.
+    Read(ReadMarker),
+    /// A member's first socket in the room opened.
+    Join(Presence),
+    /// A member's last socket in the room closed.
+    Leave(Presence),
+    /// The room was erased: its sockets close.
+    Closed {
+        /// The room.
+        room_id: Uuid,
+    },
+}
+
+/// [`Event::Join`]'s and [`Event::Leave`]'s payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Presence {
+    /// The room.
+    pub room_id: Uuid,
+    /// The member.
+    pub user_id: Uuid,
+    /// Their display name, if known.
+    pub nickname: Option<String>,
+}
+
+impl Event {
+    /// The room it happened in.
+    pub fn room_id(&self) -> Uuid {
+        match self {
+            Event::Message(m) => m.room_id,
+            Event::Read(r) => r.room_id,
+            Event::Join(p) | Event::Leave(p) => p.room_id,
+            Event::Typing { room_id, .. } | Event::Closed { room_id } => *room_id,
+        }
+    }
+
+    /// Whether losing it would lose data: messages and the room's end are never dropped.
+    pub fn is_durable(&self) -> bool {
+        matches!(self, Event::Message(_) | Event::Closed { .. })
+    }
+}
+
+/// Hands events to the other replicas (Redis pub/sub). Never blocks the caller: an
+/// implementation queues and publishes in the background.
+pub trait Fanout: Send + Sync {
+    /// Sends `event` to the other replicas' hubs.
+    fn publish(&self, event: &Event);
+}
+
+/// One socket's place in the hub.
+struct Subscriber {
+    id: u64,
+    user_id: Uuid,
+    tx: mpsc::Sender<Arc<Event>>,
+    overflowed: Arc<AtomicBool>,
+}
+
+/// This replica's rooms and their sockets.
+pub struct Hub {
+    rooms: Mutex<HashMap<Uuid, Vec<Subscriber>>>,
+    queue: usize,
+    next_id: AtomicU64,
+    fanout: OnceLock<Arc<dyn Fanout>>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub").field("queue", &self.queue).finish_non_exhaustive()
+    }
+}
+
+impl Hub {
+    /// A hub whose sockets queue at most `queue` events each.
+    pub fn new(queue: usize) -> Arc<Self> {
+        Arc::new(Self { rooms: Mutex::default(), queue: queue.max(4), next_id: AtomicU64::new(1), fanout: OnceLock::new() })
+    }
+
+    /// Sends every event published here to the other replicas too (set once, at start).
+    pub fn set_fanout(&self, fanout: Arc<dyn Fanout>) {
+        let _ = self.fanout.set(fanout);
+    }
+
+    /// Listens to `room_id` for `user_id`. Events published from now on are queued for the
+    /// subscription until it is dropped.
+    pub fn subscribe(self: &Arc<Self>, room_id: Uuid, user_id: Uuid) -> Subscription {
+        let (tx, rx) = mpsc::channel(self.queue);
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let overflowed = Arc::new(AtomicBool::new(false));
+        let subscriber = Subscriber { id, user_id, tx, overflowed: overflowed.clone() };
+        self.lock().entry(room_id).or_default().push(subscriber);
+        metrics::gauge!("chat_sockets").increment(1.0);
+        Subscription { hub: Arc::downgrade(self), room_id, id, rx, overflowed }
+    }
+
+    /// Delivers `event` to this replica's sockets in its room and to the other replicas.
+    pub fn publish(&self, event: Event) {
+        if let Some(fanout) = self.fanout.get() {
+            fanout.publish(&event);
+        }
+        self.deliver_local(event);
+    }
+
+    /// Delivers `event` to this replica's sockets only (what the fanout calls for events from
+    /// other replicas).
+    pub fn deliver_local(&self, event: Event) {
+        let event = Arc::new(event);
+        let mut rooms = self.lock();
+        let Some(subscribers) = rooms.get_mut(&event.room_id()) else { return };
+        let durable = event.is_durable();
+        subscribers.retain(|s| {
+            if !durable && s.tx.capacity() < self.queue / 4 {
+                return true;
+            }
+            match s.tx.try_send(event.clone()) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    s.overflowed.store(true, Ordering::Release);
+                    metrics::counter!("chat_slow_consumers_total").increment(1);
+                    false
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            }
+        });
+        if subscribers.is_empty() {
+            rooms.remove(&event.room_id());
+        }
+    }
+
+    /// How many sockets `user_id` has open in `room_id` on this replica.
+    pub fn sockets_of(&self, room_id: Uuid, user_id: Uuid) -> usize {
+        self.lock().get(&room_id).map_or(0, |subs| subs.iter().filter(|s| s.user_id == user_id).count())
+    }
+
+    /// The members with a socket open in `room_id` on this replica.
+    pub fn present(&self, room_id: Uuid) -> Vec<Uuid> {
+        let mut users: Vec<Uuid> = self.lock().get(&room_id).map(|subs| subs.iter().map(|s| s.user_id).collect()).unwrap_or_default();
+        users.sort_unstable();
+        users.dedup();
+        users
+    }
+
+    fn unsubscribe(&self, room_id: Uuid, id: u64) {
+        let mut rooms = self.lock();
+        if let Some(subscribers) = rooms.get_mut(&room_id) {
+            subscribers.retain(|s| s.id != id);
+            if subscribers.is_empty() {
+                rooms.remove(&room_id);
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Vec<Subscriber>>> {
+        // A panic while holding the lock leaves the map consistent (every change is one call).
+        self.rooms.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A socket's queue of its room's events; leaving the hub when dropped.
+pub struct Subscription {
+    hub: std::sync::Weak<Hub>,
+    /// The room.
+    pub room_id: Uuid,
+    id: u64,
+    rx: mpsc::Receiver<Arc<Event>>,
+    overflowed: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription").field("room_id", &self.room_id).field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+impl Subscription {
+    /// The next event; `None` once the hub cut this socket off (see [`Self::overflowed`]) or
+    /// shut down, after every queued event was taken.
+    pub async fn recv(&mut self) -> Option<Arc<Event>> {
+        self.rx.recv().await
+    }
+
+    /// Whether the queue filled with a message: the socket must close with 4008.
+    pub fn overflowed(&self) -> bool {
+        self.overflowed.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        metrics::gauge!("chat_sockets").decrement(1.0);
+        if let Some(hub) = self.hub.upgrade() {
+            hub.unsubscribe(self.room_id, self.id);
+        }
+    }
+}

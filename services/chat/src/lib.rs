@@ -1,0 +1,119 @@
+//! The chat service: a couple's rooms and messages, stored before they are delivered, with
+//! WebSocket sessions that resume without gaps or duplicates, fanned out across replicas through
+//! Redis when several run.
+//!
+//! - `rooms/`, `messages/`: the logic and the REST side (`mod.rs` logic, `dto.rs` bodies,
+//!   `http.rs` routes).
+//! - `hub/`: which of this replica's sockets listen to which room; the Redis fan-out.
+//! - `socket/`: the WebSocket protocol and the session loop.
+//! - `store/`: PostgreSQL and SQLite behind one trait.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::{Router, extract::FromRef};
+use couple_common::{
+    JwtKeys,
+    config::{ListenConfig, PeerUrls, SharedConfig},
+    extract::InternalToken,
+    kit::ServiceMain,
+    server::{self, ReadinessChecks},
+    shutdown::Shutdown,
+};
+use couple_registry::{CHAT, ServiceSpec};
+use utoipa::OpenApi;
+
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod hub;
+pub mod internal;
+pub mod messages;
+pub mod openapi;
+pub mod people;
+pub mod rooms;
+pub mod socket;
+pub mod store;
+
+pub use config::Config;
+
+use crate::{hub::Hub, messages::Messages, people::People, rooms::Rooms, store::Store};
+
+/// The service, as the kit runs it.
+#[derive(Debug)]
+pub struct Chat;
+
+impl ServiceMain for Chat {
+    const SPEC: &'static ServiceSpec = &CHAT;
+    type Config = Config;
+
+    fn listen(config: &Config) -> &ListenConfig {
+        &config.listen
+    }
+
+    fn load_config() -> anyhow::Result<Config> {
+        let mut config: Config = couple_common::config::load(CHAT.env_prefix)?;
+        config.peers = PeerUrls::from_env(&CHAT);
+        Ok(config)
+    }
+
+    async fn migrate(config: &Config) -> anyhow::Result<()> {
+        open_store(config).await?.migrate().await.context("applying migrations")
+    }
+
+    async fn build(config: &Config, shared: &SharedConfig, shutdown: Shutdown) -> anyhow::Result<Router> {
+        build(config, shared, shutdown).await
+    }
+}
+
+/// What handlers share; each handler takes the part it needs.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    /// Rooms and the access rule.
+    pub rooms: Arc<Rooms>,
+    /// Posting, history and read markers.
+    pub messages: Arc<Messages>,
+    /// This replica's sockets.
+    pub hub: Arc<Hub>,
+    /// The settings sessions need (sizes, timings).
+    pub config: Arc<Config>,
+    /// The signing keys, for the identity extractor.
+    pub keys: Arc<JwtKeys>,
+    /// The token for `/internal/` calls.
+    pub internal_token: InternalToken,
+    /// Fires when the service begins to shut down: sessions close with 1001.
+    pub shutdown: Shutdown,
+}
+
+/// Opens the store named by the configuration.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    store::connect(&config.database.database_url, config.database.pool_settings()).await.context("opening the database")
+}
+
+/// Builds the application router.
+pub async fn build(config: &Config, shared: &SharedConfig, shutdown: Shutdown) -> anyhow::Result<Router> {
+    let store = open_store(config).await?;
+    if config.auto_migrate {
+        store.migrate().await.context("applying migrations")?;
+    }
+    let hub = Hub::new(config.send_queue);
+    let people = Arc::new(People::default());
+    let clock = config.clock.clone();
+    let state = AppState {
+        rooms: Arc::new(Rooms::new(store.clone(), clock.clone(), config.max_rooms)),
+        messages: Arc::new(Messages::new(store.clone(), hub.clone(), people, clock)),
+        hub,
+        config: Arc::new(config.clone()),
+        keys: Arc::new(JwtKeys::from_config(shared)),
+        internal_token: InternalToken::from_config(shared),
+        shutdown,
+    };
+    let api = Router::new()
+        .merge(rooms::http::router())
+        .merge(messages::http::router())
+        .merge(socket::router())
+        .merge(internal::router())
+        .with_state(state);
+    let readiness = ReadinessChecks::new().with("database", store, |store| async move { store.ping().await });
+    Ok(server::app(api, openapi::ApiDoc::openapi(), readiness, shared.body_limit_bytes))
+}
