@@ -1,0 +1,7 @@
+//! Chat's tests in one binary: the HTTP API black-box (`api`).
+//!
+//! PostgreSQL tests skip, saying how to start the server, unless `COUPLE_REQUIRE_SERVERS=1` (set
+//! by `make test`) makes a missing server a failure.
+
+mod api;
+mod support;
