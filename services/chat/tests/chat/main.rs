@@ -1,7 +1,9 @@
-//! Chat's tests in one binary: the HTTP API black-box (`api`).
+//! Chat's tests in one binary: the HTTP API black-box (`api`) and the store contract on both
+//! backends (`store`).
 //!
 //! PostgreSQL tests skip, saying how to start the server, unless `COUPLE_REQUIRE_SERVERS=1` (set
 //! by `make test`) makes a missing server a failure.
 
 mod api;
+mod store;
 mod support;
