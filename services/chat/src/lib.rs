@@ -37,7 +37,13 @@ pub mod store;
 
 pub use config::Config;
 
-use crate::{hub::Hub, messages::Messages, people::People, rooms::Rooms, store::Store};
+use crate::{
+    hub::{Hub, redis::RedisFanout},
+    messages::Messages,
+    people::People,
+    rooms::Rooms,
+    store::Store,
+};
 
 /// The service, as the kit runs it.
 #[derive(Debug)]
@@ -97,6 +103,10 @@ pub async fn build(config: &Config, shared: &SharedConfig, shutdown: Shutdown) -
         store.migrate().await.context("applying migrations")?;
     }
     let hub = Hub::new(config.send_queue);
+    if let Some(url) = config.redis.url() {
+        // Not a readiness check: without Redis this replica still serves its own sockets.
+        RedisFanout::attach(&hub, url, &config.redis.redis_prefix, shutdown.clone()).context("configuring the Redis fan-out")?;
+    }
     let people = Arc::new(People::default());
     let clock = config.clock.clone();
     let state = AppState {
