@@ -5,7 +5,8 @@
 //! (`Window::After(last)`, page by page), says `chat.ready`, then delivers live events by the
 //! rule: a message at or below `last` was sent already; `last + 1` is next; anything newer
 //! means messages are missing between (in flight from another replica, or lost by Redis) and
-//! are read from the store first. The subscription was made before the handshake, so nothing
+//! are read from the store first; so is everything after `last` when the hub says the room
+//! resyncs (the Redis fan-out was away). The subscription was made before the handshake, so nothing
 //! committed after it can fall between the catch-up and the live events.
 
 use std::{collections::HashSet, fmt::Display, sync::Arc};
@@ -322,6 +323,9 @@ impl Session {
             Event::Join(member) if member.user_id != me && present.insert(member.user_id) => out.frame(&ServerFrame::Join(member)).await,
             Event::Leave(member) if member.user_id != me && present.remove(&member.user_id) => out.frame(&ServerFrame::Leave(member)).await,
             Event::Closed { .. } => Err(Stop::Close(close::FORBIDDEN, "the room was erased")),
+            // The fan-out may have missed other replicas' messages: whatever the store has after
+            // `last` is sent now, as for a gap.
+            Event::Resync { .. } => self.fill(out, last, None).await,
             Event::Typing { .. } | Event::Join(_) | Event::Leave(_) => Ok(()),
         }
     }
