@@ -4,14 +4,24 @@
 use std::{sync::Arc, time::Duration};
 
 use chat::{
+    Chat, Config,
     hub::{Event, Hub, Subscription, redis::RedisFanout},
     store::MessageRecord,
 };
 use couple_common::{
+    Role,
+    config::{DatabaseConfig, RedisConfig},
     shutdown::{self, ShutdownTrigger},
-    test_util,
+    test_util::{self, TestDatabase, TestServer},
 };
-use tokio::time::{Instant, sleep, timeout};
+use futures_util::{SinkExt, StreamExt};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::{
+    net::TcpStream,
+    time::{Instant, sleep, timeout},
+};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite::Message};
 use uuid::Uuid;
 
 /// How long anything here may take to arrive.
@@ -176,4 +186,123 @@ async fn through_a_redis_outage_local_delivery_goes_on_sockets_resync_and_the_fa
         }
     }
     assert!(resynced, "b's socket was told to re-read the store once Redis was back");
+}
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Opens a socket to `room` on `server` (`?token=`, as a client without the gateway does) and
+/// returns it once `chat.ready` says it is live, with the messages the catch-up sent before.
+async fn open_socket(server: &TestServer, room: &str, token: &str, after: Option<&str>) -> (Socket, Vec<Value>) {
+    let base = server.base.replace("http://", "ws://");
+    let after = after.map(|id| format!("&after={id}")).unwrap_or_default();
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(format!("{base}/ws/chat/{room}/?token={token}{after}")).await.expect("the upgrade succeeds");
+    let mut caught_up = Vec::new();
+    loop {
+        let frame = next_frame(&mut socket).await;
+        match frame["type"].as_str() {
+            Some("chat.ready") => return (socket, caught_up),
+            Some("chat.message") => caught_up.push(frame),
+            _ => {}
+        }
+    }
+}
+
+async fn next_frame(socket: &mut Socket) -> Value {
+    loop {
+        let message = timeout(PATIENCE, socket.next()).await.expect("a frame within the patience");
+        match message.expect("the socket is open").expect("a readable frame") {
+            Message::Text(text) => return serde_json::from_str(&text).expect("JSON frames"),
+            Message::Close(close) => panic!("the socket closed: {close:?}"),
+            _ => {}
+        }
+    }
+}
+
+/// The next `count` `chat.message` frames (other frames are skipped).
+async fn messages(socket: &mut Socket, count: usize) -> Vec<Value> {
+    let mut messages = Vec::with_capacity(count);
+    while messages.len() < count {
+        let frame = next_frame(socket).await;
+        if frame["type"] == "chat.message" {
+            messages.push(frame);
+        }
+    }
+    messages
+}
+
+fn seqs(messages: &[Value]) -> Vec<i64> {
+    messages.iter().map(|m| m["seq"].as_i64().expect("a seq")).collect()
+}
+
+fn client_ids<'a>(messages: &'a [Value], prefix: &str) -> Vec<&'a str> {
+    messages.iter().filter_map(|m| m["clientId"].as_str()).filter(|id| id.starts_with(prefix)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_deliver_each_others_messages_in_order_and_a_resume_on_the_survivor_gets_everything() {
+    let Some(redis) = test_util::redis_url() else { return };
+    let Some(db) = TestDatabase::postgres().await else { return };
+    let config = Config {
+        database: DatabaseConfig::new(db.url()),
+        redis: RedisConfig { redis_url: Some(redis), redis_prefix: test_util::redis_prefix() },
+        ..Config::default()
+    };
+    let shared = test_util::shared_config();
+    let one = TestServer::spawn::<Chat>(&config, &shared).await;
+    let two = TestServer::spawn::<Chat>(&config, &shared).await;
+    let couple = Uuid::new_v4();
+    let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
+    let (alice_token, bob_token) =
+        (test_util::access_token(alice, Some(couple), Role::User), test_util::access_token(bob, Some(couple), Role::User));
+    let (status, body) = one.call(Method::GET, "/api/chat/rooms/", Some(&alice_token), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let room = body["data"][0]["id"].as_str().expect("the default room").to_owned();
+
+    let (mut on_one, caught_up) = open_socket(&one, &room, &alice_token, None).await;
+    assert!(caught_up.is_empty());
+    let (mut on_two, _) = open_socket(&two, &room, &bob_token, None).await;
+    // Interleaved: each replica commits its own while the other's arrive through Redis.
+    for i in 0..50 {
+        for (socket, who) in [(&mut on_one, "a"), (&mut on_two, "b")] {
+            let frame = json!({"type": "chat.message", "message": format!("{who} {i}"), "clientId": format!("{who}-{i:02}")});
+            socket.send(Message::text(frame.to_string())).await.unwrap();
+        }
+    }
+    let (seen_on_one, seen_on_two) = (messages(&mut on_one, 100).await, messages(&mut on_two, 100).await);
+    let all: Vec<i64> = (1..=100).collect();
+    assert_eq!(seqs(&seen_on_one), all, "replica one's socket: every seq once, in order");
+    assert_eq!(seqs(&seen_on_two), all, "replica two's socket: every seq once, in order");
+    assert_eq!(seen_on_one, seen_on_two, "both sockets got the same messages");
+    let sent = |who: &str| (0..50).map(|i| format!("{who}-{i:02}")).collect::<Vec<_>>();
+    assert_eq!(client_ids(&seen_on_one, "a-"), sent("a"), "alice's messages in the order she sent them");
+    assert_eq!(client_ids(&seen_on_one, "b-"), sent("b"), "bob's messages in the order he sent them");
+    // One from alice alone: no message of bob's follows it to reveal a gap, only Redis brings it.
+    on_one.send(Message::text(json!({"type": "chat.message", "message": "alone", "clientId": "a-alone"}).to_string())).await.unwrap();
+    assert_eq!(seqs(&messages(&mut on_one, 1).await), [101]);
+    assert_eq!(seqs(&messages(&mut on_two, 1).await), [101], "replica two's socket gets it through Redis");
+
+    // Alice saw up to seq 40 when replica one stops; more is posted on two meanwhile.
+    let seen = seen_on_one[39]["id"].as_str().unwrap().to_owned();
+    drop(one);
+    let closed = loop {
+        match timeout(PATIENCE, on_one.next()).await.expect("replica one closes its socket") {
+            Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+            Some(Ok(_)) => {}
+            other => panic!("the socket ended without a close: {other:?}"),
+        }
+    };
+    assert_eq!(closed, Some(1001), "going away: reconnect with after");
+    for i in 0..5 {
+        let body = json!({"roomId": room, "message": format!("while away {i}"), "clientId": format!("c-{i}")});
+        let (status, body) = two.call(Method::POST, "/api/chat/messages/", Some(&bob_token), Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (mut resumed, caught_up) = open_socket(&two, &room, &alice_token, Some(&seen)).await;
+    assert_eq!(seqs(&caught_up), (41..=106).collect::<Vec<_>>(), "everything after the message she had, once, in order");
+    assert_eq!(caught_up[..60], seen_on_two[40..], "the same messages the other socket saw");
+    let body = json!({"roomId": room, "message": "live again", "clientId": "c-live"});
+    let (status, body) = two.call(Method::POST, "/api/chat/messages/", Some(&bob_token), Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(seqs(&messages(&mut resumed, 1).await), [107], "then live");
 }
