@@ -137,3 +137,158 @@ fn deliver(hub: &Hub, reply: oneshot::Sender<Result<Appended>>, result: Result<A
 fn copy_of(err: &sqlx::Error) -> sqlx::Error {
     sqlx::Error::Io(std::io::Error::other(err.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use couple_common::{db::PoolSettings, shutdown, test_util::TestDatabase};
+    use metrics_exporter_prometheus::PrometheusBuilder;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::store::{self, RoomRecord};
+
+    struct Setup {
+        store: Arc<dyn Store>,
+        hub: Arc<Hub>,
+        room: RoomRecord,
+        _db: TestDatabase,
+    }
+
+    async fn setup() -> Setup {
+        let db = TestDatabase::sqlite();
+        let store = store::connect(db.url(), PoolSettings::default()).await.unwrap();
+        store.migrate().await.unwrap();
+        let room = RoomRecord {
+            id: Uuid::now_v7(),
+            couple_id: Uuid::now_v7(),
+            name: "우리 둘".into(),
+            is_default: true,
+            created_by: None,
+            created_at: Utc::now(),
+            last_seq: 0,
+        };
+        store.create_room(&room).await.unwrap();
+        Setup { store, hub: Hub::new(10_000), room, _db: db }
+    }
+
+    fn message(room_id: Uuid, text: &str, client_id: Option<&str>) -> NewMessage {
+        NewMessage {
+            id: Uuid::now_v7(),
+            room_id,
+            sender_id: Uuid::nil(),
+            nickname: None,
+            message: text.into(),
+            parent_id: None,
+            client_id: client_id.map(Into::into),
+            created_at: Utc::now(),
+        }
+    }
+
+    /// Queues `message` without waiting, so a test can fill the queue before the task runs.
+    fn enqueue(committer: &Committer, message: NewMessage) -> oneshot::Receiver<Result<Appended>> {
+        let (reply, answer) = oneshot::channel();
+        committer.tx.try_send((message, reply)).unwrap();
+        answer
+    }
+
+    #[tokio::test]
+    async fn concurrent_posts_are_all_committed_in_batches_and_published_in_seq_order() {
+        // The test's runtime runs every task on this thread, so this recorder sees the task's metrics.
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let metrics = recorder.handle();
+        let _local = metrics::set_default_local_recorder(&recorder);
+        let s = setup().await;
+        let mut listener = s.hub.subscribe(s.room.id, Uuid::now_v7());
+        let (_stop, shutdown) = shutdown::channel();
+        let committer = Committer::spawn(s.store.clone(), s.hub.clone(), 16, shutdown);
+
+        let posts = (0..200).map(|i| {
+            let committer = committer.clone();
+            let new = message(s.room.id, &format!("m{i}"), None);
+            tokio::spawn(async move { committer.commit(new).await })
+        });
+        let mut seqs = Vec::new();
+        for post in posts.collect::<Vec<_>>() {
+            match post.await.unwrap().unwrap() {
+                Appended::New(m) => seqs.push(m.seq),
+                other => panic!("not new: {other:?}"),
+            }
+        }
+        seqs.sort_unstable();
+        assert_eq!(seqs, (1..=200).collect::<Vec<i64>>(), "every post got its own seq, without gaps");
+
+        let mut seen = Vec::new();
+        while seen.len() < 200 {
+            match listener.recv().await.as_deref() {
+                Some(Event::Message(m)) => seen.push(m.seq),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(seen, (1..=200).collect::<Vec<i64>>(), "the hub saw them in seq order");
+        let stored = s.store.messages(s.room.id, crate::store::Window::After(0), 500).await.unwrap();
+        assert_eq!(stored.len(), 200);
+
+        let rendered = metrics.render();
+        let batches: f64 = rendered
+            .lines()
+            .find_map(|line| line.strip_prefix("chat_commit_batch_size_count "))
+            .expect("the batch sizes are recorded")
+            .parse()
+            .unwrap();
+        assert!(batches < 200.0, "some commits took several messages ({batches} commits for 200)");
+        assert!(rendered.contains("chat_messages_total 200"), "{rendered}");
+    }
+
+    #[tokio::test]
+    async fn a_resent_client_id_in_the_same_batch_returns_the_first_and_is_published_once() {
+        let s = setup().await;
+        let mut listener = s.hub.subscribe(s.room.id, Uuid::now_v7());
+        let (_stop, shutdown) = shutdown::channel();
+        let committer = Committer::spawn(s.store.clone(), s.hub.clone(), 16, shutdown);
+        let first = enqueue(&committer, message(s.room.id, "hi", Some("c-1")));
+        let again = enqueue(&committer, message(s.room.id, "hi", Some("c-1")));
+        let Appended::New(stored) = first.await.unwrap().unwrap() else { panic!("the first is new") };
+        assert_eq!(again.await.unwrap().unwrap(), Appended::Existing(stored.clone()));
+        let next = committer.commit(message(s.room.id, "next", None)).await.unwrap();
+        assert_eq!(next.record().seq, 2, "the resend burnt no seq");
+        let seen: Vec<i64> = [listener.recv().await, listener.recv().await]
+            .into_iter()
+            .map(|e| match e.as_deref() {
+                Some(Event::Message(m)) => m.seq,
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(seen, [1, 2]);
+    }
+
+    #[tokio::test]
+    async fn a_message_that_fails_its_batch_fails_alone() {
+        let s = setup().await;
+        let (_stop, shutdown) = shutdown::channel();
+        let committer = Committer::spawn(s.store.clone(), s.hub.clone(), 16, shutdown);
+        let before = enqueue(&committer, message(s.room.id, "before", None));
+        let erased = enqueue(&committer, message(Uuid::now_v7(), "to a room that is gone", None));
+        let after = enqueue(&committer, message(s.room.id, "after", None));
+        assert_eq!(before.await.unwrap().unwrap().record().seq, 1);
+        assert!(matches!(erased.await.unwrap(), Err(Error::Store(StoreError::Other(_)))));
+        assert_eq!(after.await.unwrap().unwrap().record().seq, 2);
+    }
+
+    #[tokio::test]
+    async fn on_shutdown_the_queued_posts_are_committed_and_new_ones_refused() {
+        let s = setup().await;
+        let (stop, shutdown) = shutdown::channel();
+        let committer = Committer::spawn(s.store.clone(), s.hub.clone(), 4, shutdown);
+        let queued: Vec<_> = (0..10).map(|i| enqueue(&committer, message(s.room.id, &format!("m{i}"), None))).collect();
+        stop.trigger();
+        for (i, answer) in queued.into_iter().enumerate() {
+            assert_eq!(answer.await.unwrap().unwrap().record().seq, i as i64 + 1);
+        }
+        while !committer.tx.is_closed() {
+            tokio::task::yield_now().await;
+        }
+        assert!(matches!(committer.commit(message(s.room.id, "late", None)).await, Err(Error::ShuttingDown)));
+        assert_eq!(s.store.room(s.room.id).await.unwrap().unwrap().last_seq, 10, "the late one was not stored");
+    }
+}
