@@ -74,10 +74,8 @@ struct Plan {
 /// in the batch gets that message back and consumes no `seq`. Every room of the batch must be in
 /// `last_seq`.
 fn plan(batch: &[NewMessage], mut last_seq: HashMap<Uuid, i64>, stored: Vec<MessageRecord>) -> StoreResult<Plan> {
-    let mut known: HashMap<ClientKey, MessageRecord> = stored
-        .into_iter()
-        .filter_map(|m| client_key(m.room_id, m.sender_id, m.client_id.as_deref()).map(|key| (key, m)))
-        .collect();
+    let mut known: HashMap<ClientKey, MessageRecord> =
+        stored.into_iter().filter_map(|m| client_key(m.room_id, m.sender_id, m.client_id.as_deref()).map(|key| (key, m))).collect();
     let mut results = Vec::with_capacity(batch.len());
     let mut inserts = Vec::new();
     let mut bumped = BTreeSet::new();
@@ -244,7 +242,12 @@ macro_rules! impl_store {
                 let mut latest: HashMap<Uuid, MessageRecord> = latest.into_iter().map(|m| (m.room_id, m)).collect();
                 Ok(rows
                     .into_iter()
-                    .map(|r| RoomView { last_message: latest.remove(&r.room.id), unread: r.unread, last_read_seq: r.last_read_seq, room: r.room })
+                    .map(|r| RoomView {
+                        last_message: latest.remove(&r.room.id),
+                        unread: r.unread,
+                        last_read_seq: r.last_read_seq,
+                        room: r.room,
+                    })
                     .collect())
             }
 
@@ -274,7 +277,8 @@ macro_rules! impl_store {
                     Window::Before(seq) => (" AND seq < $3", "DESC", Some(seq)),
                     Window::After(seq) => (" AND seq > $3", "", Some(seq)),
                 };
-                let sql = format!("SELECT {MESSAGE_COLUMNS} FROM chat_messages WHERE room_id = $1{condition} ORDER BY seq {order} LIMIT $2");
+                let sql =
+                    format!("SELECT {MESSAGE_COLUMNS} FROM chat_messages WHERE room_id = $1{condition} ORDER BY seq {order} LIMIT $2");
                 let mut query = sqlx::query_as::<_, MessageRecord>(&sql).bind(room_id).bind(limit);
                 if let Some(seq) = bound {
                     query = query.bind(seq);
@@ -330,7 +334,10 @@ macro_rules! impl_store {
             #[tracing::instrument(name = "store.erase_couple", skip_all)]
             async fn erase_couple(&self, couple_id: Uuid) -> StoreResult<Vec<Uuid>> {
                 // Messages and read markers go with their rooms (ON DELETE CASCADE).
-                Ok(sqlx::query_scalar("DELETE FROM chat_rooms WHERE couple_id = $1 RETURNING id").bind(couple_id).fetch_all(&self.pool).await?)
+                Ok(sqlx::query_scalar("DELETE FROM chat_rooms WHERE couple_id = $1 RETURNING id")
+                    .bind(couple_id)
+                    .fetch_all(&self.pool)
+                    .await?)
             }
         }
     };
