@@ -294,7 +294,7 @@ impl Session {
         S::Error: Display,
     {
         if message.seq > *last {
-            out.frame(&ServerFrame::Message(message)).await?;
+            out.frame(&ServerFrame::Message(message.clone().into())).await?;
             *last = message.seq;
         }
         Ok(())
@@ -318,7 +318,7 @@ impl Session {
                 let frame = ServerFrame::Typing { room_id: *room_id, user_id: *user_id, nickname: nickname.as_deref(), expires_in_ms: *expires_in_ms };
                 out.frame(&frame).await
             }
-            Event::Read(marker) => out.frame(&ServerFrame::Read(marker.into())).await,
+            Event::Read(marker) => out.frame(&ServerFrame::Read(marker.clone().into())).await,
             Event::Join(member) if member.user_id != me && present.insert(member.user_id) => out.frame(&ServerFrame::Join(member)).await,
             Event::Leave(member) if member.user_id != me && present.remove(&member.user_id) => out.frame(&ServerFrame::Leave(member)).await,
             Event::Closed { .. } => Err(Stop::Close(close::FORBIDDEN, "the room was erased")),
@@ -366,7 +366,7 @@ impl Session {
             // The hub brings the new message back to every socket, this one included.
             Reply::Posted { result: Ok(Appended::New(_)), .. } | Reply::Read(Ok(_)) => Ok(()),
             // A resend: the stored message, to this socket only.
-            Reply::Posted { result: Ok(Appended::Existing(message)), .. } => out.frame(&ServerFrame::Message(&message)).await,
+            Reply::Posted { result: Ok(Appended::Existing(message)), .. } => out.frame(&ServerFrame::Message(message.into())).await,
             Reply::Posted { client_id, result: Err(err) } => out.frame(&ServerFrame::Error(error_frame(err).with_client_id(client_id))).await,
             Reply::Read(Err(err)) => out.frame(&ServerFrame::Error(error_frame(err))).await,
         }
@@ -420,6 +420,7 @@ mod tests {
     use super::*;
     use crate::{
         domain::{ClientId, MessageText},
+        messages::committer::Committer,
         people::People,
         rooms::Rooms,
         store::{Database, NewMessage, SqliteStore, Store},
@@ -456,10 +457,11 @@ mod tests {
         tweak(&mut config);
         let hub = Hub::new(config.send_queue);
         let dyn_store: Arc<dyn Store> = store.clone();
-        let messages = Arc::new(Messages::new(dyn_store.clone(), hub.clone(), Arc::new(People::default()), Clock::System));
+        let (stop, shutdown) = shutdown::channel();
+        let committer = Committer::spawn(dyn_store.clone(), hub.clone(), config.commit_batch, shutdown.clone());
+        let messages = Arc::new(Messages::new(dyn_store.clone(), committer, hub.clone(), Arc::new(People::default()), Clock::System));
         let couple = Uuid::now_v7();
         let room = Rooms::new(dyn_store, Clock::System, 20).default_room(couple).await.unwrap();
-        let (stop, shutdown) = shutdown::channel();
         Harness {
             hub,
             messages,
