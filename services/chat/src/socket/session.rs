@@ -671,6 +671,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_resync_sends_what_the_store_has_after_the_last_seq_sent() {
+        let h = harness(|_| {}).await;
+        let mut client = h.connect(&h.a, None);
+        assert!(client.ready().await.is_empty());
+        // Committed on another replica while the fan-out was away: nothing was delivered.
+        let missed = h.commit_quietly(&h.b, 3).await;
+        client.quiet().await;
+        h.hub.resync_all();
+        for expected in &missed {
+            assert_eq!(client.expect("chat.message").await["seq"].as_i64(), Some(expected.seq));
+        }
+        // A second resync finds nothing new.
+        h.hub.resync_all();
+        client.quiet().await;
+    }
+
+    #[tokio::test]
     async fn a_slow_consumer_gets_its_queued_messages_then_4008() {
         let h = harness(|c| c.send_queue = 4).await;
         let mut client = h.connect_with(&h.a, None, 1);
