@@ -28,6 +28,7 @@ use uuid::Uuid;
 use crate::{
     AppState,
     error::Error,
+    route_with_and_without_slash as route,
     store::{RoomRecord, StoreError},
 };
 use session::{ReadError, Session};
@@ -52,11 +53,8 @@ pub mod close {
 
 /// `/ws/chat/{room_id}/` and `/ws/chat/{room_id}/chat/`, each with and without the slash.
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/ws/chat/{room_id}", get(connect))
-        .route("/ws/chat/{room_id}/", get(connect))
-        .route("/ws/chat/{room_id}/chat", get(connect))
-        .route("/ws/chat/{room_id}/chat/", get(connect))
+    let router = route(Router::new(), "/ws/chat/{room_id}/", get(connect));
+    route(router, "/ws/chat/{room_id}/chat/", get(connect))
 }
 
 /// Why a socket is refused: its close code and reason.

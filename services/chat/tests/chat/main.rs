@@ -1,6 +1,8 @@
-//! Chat's tests in one binary: the store contract on both backends (`store`).
+//! Chat's tests in one binary: the store contract on both backends (`store`), the WebSocket
+//! protocol against the running service (`socket`).
 //!
 //! PostgreSQL tests skip, saying how to start the server, unless `COUPLE_REQUIRE_SERVERS=1` (set
 //! by `make test`) makes a missing server a failure.
 
 mod store;
+mod socket;
