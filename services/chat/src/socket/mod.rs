@@ -129,7 +129,8 @@ fn authenticate(state: &AppState, query: &HashMap<String, String>, headers: &Hea
     let headers = match query.get("token") {
         Some(token) if identity::bearer_token(headers).is_none() => {
             with_token = headers.clone();
-            let value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| (close::UNAUTHENTICATED, "INVALID_TOKEN".to_owned()))?;
+            let value =
+                HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| (close::UNAUTHENTICATED, "INVALID_TOKEN".to_owned()))?;
             with_token.insert(header::AUTHORIZATION, value);
             &with_token
         }

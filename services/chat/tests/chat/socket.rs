@@ -376,7 +376,11 @@ async fn a_restart_mid_conversation_closes_with_1001_and_resuming_loses_and_dupl
     for chatter in &results {
         assert_eq!(chatter.closes, [Some(1001)], "{}: the first server said going away", chatter.name);
         assert_eq!(chatter.acknowledged.len(), COUNT, "{}", chatter.name);
-        assert!(chatter.acknowledged.iter().all(|id| stored_ids.contains(&id.as_str())), "{}: every acknowledged one is stored", chatter.name);
+        assert!(
+            chatter.acknowledged.iter().all(|id| stored_ids.contains(&id.as_str())),
+            "{}: every acknowledged one is stored",
+            chatter.name
+        );
         // In seq order without gaps; the one repeat allowed is the answer to a resend, which
         // repeats a message already received.
         let mut seqs = Vec::new();
