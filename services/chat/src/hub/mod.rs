@@ -137,7 +137,13 @@ impl std::fmt::Debug for Hub {
 impl Hub {
     /// A hub whose sockets queue at most `queue` events each.
     pub fn new(queue: usize) -> Arc<Self> {
-        Arc::new(Self { rooms: Mutex::default(), presence: Mutex::default(), queue: queue.max(4), next_id: AtomicU64::new(1), fanout: OnceLock::new() })
+        Arc::new(Self {
+            rooms: Mutex::default(),
+            presence: Mutex::default(),
+            queue: queue.max(4),
+            next_id: AtomicU64::new(1),
+            fanout: OnceLock::new(),
+        })
     }
 
     /// Sends every event published here to the other replicas too (set once, at start).

@@ -316,7 +316,12 @@ impl Session {
                 self.send_message(out, last, message).await
             }
             Event::Typing { room_id, user_id, nickname, expires_in_ms } if *user_id != me => {
-                let frame = ServerFrame::Typing { room_id: *room_id, user_id: *user_id, nickname: nickname.as_deref(), expires_in_ms: *expires_in_ms };
+                let frame = ServerFrame::Typing {
+                    room_id: *room_id,
+                    user_id: *user_id,
+                    nickname: nickname.as_deref(),
+                    expires_in_ms: *expires_in_ms,
+                };
                 out.frame(&frame).await
             }
             Event::Read(marker) => out.frame(&ServerFrame::Read(marker.clone().into())).await,
@@ -342,7 +347,8 @@ impl Session {
                 Ok(())
             }
             Ok(ClientFrame::Read { last_read_id }) => {
-                *pending = Some(Box::pin(async move { Reply::Read(self.messages.mark_read(&self.identity, &self.room, last_read_id).await) }));
+                *pending =
+                    Some(Box::pin(async move { Reply::Read(self.messages.mark_read(&self.identity, &self.room, last_read_id).await) }));
                 Ok(())
             }
             Ok(ClientFrame::Typing) => {
@@ -371,7 +377,9 @@ impl Session {
             Reply::Posted { result: Ok(Appended::New(_)), .. } | Reply::Read(Ok(_)) => Ok(()),
             // A resend: the stored message, to this socket only.
             Reply::Posted { result: Ok(Appended::Existing(message)), .. } => out.frame(&ServerFrame::Message(message.into())).await,
-            Reply::Posted { client_id, result: Err(err) } => out.frame(&ServerFrame::Error(error_frame(err).with_client_id(client_id))).await,
+            Reply::Posted { client_id, result: Err(err) } => {
+                out.frame(&ServerFrame::Error(error_frame(err).with_client_id(client_id))).await
+            }
             Reply::Read(Err(err)) => out.frame(&ServerFrame::Error(error_frame(err))).await,
         }
     }
@@ -733,7 +741,10 @@ mod tests {
         assert_eq!(a.expect("chat.error").await["code"], "INVALID_FRAME");
         a.send(json!({"type": "chat.message", "message": "too long", "clientId": "c-1"})).await;
         let err = a.expect("chat.error").await;
-        assert_eq!((&err["code"], &err["clientId"], &err["fields"]["message"]), (&json!("VALIDATION_FAILED"), &json!("c-1"), &json!("must be at most 5 characters")));
+        assert_eq!(
+            (&err["code"], &err["clientId"], &err["fields"]["message"]),
+            (&json!("VALIDATION_FAILED"), &json!("c-1"), &json!("must be at most 5 characters"))
+        );
         a.send(json!({"type": "chat.message", "message": "hi", "parentId": Uuid::now_v7()})).await;
         assert_eq!(a.expect("chat.error").await["code"], "VALIDATION_FAILED", "a parent outside the room");
         a.send(json!({"type": "chat.read", "lastReadId": Uuid::now_v7()})).await;
@@ -765,7 +776,10 @@ mod tests {
         a2.send(json!({"type": "chat.typing"})).await;
         a.send(json!({"type": "chat.typing"})).await;
         let typing = b.expect("chat.typing").await;
-        assert_eq!(typing, json!({"type": "chat.typing", "roomId": h.room.id, "userId": h.a.user_id, "nickname": null, "expiresInMs": 1234}));
+        assert_eq!(
+            typing,
+            json!({"type": "chat.typing", "roomId": h.room.id, "userId": h.a.user_id, "nickname": null, "expiresInMs": 1234})
+        );
         b.quiet_but(true).await;
         a.quiet_but(true).await;
         tokio::time::sleep(TYPING_EVERY).await;
