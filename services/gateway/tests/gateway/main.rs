@@ -1,7 +1,8 @@
 //! Black-box tests: the gateway on a real socket in front of fake upstreams written here, and in
-//! front of the real services (`e2e.rs`, `questions.rs`, `schedules.rs`).
+//! front of the real services (`e2e.rs`, `questions.rs`, `schedules.rs`, `chat.rs`).
 
 mod auth;
+mod chat;
 mod e2e;
 mod limits;
 mod openapi;
