@@ -522,7 +522,7 @@ async fn a_couples_rooms_are_erased_once_its_last_member_deletes_the_account(
     if chat == ChatDuringDeletion::Running {
         // What is Mina's alone (her read marker) goes at once; the couple's rooms stay for Joon.
         wait_until("Mina's erasure confirmed", async || pending(ErasureKind::User).await == 0).await;
-        assert_eq!(readers().await, [joon.id.clone()]);
+        assert_eq!(readers().await, std::slice::from_ref(&joon.id));
         assert!(store.room(room_id).await.unwrap().is_some(), "the room stays while Joon has an account");
     }
     let (status, login) =
@@ -540,10 +540,7 @@ async fn a_couples_rooms_are_erased_once_its_last_member_deletes_the_account(
     } else {
         assert_eq!(next(&mut sj).await, Err(Some(4003)), "the open socket of an erased room closes");
     }
-    wait_until("the couple erased in chat", async || {
-        pending(ErasureKind::User).await + pending(ErasureKind::Couple).await == 0
-    })
-    .await;
+    wait_until("the couple erased in chat", async || pending(ErasureKind::User).await + pending(ErasureKind::Couple).await == 0).await;
     for id in [&room, &extra] {
         let id: Uuid = id.parse().unwrap();
         assert_eq!(store.room(id).await.unwrap(), None, "room {id} erased");
