@@ -5,7 +5,8 @@
 //! (`Window::After(last)`, page by page), says `chat.ready`, then delivers live events by the
 //! rule: a message at or below `last` was sent already; `last + 1` is next; anything newer
 //! means messages are missing between (in flight from another replica, or lost by Redis) and
-//! are read from the store first. The subscription was made before the handshake, so nothing
+//! are read from the store first; so is everything after `last` when the hub says the room
+//! resyncs (the Redis fan-out was away). The subscription was made before the handshake, so nothing
 //! committed after it can fall between the catch-up and the live events.
 
 use std::{collections::HashSet, fmt::Display, sync::Arc};
@@ -327,6 +328,9 @@ impl Session {
             Event::Join(member) if member.user_id != me && present.insert(member.user_id) => out.frame(&ServerFrame::Join(member)).await,
             Event::Leave(member) if member.user_id != me && present.remove(&member.user_id) => out.frame(&ServerFrame::Leave(member)).await,
             Event::Closed { .. } => Err(Stop::Close(close::FORBIDDEN, "the room was erased")),
+            // The fan-out may have missed other replicas' messages: whatever the store has after
+            // `last` is sent now, as for a gap.
+            Event::Resync { .. } => self.fill(out, last, None).await,
             Event::Typing { .. } | Event::Join(_) | Event::Leave(_) => Ok(()),
         }
     }
@@ -671,6 +675,23 @@ mod tests {
         // The late ones, arriving now, were sent already.
         h.hub.publish(Event::Message(quiet[0].clone()));
         h.hub.publish(Event::Message(quiet[1].clone()));
+        client.quiet().await;
+    }
+
+    #[tokio::test]
+    async fn a_resync_sends_what_the_store_has_after_the_last_seq_sent() {
+        let h = harness(|_| {}).await;
+        let mut client = h.connect(&h.a, None);
+        assert!(client.ready().await.is_empty());
+        // Committed on another replica while the fan-out was away: nothing was delivered.
+        let missed = h.commit_quietly(&h.b, 3).await;
+        client.quiet().await;
+        h.hub.resync_all();
+        for expected in &missed {
+            assert_eq!(client.expect("chat.message").await["seq"].as_i64(), Some(expected.seq));
+        }
+        // A second resync finds nothing new.
+        h.hub.resync_all();
         client.quiet().await;
     }
 
