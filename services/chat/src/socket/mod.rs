@@ -115,9 +115,9 @@ async fn open(
         messages: state.messages.clone(),
         hub: state.hub.clone(),
         config: state.config.clone(),
+        people: state.people.clone(),
         identity,
         room,
-        nickname: None,
         shutdown: state.shutdown.clone(),
     };
     Ok((session, subscription, last))

@@ -27,6 +27,7 @@ use crate::{
     error::Error,
     hub::{Event, Hub, Subscription},
     messages::{Messages, PostMessage},
+    people::People,
     store::{Appended, MessageRecord, ReadMarker, RoomRecord, StoreError, Window},
 };
 
@@ -101,8 +102,8 @@ pub struct Session {
     pub identity: Identity,
     /// Their room (access checked).
     pub room: RoomRecord,
-    /// The caller's display name, if known.
-    pub nickname: Option<String>,
+    /// Nicknames, for the caller's typing and presence.
+    pub people: Arc<People>,
     /// Fires when the service shuts down: the session closes with 1001.
     pub shutdown: Shutdown,
 }
@@ -199,8 +200,9 @@ impl Session {
 
         // Presence: the others here now; later joins and leaves come through the hub and are
         // checked against this set, so one seen in both is told once.
+        let nickname = self.people.nickname(self.room.couple_id, self.identity.user_id).await;
         let mut present: HashSet<Uuid> = HashSet::new();
-        for member in self.hub.enter(subscription, self.nickname.clone()) {
+        for member in self.hub.enter(subscription, nickname.clone()) {
             present.insert(member.user_id);
             if let Err(stop) = out.frame(&ServerFrame::Join(&member)).await {
                 return stop;
@@ -354,7 +356,7 @@ impl Session {
             Ok(ClientFrame::Typing) => {
                 let (room_id, user_id) = (self.room.id, self.identity.user_id);
                 if self.hub.may_relay_typing(room_id, user_id, Instant::now(), TYPING_EVERY) {
-                    let nickname = self.nickname.clone();
+                    let nickname = self.hub.nickname(room_id, user_id);
                     self.hub.publish(Event::Typing { room_id, user_id, nickname, expires_in_ms: self.config.typing_ttl_millis });
                 }
                 Ok(())
@@ -512,7 +514,7 @@ mod tests {
                 config: self.config.clone(),
                 identity: who.clone(),
                 room: self.room.clone(),
-                nickname: None,
+                people: Arc::new(People::default()),
                 shutdown: self.shutdown.clone(),
             };
             let last = last.unwrap_or(self.room.last_seq);

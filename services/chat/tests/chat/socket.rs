@@ -9,10 +9,7 @@ use std::{
 };
 
 use chat::{Chat, Config};
-use couple_common::{
-    Role,
-    test_util::{self, Backend, TestDatabase, TestServer},
-};
+use couple_common::test_util::{self, Backend, TestDatabase, TestServer};
 use futures_util::{SinkExt, StreamExt};
 use reqwest::{Method, StatusCode};
 use rstest::rstest;
@@ -24,29 +21,15 @@ use tokio_tungstenite::{
 };
 use uuid::Uuid;
 
+use crate::support::{User, couple, spawn_with};
+
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-#[derive(Debug, Clone)]
-struct User {
-    id: Uuid,
-    token: String,
-}
-
-fn couple() -> (User, User) {
-    let couple = Some(Uuid::now_v7());
-    let user = || {
-        let id = Uuid::now_v7();
-        User { id, token: test_util::access_token(id, couple, Role::User) }
-    };
-    (user(), user())
-}
-
-fn config(db: &TestDatabase, tweak: impl FnOnce(&mut Config)) -> Config {
+fn config(db: &TestDatabase) -> Config {
     let mut config = Config::default();
     config.database.database_url = db.url().to_owned();
-    tweak(&mut config);
     config
 }
 
@@ -55,8 +38,8 @@ async fn server(config: &Config) -> TestServer {
 }
 
 /// The couple's default room, created by listing the rooms.
-async fn default_room(server: &TestServer, user: &User) -> Uuid {
-    let (status, body) = server.call(Method::GET, "/api/chat/rooms/", Some(&user.token), None).await;
+async fn default_room(app: &TestServer, user: &User) -> Uuid {
+    let (status, body) = app.call(Method::GET, "/api/chat/rooms/", Some(&user.token), None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body["data"][0]["id"].as_str().unwrap().parse().unwrap()
 }
@@ -133,9 +116,8 @@ async fn say(socket: &mut Socket, text: &str, client_id: &str) {
 #[rstest]
 #[tokio::test]
 async fn partners_exchange_messages_both_ways_in_order_with_an_echo(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
-    let Some(db) = TestDatabase::create(backend).await else { return };
-    let server = server(&config(&db, |_| {})).await;
-    let (a, b) = couple();
+    let Some(server) = spawn_with(backend, |_| {}).await else { return };
+    let (a, b, _) = couple();
     let room = default_room(&server, &a).await;
     let mut sa = connect(&server.base, room, &a, None).await;
     // One partner with the token in the header (as through the gateway), on the seed's path.
@@ -171,10 +153,9 @@ async fn partners_exchange_messages_both_ways_in_order_with_an_echo(#[values(Bac
 #[rstest]
 #[tokio::test]
 async fn refused_sockets_close_with_their_code(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
-    let Some(db) = TestDatabase::create(backend).await else { return };
-    let server = server(&config(&db, |_| {})).await;
-    let (a, b) = couple();
-    let (stranger, _) = couple();
+    let Some(server) = spawn_with(backend, |_| {}).await else { return };
+    let (a, b, _) = couple();
+    let (stranger, _, _) = couple();
     let room = default_room(&server, &a).await;
     let other_room = default_room(&server, &stranger).await;
     let mut sa = connect(&server.base, room, &a, None).await;
@@ -207,9 +188,8 @@ async fn refused_sockets_close_with_their_code(#[values(Backend::Sqlite, Backend
 #[rstest]
 #[tokio::test]
 async fn a_socket_resumed_with_after_gets_exactly_what_it_missed(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
-    let Some(db) = TestDatabase::create(backend).await else { return };
-    let server = server(&config(&db, |c| c.resume_page = 3)).await;
-    let (a, b) = couple();
+    let Some(server) = spawn_with(backend, |c| c.resume_page = 3).await else { return };
+    let (a, b, _) = couple();
     let room = default_room(&server, &a).await;
     let mut sa = connect(&server.base, room, &a, None).await;
     let mut sb = connect(&server.base, room, &b, None).await;
@@ -239,9 +219,8 @@ async fn a_socket_resumed_with_after_gets_exactly_what_it_missed(#[values(Backen
 
 #[tokio::test]
 async fn a_frame_over_the_limit_closes_with_1009() {
-    let db = TestDatabase::sqlite();
-    let server = server(&config(&db, |c| c.max_frame_bytes = 1024)).await;
-    let (a, _) = couple();
+    let Some(server) = spawn_with(Backend::Sqlite, |c| c.max_frame_bytes = 1024).await else { return };
+    let (a, _, _) = couple();
     let room = default_room(&server, &a).await;
     let mut sa = connect(&server.base, room, &a, None).await;
     ready(&mut sa).await;
@@ -254,9 +233,8 @@ async fn a_frame_over_the_limit_closes_with_1009() {
 #[rstest]
 #[tokio::test]
 async fn a_message_posted_over_rest_reaches_the_sockets(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
-    let Some(db) = TestDatabase::create(backend).await else { return };
-    let server = server(&config(&db, |_| {})).await;
-    let (a, b) = couple();
+    let Some(server) = spawn_with(backend, |_| {}).await else { return };
+    let (a, b, _) = couple();
     let room = default_room(&server, &a).await;
     let mut sa = connect(&server.base, room, &a, None).await;
     ready(&mut sa).await;
@@ -342,9 +320,9 @@ async fn a_restart_mid_conversation_closes_with_1001_and_resuming_loses_and_dupl
 ) {
     const COUNT: usize = 40;
     let Some(db) = TestDatabase::create(backend).await else { return };
-    let config = config(&db, |_| {});
+    let config = config(&db);
     let first = server(&config).await;
-    let (a, b) = couple();
+    let (a, b, _) = couple();
     let room = default_room(&first, &a).await;
     let (servers_tx, servers) = watch::channel(first.base.clone());
     let progress = Arc::new(tokio::sync::Semaphore::new(0));
