@@ -856,6 +856,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_server_pings_and_drops_a_client_that_stays_silent() {
+        let h = harness(|_| {}).await;
+        let mut a = h.connect(&h.a, None);
+        a.ready().await;
+        tokio::time::pause();
+        // Paused, the clock jumps to each timer the idle session waits for.
+        let started = Instant::now();
+        assert!(matches!(a.output.recv().await, Some(Message::Ping(_))));
+        assert_eq!(started.elapsed().as_secs(), PING_EVERY.as_secs());
+        a.input.as_ref().unwrap().send(Ok(Message::Pong(Default::default()))).await.unwrap();
+        assert!(matches!(a.output.recv().await, Some(Message::Ping(_))), "an answered ping keeps the socket");
+        // No answer to this one or the next: gone, without a close frame to a dead peer.
+        assert!(matches!(a.output.recv().await, Some(Message::Ping(_))));
+        assert_eq!(a.output.recv().await, None);
+        assert_eq!(a.session.await.unwrap(), Ended::Gone);
+    }
+
+    #[tokio::test]
     async fn an_erased_room_closes_its_sockets_with_4003() {
         let h = harness(|_| {}).await;
         let mut a = h.connect(&h.a, None);

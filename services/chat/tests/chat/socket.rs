@@ -374,3 +374,43 @@ async fn a_restart_mid_conversation_closes_with_1001_and_resuming_loses_and_dupl
         assert_eq!(seqs, (1..=last_seen).collect::<Vec<_>>(), "{}: every message once, in order", chatter.name);
     }
 }
+
+#[tokio::test]
+async fn with_the_database_down_a_message_is_refused_with_its_client_id_and_new_sockets_close_with_1011() {
+    let Some(postgres) = test_util::PrivatePostgres::start().await else { return };
+    let mut config = Config::default();
+    config.database.database_url = postgres.url();
+    let server = server(&config).await;
+    let (a, _, _) = couple();
+    let room = default_room(&server, &a).await;
+    let mut sa = connect(&server.base, room, &a, None).await;
+    ready(&mut sa).await;
+    say(&mut sa, "before", "o-1").await;
+    let first = expect(&mut sa, "chat.message").await;
+
+    postgres.stop().await;
+    say(&mut sa, "during", "o-2").await;
+    let refused = expect(&mut sa, "chat.error").await;
+    assert_eq!((&refused["code"], &refused["clientId"]), (&json!("UNAVAILABLE"), &json!("o-2")), "{refused}");
+    let mut late = connect(&server.base, room, &a, Some(first["id"].as_str().unwrap())).await;
+    assert_eq!(close_code(&mut late).await, Some(1011));
+
+    postgres.resume().await;
+    // The same socket, sent again with the same key once the database is back.
+    let mut stored = None;
+    for _ in 0..50 {
+        say(&mut sa, "during", "o-2").await;
+        match next(&mut sa).await.expect("the socket stays open") {
+            frame if frame["type"] == "chat.message" => {
+                stored = Some(frame);
+                break;
+            }
+            frame => assert_eq!(frame["code"], "UNAVAILABLE", "{frame}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stored = stored.expect("stored once the database is back");
+    assert_eq!((&stored["clientId"], &stored["seq"]), (&json!("o-2"), &json!(2)));
+    let mut back = connect(&server.base, room, &a, Some(first["id"].as_str().unwrap())).await;
+    assert_eq!(ready(&mut back).await, [stored]);
+}
