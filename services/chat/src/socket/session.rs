@@ -59,6 +59,12 @@ impl From<axum::Error> for ReadError {
     }
 }
 
+/// How long until a token expiring at `exp` (seconds since the epoch) is no longer valid.
+fn token_lifetime_left(exp: i64) -> Duration {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+    Duration::from_secs(u64::try_from(exp).unwrap_or(0).saturating_sub(now))
+}
+
 /// How a session ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ended {
@@ -221,6 +227,11 @@ impl Session {
             return stop;
         }
 
+        // A socket lives no longer than the token it opened with, so a logout, password change,
+        // break-up or deleted account (which revoke tokens at the gateway) ends it within one
+        // token lifetime; the client reconnects with a fresh token and `after`.
+        let expiry = tokio::time::sleep(token_lifetime_left(self.identity.claims.exp));
+        tokio::pin!(expiry);
         let mut pending: Option<BoxFuture<'_, Reply>> = None;
         let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
         let mut heard = Instant::now();
@@ -228,6 +239,7 @@ impl Session {
             let step = tokio::select! {
                 biased;
                 () = &mut shutdown => Err(going_away()),
+                () = &mut expiry => Err(Stop::Close(close::UNAUTHENTICATED, "TOKEN_EXPIRED: reconnect with a fresh token and after")),
                 event = subscription.recv() => match event {
                     Some(event) => self.on_event(out, &mut last, &mut present, &event).await,
                     None if subscription.overflowed() => Err(Stop::Close(close::SLOW_CONSUMER, "too slow: reconnect with after")),
@@ -730,6 +742,20 @@ mod tests {
         h.stop.trigger();
         assert_eq!(a.close_code().await, close::GOING_AWAY);
         assert_eq!(b.close_code().await, close::GOING_AWAY);
+    }
+
+    #[tokio::test]
+    async fn a_session_ends_with_its_token_with_4001() {
+        let h = harness(|_| {}).await;
+        let mut short = h.a.clone();
+        short.claims.exp = chrono::Utc::now().timestamp() + 1;
+        let mut a = h.connect(&short, None);
+        let mut b = h.connect(&h.b, None);
+        a.ready().await;
+        b.ready().await;
+        assert_eq!(a.close_code().await, close::UNAUTHENTICATED, "the token expired: reconnect with a fresh one");
+        b.send(json!({"type": "chat.message", "message": "still here", "clientId": "b-1"})).await;
+        assert_eq!(b.expect("chat.message").await["message"], "still here", "the partner's socket lives on");
     }
 
     #[tokio::test]
