@@ -1,5 +1,5 @@
 //! The SQL both backends run, written to the common subset of PostgreSQL and SQLite (`$n`
-//! parameters, `RETURNING`, `ON CONFLICT`, row values), so one macro implements [`Store`] for each
+//! parameters, `RETURNING`, `ON CONFLICT`, joins on `VALUES`), so one macro implements [`Store`] for each
 //! pool type; the few fragments the dialects cannot share are chosen with
 //! `Self::BACKEND.pick(postgres, sqlite)`.
 //!
@@ -28,6 +28,8 @@ couple_common::sql_store! {
 
 const ROOM_COLUMNS: &str = "id, couple_id, name, is_default, created_by, created_at, last_seq";
 const MESSAGE_COLUMNS: &str = "id, room_id, seq, sender_id, nickname, message, parent_id, client_id, created_at";
+/// [`MESSAGE_COLUMNS`] of the table aliased `m`.
+const M_MESSAGE_COLUMNS: &str = "m.id, m.room_id, m.seq, m.sender_id, m.nickname, m.message, m.parent_id, m.client_id, m.created_at";
 const READ_COLUMNS: &str = "room_id, user_id, last_read_seq, last_read_id, updated_at";
 /// Messages per `INSERT` (9 parameters each), well inside both backends' parameter limits.
 const INSERT_CHUNK: usize = 64;
@@ -135,9 +137,10 @@ macro_rules! impl_store {
                 let keyed: Vec<&NewMessage> = batch.iter().filter(|m| m.client_id.is_some()).collect();
                 let mut stored = Vec::new();
                 for chunk in keyed.chunks(LOOKUP_CHUNK) {
+                    // A join rather than a row-value `IN`, which SQLite answers with a full index scan.
                     let sql = format!(
-                        "SELECT {MESSAGE_COLUMNS} FROM chat_messages \
-                         WHERE client_id IS NOT NULL AND (room_id, sender_id, client_id) IN (VALUES {})",
+                        "SELECT {M_MESSAGE_COLUMNS} FROM (VALUES {}) AS k JOIN chat_messages m \
+                         ON m.room_id = k.column1 AND m.sender_id = k.column2 AND m.client_id = k.column3",
                         tuples(chunk.len(), 3)
                     );
                     let mut query = sqlx::query_as::<_, MessageRecord>(&sql);
@@ -235,8 +238,8 @@ macro_rules! impl_store {
                 .await?;
                 // A room's newest message is the one whose seq is the room's last_seq.
                 let sql = format!(
-                    "SELECT {} FROM chat_messages m JOIN chat_rooms r ON r.id = m.room_id AND m.seq = r.last_seq WHERE r.couple_id = $1",
-                    MESSAGE_COLUMNS.split(", ").map(|c| format!("m.{c}")).collect::<Vec<_>>().join(", ")
+                    "SELECT {M_MESSAGE_COLUMNS} FROM chat_messages m JOIN chat_rooms r ON r.id = m.room_id AND m.seq = r.last_seq \
+                     WHERE r.couple_id = $1"
                 );
                 let latest: Vec<MessageRecord> = sqlx::query_as(&sql).bind(couple_id).fetch_all(&self.pool).await?;
                 let mut latest: HashMap<Uuid, MessageRecord> = latest.into_iter().map(|m| (m.room_id, m)).collect();
