@@ -40,7 +40,7 @@ pub use config::Config;
 
 use crate::{
     error::{Error, Result},
-    hub::Hub,
+    hub::{Hub, redis::RedisFanout},
     internal::Erasure,
     messages::{Messages, committer::Committer},
     people::People,
@@ -123,6 +123,10 @@ pub async fn build(config: &Config, shared: &SharedConfig, shutdown: Shutdown) -
         store.migrate().await.context("applying migrations")?;
     }
     let hub = Hub::new(config.send_queue);
+    if let Some(url) = config.redis.url() {
+        // Not a readiness check: without Redis this replica still serves its own sockets.
+        RedisFanout::attach(&hub, url, &config.redis.redis_prefix, shutdown.clone()).context("configuring the Redis fan-out")?;
+    }
     let people = Arc::new(People::default());
     let clock = config.clock.clone();
     let committer = Committer::spawn(store.clone(), hub.clone(), config.commit_batch, shutdown.clone());

@@ -1,7 +1,8 @@
 //! The hub: which sockets of this replica listen to which room, and the delivery of room events
 //! to them. Every event is delivered to this replica's sockets at once and handed to the
 //! [`Fanout`] (Redis pub/sub when configured) for the other replicas, whose hubs deliver it to
-//! theirs with [`Hub::deliver_local`].
+//! theirs with [`Hub::deliver_local`]. When the fan-out may have missed some, [`Hub::resync_all`]
+//! makes every socket catch up from the store.
 //!
 //! Each socket has a bounded queue. A message that finds it full is never dropped on its own:
 //! the socket is cut off from the hub (its queue still drains) and marked overflowed, and its
@@ -27,6 +28,8 @@ use tokio::{
 use uuid::Uuid;
 
 use crate::store::{MessageRecord, ReadMarker};
+
+pub mod redis;
 
 /// Something that happened in a room, for the sockets listening to it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,6 +59,12 @@ pub enum Event {
         /// The room.
         room_id: Uuid,
     },
+    /// Messages of the room may have been missed (the fan-out lost Redis for a while, or dropped
+    /// events): each socket reads the store after the last `seq` it sent, as for a gap.
+    Resync {
+        /// The room.
+        room_id: Uuid,
+    },
 }
 
 /// [`Event::Join`]'s and [`Event::Leave`]'s payload.
@@ -77,13 +86,14 @@ impl Event {
             Event::Message(m) => m.room_id,
             Event::Read(r) => r.room_id,
             Event::Join(p) | Event::Leave(p) => p.room_id,
-            Event::Typing { room_id, .. } | Event::Closed { room_id } => *room_id,
+            Event::Typing { room_id, .. } | Event::Closed { room_id } | Event::Resync { room_id } => *room_id,
         }
     }
 
-    /// Whether losing it would lose data: messages and the room's end are never dropped.
+    /// Whether losing it would lose data: messages, the room's end and a resync are never
+    /// dropped.
     pub fn is_durable(&self) -> bool {
-        matches!(self, Event::Message(_) | Event::Closed { .. })
+        matches!(self, Event::Message(_) | Event::Closed { .. } | Event::Resync { .. })
     }
 }
 
@@ -178,6 +188,17 @@ impl Hub {
         });
         if subscribers.is_empty() {
             rooms.remove(&event.room_id());
+        }
+    }
+
+    /// Tells every socket of this replica to read the store for what it may have missed: an
+    /// [`Event::Resync`] in each room that has sockets here. The fan-out calls it once it is
+    /// subscribed to Redis again, since other replicas' events sent meanwhile never arrive.
+    pub fn resync_all(&self) {
+        let rooms: Vec<Uuid> = self.lock().keys().copied().collect();
+        metrics::counter!("chat_hub_resyncs_total").increment(rooms.len() as u64);
+        for room_id in rooms {
+            self.deliver_local(Event::Resync { room_id });
         }
     }
 

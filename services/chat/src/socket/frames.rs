@@ -1,7 +1,6 @@
 //! The socket's JSON text frames, each with a `type`: what clients send, parsed into checked
 //! values in one step, and what the server sends.
 
-use chrono::{DateTime, Utc};
 use couple_common::FieldErrors;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -10,8 +9,10 @@ use uuid::Uuid;
 use crate::{
     domain::{ClientId, MessageText},
     hub::Presence,
-    messages::PostMessage,
-    store::{MessageRecord, ReadMarker},
+    messages::{
+        PostMessage,
+        dto::{Message, ReadReceipt},
+    },
 };
 
 /// A client frame, checked.
@@ -113,9 +114,10 @@ fn optional_uuid(fields: &mut FieldErrors, name: &str, value: Option<&Value>) ->
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type")]
 pub enum ServerFrame<'a> {
-    /// A stored message: to everyone in the room, the sender included (its acknowledgement).
+    /// A stored message, as REST shows it: to everyone in the room, the sender included (its
+    /// acknowledgement).
     #[serde(rename = "chat.message")]
-    Message(&'a MessageRecord),
+    Message(Message),
     /// Someone else is typing.
     #[serde(rename = "chat.typing", rename_all = "camelCase")]
     Typing {
@@ -130,7 +132,7 @@ pub enum ServerFrame<'a> {
     },
     /// A member's read marker moved.
     #[serde(rename = "chat.read")]
-    Read(ReadFrame),
+    Read(ReadReceipt),
     /// A member's first socket in the room opened on this replica.
     #[serde(rename = "chat.user.join")]
     Join(&'a Presence),
@@ -154,28 +156,6 @@ impl ServerFrame<'_> {
     /// The frame as JSON text.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("server frames always serialize")
-    }
-}
-
-/// `chat.read`'s payload.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReadFrame {
-    /// The room.
-    pub room_id: Uuid,
-    /// The reader.
-    pub user_id: Uuid,
-    /// The newest message read.
-    pub last_read_id: Uuid,
-    /// Its `seq`.
-    pub seq: i64,
-    /// When the marker moved.
-    pub read_at: DateTime<Utc>,
-}
-
-impl From<&ReadMarker> for ReadFrame {
-    fn from(m: &ReadMarker) -> Self {
-        Self { room_id: m.room_id, user_id: m.user_id, last_read_id: m.last_read_id, seq: m.last_read_seq, read_at: m.updated_at }
     }
 }
 

@@ -5,7 +5,8 @@
 //! (`Window::After(last)`, page by page), says `chat.ready`, then delivers live events by the
 //! rule: a message at or below `last` was sent already; `last + 1` is next; anything newer
 //! means messages are missing between (in flight from another replica, or lost by Redis) and
-//! are read from the store first. The subscription was made before the handshake, so nothing
+//! are read from the store first; so is everything after `last` when the hub says the room
+//! resyncs (the Redis fan-out was away). The subscription was made before the handshake, so nothing
 //! committed after it can fall between the catch-up and the live events.
 
 use std::{collections::HashSet, fmt::Display, sync::Arc};
@@ -294,7 +295,7 @@ impl Session {
         S::Error: Display,
     {
         if message.seq > *last {
-            out.frame(&ServerFrame::Message(message)).await?;
+            out.frame(&ServerFrame::Message(message.clone().into())).await?;
             *last = message.seq;
         }
         Ok(())
@@ -318,10 +319,13 @@ impl Session {
                 let frame = ServerFrame::Typing { room_id: *room_id, user_id: *user_id, nickname: nickname.as_deref(), expires_in_ms: *expires_in_ms };
                 out.frame(&frame).await
             }
-            Event::Read(marker) => out.frame(&ServerFrame::Read(marker.into())).await,
+            Event::Read(marker) => out.frame(&ServerFrame::Read(marker.clone().into())).await,
             Event::Join(member) if member.user_id != me && present.insert(member.user_id) => out.frame(&ServerFrame::Join(member)).await,
             Event::Leave(member) if member.user_id != me && present.remove(&member.user_id) => out.frame(&ServerFrame::Leave(member)).await,
             Event::Closed { .. } => Err(Stop::Close(close::FORBIDDEN, "the room was erased")),
+            // The fan-out may have missed other replicas' messages: whatever the store has after
+            // `last` is sent now, as for a gap.
+            Event::Resync { .. } => self.fill(out, last, None).await,
             Event::Typing { .. } | Event::Join(_) | Event::Leave(_) => Ok(()),
         }
     }
@@ -366,7 +370,7 @@ impl Session {
             // The hub brings the new message back to every socket, this one included.
             Reply::Posted { result: Ok(Appended::New(_)), .. } | Reply::Read(Ok(_)) => Ok(()),
             // A resend: the stored message, to this socket only.
-            Reply::Posted { result: Ok(Appended::Existing(message)), .. } => out.frame(&ServerFrame::Message(&message)).await,
+            Reply::Posted { result: Ok(Appended::Existing(message)), .. } => out.frame(&ServerFrame::Message(message.into())).await,
             Reply::Posted { client_id, result: Err(err) } => out.frame(&ServerFrame::Error(error_frame(err).with_client_id(client_id))).await,
             Reply::Read(Err(err)) => out.frame(&ServerFrame::Error(error_frame(err))).await,
         }
@@ -420,6 +424,7 @@ mod tests {
     use super::*;
     use crate::{
         domain::{ClientId, MessageText},
+        messages::committer::Committer,
         people::People,
         rooms::Rooms,
         store::{Database, NewMessage, SqliteStore, Store},
@@ -456,10 +461,11 @@ mod tests {
         tweak(&mut config);
         let hub = Hub::new(config.send_queue);
         let dyn_store: Arc<dyn Store> = store.clone();
-        let messages = Arc::new(Messages::new(dyn_store.clone(), hub.clone(), Arc::new(People::default()), Clock::System));
+        let (stop, shutdown) = shutdown::channel();
+        let committer = Committer::spawn(dyn_store.clone(), hub.clone(), config.commit_batch, shutdown.clone());
+        let messages = Arc::new(Messages::new(dyn_store.clone(), committer, hub.clone(), Arc::new(People::default()), Clock::System));
         let couple = Uuid::now_v7();
         let room = Rooms::new(dyn_store, Clock::System, 20).default_room(couple).await.unwrap();
-        let (stop, shutdown) = shutdown::channel();
         Harness {
             hub,
             messages,
