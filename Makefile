@@ -11,7 +11,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 K8S_ENV := .tmp/control-plane/env
 
-.PHONY: help run build test test-only smoke fuzz lint fmt fmt-check clippy services-up services-down bench bench-operator k8s-build k8s-up k8s-down k8s-operator kind-up kind-image kind-status kind-down crds clean-data
+.PHONY: help run build test test-only smoke fuzz lint fmt fmt-check clippy services-up services-down bench bench-chat bench-operator k8s-build k8s-up k8s-down k8s-operator kind-up kind-image kind-status kind-down crds clean-data
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -59,6 +59,10 @@ services-down: ## Stop them
 bench: ## Benchmarks: gateway vs nginx vs direct, login flood, daily question (answers on PostgreSQL and MongoDB), schedules, calendar and recommendations; writes bench/results/
 	@scripts/deps.sh
 	@scripts/bench.sh
+
+bench-chat: ## Chat benchmark: 1,000 sockets on SQLite, PostgreSQL, two replicas through Redis, a rate sweep, and the original Django Channels chat; writes bench/results/chat.md
+	@scripts/deps.sh
+	@scripts/bench-chat.sh
 
 bench-operator: ## Operator benchmark: 1 and 100 CoupleApps on a local API server; writes bench/results/operator.md
 	@scripts/deps.sh

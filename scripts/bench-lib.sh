@@ -1,7 +1,8 @@
-# What the benchmark scripts (bench.sh, bench-questions.sh) share. Source it after
+# What the benchmark scripts (bench.sh, bench-questions.sh, bench-chat.sh, ...) share. Source it after
 # lib/common.sh, with `work` set to the script's own scratch directory (emptied here):
 #
 #   bench_prepare BIN...       oha (installed once), release builds of BIN; sets `bin`
+#   bench_build BIN...         release builds of BIN only; sets `bin`
 #   bench_services             PostgreSQL, Redis and the MongoDB wire server under ${work};
 #                              sources their env (TEST_DATABASE_URL, ...); shared secrets
 #   bench_database NAME        a fresh PostgreSQL database; prints its URL
@@ -39,6 +40,11 @@ bench_prepare() {
         log "installing the load generator oha (cargo install, once)"
         cargo install oha --locked </dev/null
     fi
+    bench_build "$@"
+}
+
+bench_build() {
+    cargo_on_path
     log "building release binaries"
     local args=() name
     for name in "$@"; do args+=(--bin "${name}"); done
