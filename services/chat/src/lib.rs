@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::{Router, extract::FromRef};
+use axum::{Router, extract::FromRef, routing::MethodRouter};
 use couple_common::{
     JwtKeys,
     config::{ListenConfig, PeerUrls, SharedConfig},
@@ -22,6 +22,7 @@ use couple_common::{
 };
 use couple_registry::{CHAT, ServiceSpec};
 use utoipa::OpenApi;
+use uuid::Uuid;
 
 pub mod config;
 pub mod domain;
@@ -37,7 +38,15 @@ pub mod store;
 
 pub use config::Config;
 
-use crate::{hub::Hub, messages::Messages, people::People, rooms::Rooms, store::Store};
+use crate::{
+    error::{Error, Result},
+    hub::{Hub, redis::RedisFanout},
+    internal::Erasure,
+    messages::{Messages, committer::Committer},
+    people::People,
+    rooms::Rooms,
+    store::Store,
+};
 
 /// The service, as the kit runs it.
 #[derive(Debug)]
@@ -75,6 +84,8 @@ pub struct AppState {
     pub messages: Arc<Messages>,
     /// This replica's sockets.
     pub hub: Arc<Hub>,
+    /// Erasure of deleted accounts and couples.
+    pub erasure: Arc<Erasure>,
     /// The settings sessions need (sizes, timings).
     pub config: Arc<Config>,
     /// The signing keys, for the identity extractor.
@@ -83,6 +94,21 @@ pub struct AppState {
     pub internal_token: InternalToken,
     /// Fires when the service begins to shut down: sessions close with 1001.
     pub shutdown: Shutdown,
+}
+
+/// Parses a path id; 404 for anything that is not one (no such `what` can exist).
+pub fn path_id(raw: &str, what: &'static str) -> Result<Uuid> {
+    Uuid::parse_str(raw).map_err(|_| Error::NotFound(what))
+}
+
+/// Routes `path` (which ends in `/`, as the original clients' paths do) and the same path without
+/// the trailing slash to `method`.
+pub fn route_with_and_without_slash(router: Router<AppState>, path: &str, method: MethodRouter<AppState>) -> Router<AppState> {
+    let bare = path.strip_suffix('/').filter(|bare| !bare.is_empty());
+    match bare {
+        Some(bare) => router.route(bare, method.clone()).route(path, method),
+        None => router.route(path, method),
+    }
 }
 
 /// Opens the store named by the configuration.
@@ -97,11 +123,17 @@ pub async fn build(config: &Config, shared: &SharedConfig, shutdown: Shutdown) -
         store.migrate().await.context("applying migrations")?;
     }
     let hub = Hub::new(config.send_queue);
+    if let Some(url) = config.redis.url() {
+        // Not a readiness check: without Redis this replica still serves its own sockets.
+        RedisFanout::attach(&hub, url, &config.redis.redis_prefix, shutdown.clone()).context("configuring the Redis fan-out")?;
+    }
     let people = Arc::new(People::default());
     let clock = config.clock.clone();
+    let committer = Committer::spawn(store.clone(), hub.clone(), config.commit_batch, shutdown.clone());
     let state = AppState {
         rooms: Arc::new(Rooms::new(store.clone(), clock.clone(), config.max_rooms)),
-        messages: Arc::new(Messages::new(store.clone(), hub.clone(), people, clock)),
+        messages: Arc::new(Messages::new(store.clone(), committer, hub.clone(), people, clock)),
+        erasure: Arc::new(Erasure::new(store.clone(), hub.clone())),
         hub,
         config: Arc::new(config.clone()),
         keys: Arc::new(JwtKeys::from_config(shared)),

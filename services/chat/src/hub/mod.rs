@@ -1,12 +1,16 @@
 //! The hub: which sockets of this replica listen to which room, and the delivery of room events
 //! to them. Every event is delivered to this replica's sockets at once and handed to the
 //! [`Fanout`] (Redis pub/sub when configured) for the other replicas, whose hubs deliver it to
-//! theirs with [`Hub::deliver_local`].
+//! theirs with [`Hub::deliver_local`]. When the fan-out may have missed some, [`Hub::resync_all`]
+//! makes every socket catch up from the store.
 //!
 //! Each socket has a bounded queue. A message that finds it full is never dropped on its own:
 //! the socket is cut off from the hub (its queue still drains) and marked overflowed, and its
 //! session closes with 4008 so the client resumes with `after`. Ephemeral events (typing, read
 //! receipts, presence) are dropped instead when the queue is more than three quarters full.
+//!
+//! The hub also keeps who is present in each room on this replica (a count of sockets per
+//! member, so a member with two tabs joins once and leaves once) and throttles typing.
 
 use std::{
     collections::HashMap,
@@ -17,10 +21,15 @@ use std::{
 };
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use tokio::{
+    sync::mpsc,
+    time::{Duration, Instant},
+};
 use uuid::Uuid;
 
 use crate::store::{MessageRecord, ReadMarker};
+
+pub mod redis;
 
 /// Something that happened in a room, for the sockets listening to it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +59,12 @@ pub enum Event {
         /// The room.
         room_id: Uuid,
     },
+    /// Messages of the room may have been missed (the fan-out lost Redis for a while, or dropped
+    /// events): each socket reads the store after the last `seq` it sent, as for a gap.
+    Resync {
+        /// The room.
+        room_id: Uuid,
+    },
 }
 
 /// [`Event::Join`]'s and [`Event::Leave`]'s payload.
@@ -71,13 +86,14 @@ impl Event {
             Event::Message(m) => m.room_id,
             Event::Read(r) => r.room_id,
             Event::Join(p) | Event::Leave(p) => p.room_id,
-            Event::Typing { room_id, .. } | Event::Closed { room_id } => *room_id,
+            Event::Typing { room_id, .. } | Event::Closed { room_id } | Event::Resync { room_id } => *room_id,
         }
     }
 
-    /// Whether losing it would lose data: messages and the room's end are never dropped.
+    /// Whether losing it would lose data: messages, the room's end and a resync are never
+    /// dropped.
     pub fn is_durable(&self) -> bool {
-        matches!(self, Event::Message(_) | Event::Closed { .. })
+        matches!(self, Event::Message(_) | Event::Closed { .. } | Event::Resync { .. })
     }
 }
 
@@ -96,9 +112,17 @@ struct Subscriber {
     overflowed: Arc<AtomicBool>,
 }
 
+/// A member present in a room on this replica.
+struct Member {
+    sockets: usize,
+    nickname: Option<String>,
+    typed_at: Option<Instant>,
+}
+
 /// This replica's rooms and their sockets.
 pub struct Hub {
     rooms: Mutex<HashMap<Uuid, Vec<Subscriber>>>,
+    presence: Mutex<HashMap<Uuid, HashMap<Uuid, Member>>>,
     queue: usize,
     next_id: AtomicU64,
     fanout: OnceLock<Arc<dyn Fanout>>,
@@ -113,7 +137,7 @@ impl std::fmt::Debug for Hub {
 impl Hub {
     /// A hub whose sockets queue at most `queue` events each.
     pub fn new(queue: usize) -> Arc<Self> {
-        Arc::new(Self { rooms: Mutex::default(), queue: queue.max(4), next_id: AtomicU64::new(1), fanout: OnceLock::new() })
+        Arc::new(Self { rooms: Mutex::default(), presence: Mutex::default(), queue: queue.max(4), next_id: AtomicU64::new(1), fanout: OnceLock::new() })
     }
 
     /// Sends every event published here to the other replicas too (set once, at start).
@@ -130,7 +154,7 @@ impl Hub {
         let subscriber = Subscriber { id, user_id, tx, overflowed: overflowed.clone() };
         self.lock().entry(room_id).or_default().push(subscriber);
         metrics::gauge!("chat_sockets").increment(1.0);
-        Subscription { hub: Arc::downgrade(self), room_id, id, rx, overflowed }
+        Subscription { hub: Arc::downgrade(self), room_id, user_id, id, rx, overflowed, present: false }
     }
 
     /// Delivers `event` to this replica's sockets in its room and to the other replicas.
@@ -167,6 +191,17 @@ impl Hub {
         }
     }
 
+    /// Tells every socket of this replica to read the store for what it may have missed: an
+    /// [`Event::Resync`] in each room that has sockets here. The fan-out calls it once it is
+    /// subscribed to Redis again, since other replicas' events sent meanwhile never arrive.
+    pub fn resync_all(&self) {
+        let rooms: Vec<Uuid> = self.lock().keys().copied().collect();
+        metrics::counter!("chat_hub_resyncs_total").increment(rooms.len() as u64);
+        for room_id in rooms {
+            self.deliver_local(Event::Resync { room_id });
+        }
+    }
+
     /// How many sockets `user_id` has open in `room_id` on this replica.
     pub fn sockets_of(&self, room_id: Uuid, user_id: Uuid) -> usize {
         self.lock().get(&room_id).map_or(0, |subs| subs.iter().filter(|s| s.user_id == user_id).count())
@@ -178,6 +213,77 @@ impl Hub {
         users.sort_unstable();
         users.dedup();
         users
+    }
+
+    /// Counts `subscription`'s user as present in its room and returns the other members
+    /// present on this replica. The user's first socket there publishes [`Event::Join`]; when
+    /// their last one is dropped, [`Event::Leave`] follows. Idempotent per subscription.
+    pub fn enter(&self, subscription: &mut Subscription, nickname: Option<String>) -> Vec<Presence> {
+        let (room_id, user_id) = (subscription.room_id, subscription.user_id);
+        if subscription.present {
+            return self.others_present(room_id, user_id);
+        }
+        subscription.present = true;
+        let (first, others) = {
+            let mut presence = self.lock_presence();
+            let members = presence.entry(room_id).or_default();
+            let member = members.entry(user_id).or_insert_with(|| Member { sockets: 0, nickname: None, typed_at: None });
+            member.sockets += 1;
+            if nickname.is_some() {
+                member.nickname.clone_from(&nickname);
+            }
+            let first = member.sockets == 1;
+            (first, Self::presences(room_id, members, user_id))
+        };
+        if first {
+            self.publish(Event::Join(Presence { room_id, user_id, nickname }));
+        }
+        others
+    }
+
+    /// The members other than `user_id` present in `room_id` on this replica, by user id.
+    pub fn others_present(&self, room_id: Uuid, user_id: Uuid) -> Vec<Presence> {
+        self.lock_presence().get(&room_id).map(|members| Self::presences(room_id, members, user_id)).unwrap_or_default()
+    }
+
+    /// Whether `user_id`'s typing in `room_id` may be relayed at `now`: at most once per
+    /// `interval` per member on this replica, whichever of their sockets it comes from.
+    pub fn may_relay_typing(&self, room_id: Uuid, user_id: Uuid, now: Instant, interval: Duration) -> bool {
+        let mut presence = self.lock_presence();
+        let Some(member) = presence.get_mut(&room_id).and_then(|m| m.get_mut(&user_id)) else { return false };
+        if member.typed_at.is_some_and(|at| now.saturating_duration_since(at) < interval) {
+            return false;
+        }
+        member.typed_at = Some(now);
+        true
+    }
+
+    fn presences(room_id: Uuid, members: &HashMap<Uuid, Member>, except: Uuid) -> Vec<Presence> {
+        let mut others: Vec<Presence> = members
+            .iter()
+            .filter(|(id, _)| **id != except)
+            .map(|(id, m)| Presence { room_id, user_id: *id, nickname: m.nickname.clone() })
+            .collect();
+        others.sort_unstable_by_key(|p| p.user_id);
+        others
+    }
+
+    /// Uncounts one present socket; publishes [`Event::Leave`] when it was the member's last.
+    fn exit(&self, room_id: Uuid, user_id: Uuid) {
+        let left = {
+            let mut presence = self.lock_presence();
+            let Some(members) = presence.get_mut(&room_id) else { return };
+            let Some(member) = members.get_mut(&user_id) else { return };
+            member.sockets -= 1;
+            let left = (member.sockets == 0).then(|| members.remove(&user_id)).flatten();
+            if members.is_empty() {
+                presence.remove(&room_id);
+            }
+            left
+        };
+        if let Some(member) = left {
+            self.publish(Event::Leave(Presence { room_id, user_id, nickname: member.nickname }));
+        }
     }
 
     fn unsubscribe(&self, room_id: Uuid, id: u64) {
@@ -194,6 +300,10 @@ impl Hub {
         // A panic while holding the lock leaves the map consistent (every change is one call).
         self.rooms.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+
+    fn lock_presence(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, HashMap<Uuid, Member>>> {
+        self.presence.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// A socket's queue of its room's events; leaving the hub when dropped.
@@ -201,9 +311,13 @@ pub struct Subscription {
     hub: std::sync::Weak<Hub>,
     /// The room.
     pub room_id: Uuid,
+    /// Whose socket it is.
+    pub user_id: Uuid,
     id: u64,
     rx: mpsc::Receiver<Arc<Event>>,
     overflowed: Arc<AtomicBool>,
+    /// Counted in the room's presence ([`Hub::enter`]).
+    present: bool,
 }
 
 impl std::fmt::Debug for Subscription {
@@ -229,7 +343,11 @@ impl Drop for Subscription {
     fn drop(&mut self) {
         metrics::gauge!("chat_sockets").decrement(1.0);
         if let Some(hub) = self.hub.upgrade() {
+            // Out of the room first: a socket is not told that its own member left.
             hub.unsubscribe(self.room_id, self.id);
+            if self.present {
+                hub.exit(self.room_id, self.user_id);
+            }
         }
     }
 }

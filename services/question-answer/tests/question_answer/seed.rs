@@ -29,6 +29,25 @@ fn the_shipped_seed_has_enough_consistent_content() {
     }
 }
 
+/// Whether `text` has a Hangul syllable: the app's market is Korean, so is its content.
+fn is_korean(text: &str) -> bool {
+    text.chars().any(|c| ('\u{AC00}'..='\u{D7A3}').contains(&c))
+}
+
+#[test]
+fn the_shipped_seed_is_written_in_korean() {
+    let seed = seed::shipped().unwrap();
+    for q in &seed.questions {
+        for text in [&q.question, &q.option1, &q.option2] {
+            assert!(is_korean(text), "{}: {text:?} is not Korean", q.key);
+        }
+    }
+    for tag in &seed.tags {
+        assert!(is_korean(&tag.name), "tag {}: {:?} is not Korean", tag.key, tag.name);
+    }
+    assert!(!is_korean("Sea or mountains?"), "the check tells Korean from English");
+}
+
 async fn counts(store: &dyn store::Store) -> (usize, usize) {
     let questions = store.questions(None, 10_000, None).await.unwrap();
     (questions.len(), store.tags().await.unwrap().len())

@@ -1,0 +1,44 @@
+-- A couple's chat rooms, their messages in per-room order, and each member's read marker.
+
+CREATE TABLE chat_rooms (
+    id          BLOB PRIMARY KEY NOT NULL,
+    couple_id   BLOB NOT NULL,
+    name        TEXT NOT NULL,
+    is_default  INTEGER NOT NULL,
+    -- NULL for the default room, which nobody creates explicitly.
+    created_by  BLOB,
+    created_at  TEXT NOT NULL,
+    -- The seq of the newest message, assigned inside the (exclusive) write transaction.
+    last_seq    INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX chat_rooms_couple ON chat_rooms (couple_id, created_at, id);
+-- At most one default room per couple; concurrent first uses insert with ON CONFLICT on it.
+CREATE UNIQUE INDEX chat_rooms_one_default ON chat_rooms (couple_id) WHERE is_default;
+
+CREATE TABLE chat_messages (
+    id          BLOB PRIMARY KEY NOT NULL,
+    room_id     BLOB NOT NULL REFERENCES chat_rooms (id) ON DELETE CASCADE,
+    seq         INTEGER NOT NULL,
+    sender_id   BLOB NOT NULL,
+    nickname    TEXT,
+    message     TEXT NOT NULL,
+    -- Checked by the service to be a message of the same room; messages are deleted only with
+    -- their room, so no foreign key is needed.
+    parent_id   BLOB,
+    client_id   TEXT,
+    created_at  TEXT NOT NULL,
+    UNIQUE (room_id, seq)
+);
+-- A sender's idempotency key: a resend finds the stored message by it.
+CREATE UNIQUE INDEX chat_messages_client ON chat_messages (room_id, sender_id, client_id) WHERE client_id IS NOT NULL;
+
+CREATE TABLE chat_reads (
+    room_id        BLOB NOT NULL REFERENCES chat_rooms (id) ON DELETE CASCADE,
+    user_id        BLOB NOT NULL,
+    last_read_seq  INTEGER NOT NULL,
+    last_read_id   BLOB NOT NULL,
+    updated_at     TEXT NOT NULL,
+    PRIMARY KEY (room_id, user_id)
+);
+-- Erasing a user deletes their markers.
+CREATE INDEX chat_reads_user ON chat_reads (user_id);
