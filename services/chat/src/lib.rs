@@ -84,6 +84,8 @@ pub struct AppState {
     pub messages: Arc<Messages>,
     /// This replica's sockets.
     pub hub: Arc<Hub>,
+    /// Nicknames, for typing and presence frames.
+    pub people: Arc<People>,
     /// Erasure of deleted accounts and couples.
     pub erasure: Arc<Erasure>,
     /// The settings sessions need (sizes, timings).
@@ -132,7 +134,8 @@ pub async fn build(config: &Config, shared: &SharedConfig, shutdown: Shutdown) -
     let committer = Committer::spawn(store.clone(), hub.clone(), config.commit_batch, shutdown.clone());
     let state = AppState {
         rooms: Arc::new(Rooms::new(store.clone(), clock.clone(), config.max_rooms)),
-        messages: Arc::new(Messages::new(store.clone(), committer, hub.clone(), people, clock)),
+        messages: Arc::new(Messages::new(store.clone(), committer, hub.clone(), people.clone(), clock)),
+        people,
         erasure: Arc::new(Erasure::new(store.clone(), hub.clone())),
         hub,
         config: Arc::new(config.clone()),

@@ -137,7 +137,13 @@ impl std::fmt::Debug for Hub {
 impl Hub {
     /// A hub whose sockets queue at most `queue` events each.
     pub fn new(queue: usize) -> Arc<Self> {
-        Arc::new(Self { rooms: Mutex::default(), presence: Mutex::default(), queue: queue.max(4), next_id: AtomicU64::new(1), fanout: OnceLock::new() })
+        Arc::new(Self {
+            rooms: Mutex::default(),
+            presence: Mutex::default(),
+            queue: queue.max(4),
+            next_id: AtomicU64::new(1),
+            fanout: OnceLock::new(),
+        })
     }
 
     /// Sends every event published here to the other replicas too (set once, at start).
@@ -258,6 +264,11 @@ impl Hub {
         true
     }
 
+    /// The display name `user_id` entered `room_id` with on this replica, if known.
+    pub fn nickname(&self, room_id: Uuid, user_id: Uuid) -> Option<String> {
+        self.lock_presence().get(&room_id)?.get(&user_id)?.nickname.clone()
+    }
+
     fn presences(room_id: Uuid, members: &HashMap<Uuid, Member>, except: Uuid) -> Vec<Presence> {
         let mut others: Vec<Presence> = members
             .iter()
@@ -349,5 +360,83 @@ impl Drop for Subscription {
                 hub.exit(self.room_id, self.user_id);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn presence_events(sub: &mut Subscription) -> Vec<(bool, Uuid)> {
+        let mut events = Vec::new();
+        while let Ok(event) = sub.rx.try_recv() {
+            match &*event {
+                Event::Join(p) => events.push((true, p.user_id)),
+                Event::Leave(p) => events.push((false, p.user_id)),
+                _ => {}
+            }
+        }
+        events
+    }
+
+    #[test]
+    fn a_member_joins_with_the_first_socket_and_leaves_with_the_last() {
+        let hub = Hub::new(16);
+        let (room, a, b) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let mut watcher = hub.subscribe(room, a);
+        assert!(hub.enter(&mut watcher, Some("에이".into())).is_empty());
+        let mut b1 = hub.subscribe(room, b);
+        let others = hub.enter(&mut b1, Some("비".into()));
+        assert_eq!(others, [Presence { room_id: room, user_id: a, nickname: Some("에이".into()) }]);
+        let mut b2 = hub.subscribe(room, b);
+        hub.enter(&mut b2, None);
+        assert_eq!(hub.nickname(room, b).as_deref(), Some("비"), "a socket without a name keeps the member's");
+        drop(b1);
+        assert_eq!(presence_events(&mut watcher), [(true, a), (true, b)], "b joined once, has not left");
+        drop(b2);
+        assert_eq!(presence_events(&mut watcher), [(false, b)]);
+        assert!(hub.others_present(room, a).is_empty());
+        drop(watcher);
+        assert!(hub.lock_presence().is_empty() && hub.lock().is_empty(), "nothing left behind");
+    }
+
+    #[test]
+    fn typing_is_relayed_at_most_once_per_interval_per_member() {
+        let hub = Hub::new(16);
+        let (room, a) = (Uuid::now_v7(), Uuid::now_v7());
+        let now = Instant::now();
+        let second = Duration::from_secs(1);
+        assert!(!hub.may_relay_typing(room, a, now, second), "not present");
+        let mut s1 = hub.subscribe(room, a);
+        let mut s2 = hub.subscribe(room, a);
+        hub.enter(&mut s1, None);
+        hub.enter(&mut s2, None);
+        assert!(hub.may_relay_typing(room, a, now, second));
+        assert!(!hub.may_relay_typing(room, a, now + Duration::from_millis(999), second), "the other socket shares the limit");
+        assert!(hub.may_relay_typing(room, a, now + second, second));
+    }
+
+    #[test]
+    fn a_full_queue_cuts_the_socket_off_after_what_it_holds_and_ephemeral_events_give_way_first() {
+        let hub = Hub::new(8);
+        let room = Uuid::now_v7();
+        let mut sub = hub.subscribe(room, Uuid::now_v7());
+        let typing = || Event::Typing { room_id: room, user_id: Uuid::now_v7(), nickname: None, expires_in_ms: 1 };
+        let closed = || Event::Closed { room_id: room };
+        for _ in 0..7 {
+            hub.deliver_local(closed());
+        }
+        hub.deliver_local(typing());
+        hub.deliver_local(closed());
+        assert!(!sub.overflowed(), "the typing event made way for the durable one");
+        hub.deliver_local(closed());
+        assert!(sub.overflowed());
+        let mut held = Vec::new();
+        while let Ok(event) = sub.rx.try_recv() {
+            held.push(event.is_durable());
+        }
+        assert_eq!(held, [true; 8]);
+        hub.deliver_local(closed());
+        assert!(sub.rx.try_recv().is_err(), "cut off: nothing more");
     }
 }

@@ -225,7 +225,10 @@ mod tests {
         let parent = Uuid::now_v7();
         let frame = parse(json!({"type": "chat.message", "message": "안녕", "clientId": "c-1", "parentId": parent})).unwrap();
         let ClientFrame::Message(post) = frame else { panic!("a message: {frame:?}") };
-        assert_eq!((post.message.into_inner(), post.client_id.unwrap().into_inner(), post.parent_id), ("안녕".into(), "c-1".into(), Some(parent)));
+        assert_eq!(
+            (post.message.into_inner(), post.client_id.unwrap().into_inner(), post.parent_id),
+            ("안녕".into(), "c-1".into(), Some(parent))
+        );
         let bare = parse(json!({"type": "chat.message", "message": "hi", "parentId": null})).unwrap();
         assert!(matches!(bare, ClientFrame::Message(PostMessage { client_id: None, parent_id: None, .. })));
         assert_eq!(parse(json!({"type": "chat.typing"})).unwrap(), ClientFrame::Typing);
@@ -257,8 +260,9 @@ mod tests {
         let room_id = Uuid::now_v7();
         let ready = serde_json::to_value(ServerFrame::Ready { room_id, last_seq: 3 }).unwrap();
         assert_eq!(ready, json!({"type": "chat.ready", "roomId": room_id, "lastSeq": 3}));
-        let err = serde_json::to_value(ServerFrame::Error(ErrorFrame::new(ErrorCode::Unavailable, "down").with_client_id(Some("c".into()))))
-            .unwrap();
+        let err =
+            serde_json::to_value(ServerFrame::Error(ErrorFrame::new(ErrorCode::Unavailable, "down").with_client_id(Some("c".into()))))
+                .unwrap();
         assert_eq!(err, json!({"type": "chat.error", "code": "UNAVAILABLE", "message": "down", "clientId": "c"}));
         let user_id = Uuid::now_v7();
         let typing = serde_json::to_value(ServerFrame::Typing { room_id, user_id, nickname: None, expires_in_ms: 5000 }).unwrap();

@@ -28,6 +28,7 @@ use uuid::Uuid;
 use crate::{
     AppState,
     error::Error,
+    route_with_and_without_slash as route,
     store::{RoomRecord, StoreError},
 };
 use session::{ReadError, Session};
@@ -52,11 +53,8 @@ pub mod close {
 
 /// `/ws/chat/{room_id}/` and `/ws/chat/{room_id}/chat/`, each with and without the slash.
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/ws/chat/{room_id}", get(connect))
-        .route("/ws/chat/{room_id}/", get(connect))
-        .route("/ws/chat/{room_id}/chat", get(connect))
-        .route("/ws/chat/{room_id}/chat/", get(connect))
+    let router = route(Router::new(), "/ws/chat/{room_id}/", get(connect));
+    route(router, "/ws/chat/{room_id}/chat/", get(connect))
 }
 
 /// Why a socket is refused: its close code and reason.
@@ -117,9 +115,9 @@ async fn open(
         messages: state.messages.clone(),
         hub: state.hub.clone(),
         config: state.config.clone(),
+        people: state.people.clone(),
         identity,
         room,
-        nickname: None,
         shutdown: state.shutdown.clone(),
     };
     Ok((session, subscription, last))
@@ -131,7 +129,8 @@ fn authenticate(state: &AppState, query: &HashMap<String, String>, headers: &Hea
     let headers = match query.get("token") {
         Some(token) if identity::bearer_token(headers).is_none() => {
             with_token = headers.clone();
-            let value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| (close::UNAUTHENTICATED, "INVALID_TOKEN".to_owned()))?;
+            let value =
+                HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| (close::UNAUTHENTICATED, "INVALID_TOKEN".to_owned()))?;
             with_token.insert(header::AUTHORIZATION, value);
             &with_token
         }

@@ -27,6 +27,7 @@ use crate::{
     error::Error,
     hub::{Event, Hub, Subscription},
     messages::{Messages, PostMessage},
+    people::People,
     store::{Appended, MessageRecord, ReadMarker, RoomRecord, StoreError, Window},
 };
 
@@ -101,8 +102,8 @@ pub struct Session {
     pub identity: Identity,
     /// Their room (access checked).
     pub room: RoomRecord,
-    /// The caller's display name, if known.
-    pub nickname: Option<String>,
+    /// Nicknames, for the caller's typing and presence.
+    pub people: Arc<People>,
     /// Fires when the service shuts down: the session closes with 1001.
     pub shutdown: Shutdown,
 }
@@ -199,8 +200,9 @@ impl Session {
 
         // Presence: the others here now; later joins and leaves come through the hub and are
         // checked against this set, so one seen in both is told once.
+        let nickname = self.people.nickname(self.room.couple_id, self.identity.user_id).await;
         let mut present: HashSet<Uuid> = HashSet::new();
-        for member in self.hub.enter(subscription, self.nickname.clone()) {
+        for member in self.hub.enter(subscription, nickname.clone()) {
             present.insert(member.user_id);
             if let Err(stop) = out.frame(&ServerFrame::Join(&member)).await {
                 return stop;
@@ -316,7 +318,12 @@ impl Session {
                 self.send_message(out, last, message).await
             }
             Event::Typing { room_id, user_id, nickname, expires_in_ms } if *user_id != me => {
-                let frame = ServerFrame::Typing { room_id: *room_id, user_id: *user_id, nickname: nickname.as_deref(), expires_in_ms: *expires_in_ms };
+                let frame = ServerFrame::Typing {
+                    room_id: *room_id,
+                    user_id: *user_id,
+                    nickname: nickname.as_deref(),
+                    expires_in_ms: *expires_in_ms,
+                };
                 out.frame(&frame).await
             }
             Event::Read(marker) => out.frame(&ServerFrame::Read(marker.clone().into())).await,
@@ -342,13 +349,14 @@ impl Session {
                 Ok(())
             }
             Ok(ClientFrame::Read { last_read_id }) => {
-                *pending = Some(Box::pin(async move { Reply::Read(self.messages.mark_read(&self.identity, &self.room, last_read_id).await) }));
+                *pending =
+                    Some(Box::pin(async move { Reply::Read(self.messages.mark_read(&self.identity, &self.room, last_read_id).await) }));
                 Ok(())
             }
             Ok(ClientFrame::Typing) => {
                 let (room_id, user_id) = (self.room.id, self.identity.user_id);
                 if self.hub.may_relay_typing(room_id, user_id, Instant::now(), TYPING_EVERY) {
-                    let nickname = self.nickname.clone();
+                    let nickname = self.hub.nickname(room_id, user_id);
                     self.hub.publish(Event::Typing { room_id, user_id, nickname, expires_in_ms: self.config.typing_ttl_millis });
                 }
                 Ok(())
@@ -371,7 +379,9 @@ impl Session {
             Reply::Posted { result: Ok(Appended::New(_)), .. } | Reply::Read(Ok(_)) => Ok(()),
             // A resend: the stored message, to this socket only.
             Reply::Posted { result: Ok(Appended::Existing(message)), .. } => out.frame(&ServerFrame::Message(message.into())).await,
-            Reply::Posted { client_id, result: Err(err) } => out.frame(&ServerFrame::Error(error_frame(err).with_client_id(client_id))).await,
+            Reply::Posted { client_id, result: Err(err) } => {
+                out.frame(&ServerFrame::Error(error_frame(err).with_client_id(client_id))).await
+            }
             Reply::Read(Err(err)) => out.frame(&ServerFrame::Error(error_frame(err))).await,
         }
     }
@@ -504,7 +514,7 @@ mod tests {
                 config: self.config.clone(),
                 identity: who.clone(),
                 room: self.room.clone(),
-                nickname: None,
+                people: Arc::new(People::default()),
                 shutdown: self.shutdown.clone(),
             };
             let last = last.unwrap_or(self.room.last_seq);
@@ -733,7 +743,10 @@ mod tests {
         assert_eq!(a.expect("chat.error").await["code"], "INVALID_FRAME");
         a.send(json!({"type": "chat.message", "message": "too long", "clientId": "c-1"})).await;
         let err = a.expect("chat.error").await;
-        assert_eq!((&err["code"], &err["clientId"], &err["fields"]["message"]), (&json!("VALIDATION_FAILED"), &json!("c-1"), &json!("must be at most 5 characters")));
+        assert_eq!(
+            (&err["code"], &err["clientId"], &err["fields"]["message"]),
+            (&json!("VALIDATION_FAILED"), &json!("c-1"), &json!("must be at most 5 characters"))
+        );
         a.send(json!({"type": "chat.message", "message": "hi", "parentId": Uuid::now_v7()})).await;
         assert_eq!(a.expect("chat.error").await["code"], "VALIDATION_FAILED", "a parent outside the room");
         a.send(json!({"type": "chat.read", "lastReadId": Uuid::now_v7()})).await;
@@ -765,7 +778,10 @@ mod tests {
         a2.send(json!({"type": "chat.typing"})).await;
         a.send(json!({"type": "chat.typing"})).await;
         let typing = b.expect("chat.typing").await;
-        assert_eq!(typing, json!({"type": "chat.typing", "roomId": h.room.id, "userId": h.a.user_id, "nickname": null, "expiresInMs": 1234}));
+        assert_eq!(
+            typing,
+            json!({"type": "chat.typing", "roomId": h.room.id, "userId": h.a.user_id, "nickname": null, "expiresInMs": 1234})
+        );
         b.quiet_but(true).await;
         a.quiet_but(true).await;
         tokio::time::sleep(TYPING_EVERY).await;
