@@ -15,13 +15,14 @@
 #      (scripts/fuzz_hooks.py): couple operations run as a member of a couple, admin-only ones
 #      (creating questions and tags) as an admin (FUZZ_ADMIN_EMAIL, made admin through
 #      USER_COUPLE_ADMIN_EMAILS), the rest as a user without one; half of the answers name a real
-#      question. Operations that end a session (logout, password change, account deletion,
-#      break-up) are fuzzed too: after one succeeds the next request gets a freshly signed-up
-#      user, so no request runs with a token the run itself revoked.
+#      question, and half of the chat requests the couple's real room and messages. Operations
+#      that end a session (logout, password change, account deletion, break-up) are fuzzed too:
+#      after one succeeds the next request gets a freshly signed-up user, so no request runs with
+#      a token the run itself revoked.
 # schedule-meeting gets a KMA key and scripts/kma-standin.py as KMA, so its weather cards answer.
 # Fails, printing schemathesis's report and the services' log tail, on any finding, when fewer
-# than FUZZ_MIN_REQUESTS requests were sent, or when no answer, admin creation or planned date
-# succeeded.
+# than FUZZ_MIN_REQUESTS requests were sent, or when no answer, admin creation, planned date,
+# weather card or chat message succeeded.
 #
 # The gateway's rate limit and the per-client login lockout are raised for the run: the fuzzer
 # sends a few thousand requests back to back from one address, and a 429 would only hide what the
@@ -134,7 +135,7 @@ st_status=0
         --report-junit-path "${work}/report/junit.xml"
 ) >"${work}/schemathesis.out" 2>&1 || st_status=$?
 elapsed=$((SECONDS - started))
-read -r requests users answered admin_created planned forecasts <"${work}/requests" 2>/dev/null || requests=0
+read -r requests users answered admin_created planned forecasts chatted <"${work}/requests" 2>/dev/null || requests=0
 operations=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["operations"]["tested"])' "${work}/report/report.json" 2>/dev/null || echo '?')
 
 if ((st_status != 0)); then
@@ -145,8 +146,8 @@ if ((requests < min_requests)); then
     tail -n 40 "${work}/schemathesis.out" >&2
     fail_with_log "schemathesis sent only ${requests} requests, fewer than ${min_requests}" "${run_log}"
 fi
-if ((${answered:-0} == 0 || ${admin_created:-0} == 0 || ${planned:-0} == 0 || ${forecasts:-0} == 0)); then
+if ((${answered:-0} == 0 || ${admin_created:-0} == 0 || ${planned:-0} == 0 || ${forecasts:-0} == 0 || ${chatted:-0} == 0)); then
     tail -n 40 "${work}/schemathesis.out" >&2
-    fail_with_log "no answer (${answered:-0}), admin creation (${admin_created:-0}), planned date (${planned:-0}) or weather card (${forecasts:-0}) succeeded: the hooks' real question ids, admin token, place ids or Seoul point, or the KMA stand-in, are not used" "${run_log}"
+    fail_with_log "no answer (${answered:-0}), admin creation (${admin_created:-0}), planned date (${planned:-0}), weather card (${forecasts:-0}) or chat message (${chatted:-0}) succeeded: the hooks' real question ids, admin token, place ids, Seoul point or chat room, or the KMA stand-in, are not used" "${run_log}"
 fi
-log "schemathesis: ${requests} requests to ${operations} operations (${users:-0} fuzz users; ${answered} answers, ${admin_created} admin creations, ${planned} planned dates and ${forecasts} weather cards succeeded) in ${elapsed} s: no 5xx, every response as documented"
+log "schemathesis: ${requests} requests to ${operations} operations (${users:-0} fuzz users; ${answered} answers, ${admin_created} admin creations, ${planned} planned dates, ${forecasts} weather cards and ${chatted} chat messages succeeded) in ${elapsed} s: no 5xx, every response as documented"

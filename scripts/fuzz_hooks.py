@@ -17,8 +17,10 @@ not only its 404 and 422. Schedule-meeting's operations (schedules, meetings, pl
 calendar and its feeds) run as a member of a couple, since everything there belongs to one, and
 every other planned date or recommendation request names real catalogue places, a real date and
 times in order, and every other weather-card request a point in Seoul (on the KMA grid; fuzz.sh
-gives schedule-meeting a stand-in for KMA), so they are exercised past 422; the rest stay as
-generated.
+gives schedule-meeting a stand-in for KMA), so they are exercised past 422. Chat's operations run
+as a member of a couple too, and every other one names the couple's real default room (in the
+path, or as `roomId`) and real messages of it (`before`/`after`, `parentId`, `lastReadId`; a few
+posted once for each couple), so they are exercised past 404; the rest stay as generated.
 
 Every response is counted; the total, with the fresh users made and the answers and admin
 creations that succeeded, is written to FUZZ_COUNT_FILE so fuzz.sh can insist on a minimum number
@@ -54,13 +56,22 @@ SESSION_ENDING = {
 # everything else, matching included, runs as a user without a couple.
 COUPLE_PATHS = {"/api/couples/me", "/api/couples/members", "/api/couples/home"}
 # Path prefixes of schedule-meeting, whose every operation belongs to a couple (403 without one).
-COUPLE_PREFIXES = ("/api/schedules", "/api/meetings", "/api/places", "/api/calendar")
+COUPLE_PREFIXES = ("/api/schedules", "/api/meetings", "/api/places", "/api/calendar", "/api/chat")
 # Operations only an admin may call: they run as the fuzz admin.
 ADMIN_OPERATIONS = {("POST", "/api/questions"), ("POST", "/api/tags")}
 ANSWER = ("POST", "/api/user-answers")
 MEETING = ("POST", "/api/meetings")
 RECOMMEND = ("POST", "/api/meetings/recommend")
 WEATHER = ("GET", "/api/meetings/weather-cards")
+# Chat operations on one room, by (method, path): the room is the `id` path parameter.
+CHAT_ROOM_OPERATIONS = {
+    ("GET", "/api/chat/rooms/{id}/"),
+    ("GET", "/api/chat/rooms/{id}/messages/"),
+    ("PUT", "/api/chat/rooms/{id}/read/"),
+}
+CHAT_HISTORY = ("GET", "/api/chat/rooms/{id}/messages/")
+CHAT_READ = ("PUT", "/api/chat/rooms/{id}/read/")
+CHAT_POST = ("POST", "/api/chat/messages/")
 
 _lock = threading.Lock()
 _users = itertools.count(1)
@@ -76,6 +87,9 @@ _place_ids: list[str] = []
 _plans = itertools.count()
 _weathers = itertools.count()
 _forecasts = 0  # 200s of the weather cards
+_chats = itertools.count()
+_chat_rooms: dict[str, tuple[str, list[str]]] = {}  # coupled token -> (default room id, message ids)
+_chatted = 0  # 201s of POST /api/chat/messages/
 
 
 def _call(method: str, path: str, body: dict | None = None, token: str | None = None) -> dict:
@@ -148,18 +162,36 @@ def _place_ids_for(n: int) -> list[str]:
         return [_place_ids[(n + i) % len(_place_ids)] for i in range(1 + n % 3)]
 
 
+def _token(kind: str) -> str:
+    """The current token of `kind`, made when there is none (at the start, or after a
+    session-ending call)."""
+    global _renewals
+    with _lock:
+        if kind not in _tokens:
+            _tokens[kind] = _new_token(kind)
+            _renewals += 1
+        return _tokens[kind]
+
+
+def _chat_room(token: str) -> tuple[str, list[str]]:
+    """The default room of `token`'s couple and a few messages in it (posted once per couple)."""
+    with _lock:
+        if token not in _chat_rooms:
+            room = _call("GET", "/api/chat/rooms/", token=token)["data"][0]["id"]
+            messages = [
+                _post("/api/chat/messages/", {"roomId": room, "message": f"fuzz {n}", "clientId": f"fuzz-seed-{n}"}, token)["data"]["id"]
+                for n in range(3)
+            ]
+            _chat_rooms[token] = (room, messages)
+        return _chat_rooms[token]
+
+
 @schemathesis.auth(refresh_interval=None)
 class FreshUserAuth:
     """A valid token for the current fuzz user, renewed after a session-ending call."""
 
     def get(self, case, context):
-        global _renewals
-        kind = _kind(case)
-        with _lock:
-            if kind not in _tokens:
-                _tokens[kind] = _new_token(kind)
-                _renewals += 1
-            return _tokens[kind]
+        return _token(_kind(case))
 
     def set(self, case, data, context):
         case.headers = case.headers or {}
@@ -169,7 +201,8 @@ class FreshUserAuth:
 @schemathesis.hook
 def before_call(context, case, kwargs):
     """Every other generated answer names a real question with a valid option; every other planned
-    date or recommendation request names real places, a real date and times in order."""
+    date or recommendation request names real places, a real date and times in order; every other
+    chat request names the couple's room and its messages."""
     operation = (case.method.upper(), case.path)
     if operation == ANSWER and isinstance(case.body, dict):
         n = next(_answers)
@@ -187,11 +220,24 @@ def before_call(context, case, kwargs):
     elif operation == WEATHER and next(_weathers) % 2 == 0:
         # Generated points are almost never on the KMA grid (Korea): every other one is Seoul.
         case.query = {**(case.query or {}), "lat": 37.5665, "lon": 126.978}
+    elif (operation in CHAT_ROOM_OPERATIONS or operation == CHAT_POST) and (n := next(_chats)) % 2 == 0:
+        # A generated id is never one of the couple's rooms or messages: every other one is real.
+        room, messages = _chat_room(_token("coupled"))
+        message = messages[(n // 2) % len(messages)]
+        if operation in CHAT_ROOM_OPERATIONS:
+            case.path_parameters = {**(case.path_parameters or {}), "id": room}
+        if operation == CHAT_HISTORY and n % 4 == 0:
+            query = {k: v for k, v in (case.query or {}).items() if k not in ("before", "after")}
+            case.query = {**query, "before" if n % 8 == 0 else "after": message}
+        elif operation == CHAT_READ and isinstance(case.body, dict):
+            case.body = {**case.body, "lastReadId": message}
+        elif operation == CHAT_POST and isinstance(case.body, dict):
+            case.body = {**case.body, "roomId": room, **({"parentId": message} if n % 4 == 0 else {})}
 
 
 @schemathesis.hook
 def after_call(context, case, response):
-    global _requests, _answered, _admin_created, _planned, _forecasts
+    global _requests, _answered, _admin_created, _planned, _forecasts, _chatted
     operation = (case.method.upper(), case.path)
     with _lock:
         _requests += 1
@@ -199,9 +245,10 @@ def after_call(context, case, response):
             _answered += operation == ANSWER
             _admin_created += operation in ADMIN_OPERATIONS
             _planned += operation == MEETING
+            _chatted += operation == CHAT_POST
         if response.status_code == 200:
             _forecasts += operation == WEATHER
         if operation in SESSION_ENDING and 200 <= response.status_code < 300:
             _tokens.pop(_kind(case), None)
         with open(COUNT_FILE, "w", encoding="utf-8") as f:
-            f.write(f"{_requests} {_renewals} {_answered} {_admin_created} {_planned} {_forecasts}\n")
+            f.write(f"{_requests} {_renewals} {_answered} {_admin_created} {_planned} {_forecasts} {_chatted}\n")

@@ -3,7 +3,8 @@
 # ports (one for every service of the registry that has a binary) with a throwaway data
 # directory, walks a newcomer's first steps through the gateway with curl (sign up, log in, today's
 # question, an answer, pairing with a partner, a planned date in the month calendar and the
-# calendar feed), and stops it. Fails if any step does.
+# calendar feed, a chat message and its history, one WebSocket round trip when Node.js has a
+# WebSocket client), and stops it. Fails if any step does.
 set -euo pipefail
 
 LOG_NAME=smoke
@@ -78,4 +79,56 @@ feed=$(curl -fsS -X POST "${api}/api/calendar/feeds" -H "authorization: Bearer $
 [[ ${feed} == "${api}/api/calendar/feeds/"*.ics ]] || fail "the feed URL ${feed} does not point at this gateway"
 curl -fsS "${feed}" | grep -q 'SUMMARY:Smoke date' || fail "the calendar feed, fetched without a token, lacks the planned date"
 curl -fsS "${api}/openapi.json" | grep -q '/api/meetings/recommend' || fail "the merged OpenAPI document lacks schedule-meeting's paths"
-echo "smoke: make run works (signup, login, me, today's question and an answer, pairing, a planned date in the calendar and its feed, openapi through the gateway)"
+# chat: the couple's default room, a message posted with a clientId (a resend is the same
+# message), the history, and one WebSocket round trip through the gateway.
+# field EXPR: EXPR of the JSON document on stdin, `d`.
+field() { python3 -c "import json,sys; d=json.load(sys.stdin); print(${1})"; }
+room=$(curl -fsS "${api}/api/chat/rooms/" -H "authorization: Bearer ${partner}" | field 'd["data"][0]["id"]') ||
+    fail "GET /api/chat/rooms/ (the default room)"
+post_message() {
+    curl -s -o "${data_dir}/message.json" -w '%{http_code}' -X POST "${api}/api/chat/messages/" -H "${json}" \
+        -H "authorization: Bearer ${partner}" -d "{\"roomId\":\"${room}\",\"message\":\"안녕, smoke\",\"clientId\":\"smoke-1\"}"
+}
+status=$(post_message)
+[[ ${status} == 201 ]] || fail "POST /api/chat/messages/ answered ${status}: $(cat "${data_dir}/message.json")"
+message=$(field 'd["data"]["id"]' <"${data_dir}/message.json")
+status=$(post_message)
+[[ ${status} == 200 ]] || fail "resending clientId smoke-1 answered ${status}: $(cat "${data_dir}/message.json")"
+[[ $(field 'd["data"]["id"]' <"${data_dir}/message.json") == "${message}" ]] || fail "a resent clientId made another message"
+history=$(curl -fsS "${api}/api/chat/rooms/${room}/messages/" -H "authorization: Bearer ${partner}") || fail "GET the room's history"
+[[ $(field 'd["data"][-1]["id"]' <<<"${history}") == "${message}" ]] || fail "the message is not the last of the history: ${history}"
+[[ $(field 'len(d["data"])' <<<"${history}") == 1 ]] || fail "the resend was stored twice: ${history}"
+# Node's WebSocket client (a global from Node 22, behind --experimental-websocket from 20.10).
+socket_test='
+const socket = new WebSocket(process.env.SMOKE_WS_URL);
+const give_up = setTimeout(() => { console.error("no echo within 10 s"); process.exit(1); }, 10000);
+let done = false;
+socket.onmessage = (event) => {
+    const frame = JSON.parse(event.data);
+    if (frame.type === "chat.ready") {
+        socket.send(JSON.stringify({ type: "chat.message", message: "over the socket", clientId: "smoke-ws-1" }));
+    } else if (frame.type === "chat.message" && frame.clientId === "smoke-ws-1") {
+        done = true;
+        clearTimeout(give_up);
+        console.log(frame.id);
+        socket.close(1000);
+    } else if (frame.type === "chat.error") {
+        console.error(event.data);
+        process.exit(1);
+    }
+};
+socket.onclose = (event) => { if (!done) { console.error(`closed with ${event.code} ${event.reason}`); process.exit(1); } };
+socket.onerror = () => { if (!done) { console.error("the socket failed (refused upgrade?)"); process.exit(1); } };
+'
+websocket="skipped (no Node.js with a WebSocket client: Node >= 20.10 needed)"
+if node --experimental-websocket -e 'process.exit(typeof WebSocket === "function" ? 0 : 1)' >/dev/null 2>&1; then
+    ws_url="${api/#http/ws}/ws/chat/${room}/?token=${partner}"
+    echoed=$(SMOKE_WS_URL=${ws_url} timeout 20 node --experimental-websocket -e "${socket_test}" 2>"${data_dir}/socket.err") ||
+        fail "the WebSocket round trip: $(cat "${data_dir}/socket.err")"
+    curl -fsS "${api}/api/chat/rooms/${room}/messages/?after=${message}" -H "authorization: Bearer ${partner}" | grep -q "\"${echoed}\"" ||
+        fail "the message sent over the socket is not in the history"
+    websocket="a message over the WebSocket, echoed and stored"
+fi
+curl -fsS "${api}/openapi.json" | grep -q '/api/chat/messages/' || fail "the merged OpenAPI document lacks chat's paths"
+echo "smoke: chat: ${websocket}"
+echo "smoke: make run works (signup, login, me, today's question and an answer, pairing, a planned date in the calendar and its feed, a chat message with its resend and history, openapi through the gateway)"

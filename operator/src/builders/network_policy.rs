@@ -172,7 +172,7 @@ mod tests {
         let user_couple = build_service_policy(&p, Component::UserCouple);
         assert_eq!(user_couple.metadata.name.as_deref(), Some("demo-user-couple"));
         assert_eq!(user_couple.spec.as_ref().unwrap().pod_selector, Some(select(p.selector(Component::UserCouple))));
-        assert_eq!(allowed_names(&user_couple), ["gateway", "schedule-meeting"]);
+        assert_eq!(allowed_names(&user_couple), ["gateway", "schedule-meeting", "chat"], "the API, couples' members, nicknames");
         assert_eq!(allowed_names(&build_service_policy(&p, Component::Chat)), ["gateway", "user-couple"]);
         assert_eq!(allowed_names(&build_service_policy(&p, Component::ScheduleMeeting)), ["gateway", "user-couple"]);
         assert_eq!(
@@ -216,11 +216,13 @@ mod tests {
     fn a_caller_that_is_disabled_is_not_admitted() {
         let app = fixtures::with_services(serde_json::json!({"scheduleMeeting": {"enabled": false}}));
         let p = Platform::new(&app).unwrap();
-        assert_eq!(callers(&p, Component::UserCouple), [Component::Gateway]);
+        assert_eq!(callers(&p, Component::UserCouple), [Component::Gateway, Component::Chat]);
         assert_eq!(callers(&p, Component::Postgres), [], "databases are not in the registry's calls");
         assert_eq!(callers(&p, Component::Chat), [Component::Gateway, Component::UserCouple]);
         let app = fixtures::with_services(serde_json::json!({"userCouple": {"enabled": false}}));
         let p = Platform::new(&app).unwrap();
         assert_eq!(callers(&p, Component::Chat), [Component::Gateway], "no user-couple, no erasure calls to admit");
+        let app = fixtures::with_services(serde_json::json!({"scheduleMeeting": {"enabled": false}, "chat": {"enabled": false}}));
+        assert_eq!(callers(&Platform::new(&app).unwrap(), Component::UserCouple), [Component::Gateway]);
     }
 }

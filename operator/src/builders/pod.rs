@@ -424,6 +424,7 @@ pub(crate) mod tests {
                     ("SCHEDULE_MEETING_QUESTION_ANSWER_URL", "http://demo-question-answer.couple.svc:8086"),
                     ("SCHEDULE_MEETING_USER_COUPLE_URL", "http://demo-user-couple.couple.svc:8081"),
                 ],
+                Component::Chat => vec![("CHAT_USER_COUPLE_URL", "http://demo-user-couple.couple.svc:8081")],
                 Component::UserCouple => vec![
                     ("USER_COUPLE_CHAT_URL", "http://demo-chat.couple.svc:8000"),
                     ("USER_COUPLE_QUESTION_ANSWER_URL", "http://demo-question-answer.couple.svc:8086"),
@@ -437,6 +438,7 @@ pub(crate) mod tests {
         let p = Platform::new(&app).unwrap();
         let peers: Vec<_> = peer_env(&p, Component::ScheduleMeeting).into_iter().map(|var| var.name).collect();
         assert_eq!(peers, ["SCHEDULE_MEETING_QUESTION_ANSWER_URL"], "a disabled peer has no URL");
+        assert!(peer_env(&p, Component::Chat).is_empty(), "chat without user-couple: no names, no URL");
     }
 
     #[test]

@@ -86,12 +86,24 @@ pub async fn main<S: ServiceMain>() -> anyhow::Result<()> {
         Command::Serve => {
             let shared = SharedConfig::from_env()?;
             telemetry::init(shared.log_format);
+            raise_open_files_limit();
             let shutdown = Shutdown::on_signal();
             let listen = S::listen(&config);
             server::start_admin(&listen.host, listen.admin_port, shutdown.clone()).await.context("binding the admin port")?;
             let listener = server::bind(&listen.host, listen.port).await.with_context(|| format!("binding port {}", listen.port))?;
             run::<S>(&config, &shared, listener, shutdown).await
         }
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit. Every socket is a descriptor, and the
+/// common soft default of 1,024 is below a thousand WebSocket clients plus the upstream
+/// connections the gateway holds for them. Failing only costs capacity, so it is a warning.
+pub fn raise_open_files_limit() {
+    let before = rlimit::Resource::NOFILE.get();
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(now) => tracing::debug!(before = ?before.map(|(soft, _)| soft).ok(), now, "open files soft limit"),
+        Err(err) => tracing::warn!(error = %err, "could not raise the open files soft limit; many sockets may exhaust it"),
     }
 }
 
@@ -159,6 +171,16 @@ mod tests {
         stream.read_to_string(&mut out).await.unwrap();
         let (head, body) = out.split_once("\r\n\r\n").unwrap();
         (head.lines().next().unwrap().to_owned(), body.to_owned())
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_open_files_soft_limit_is_raised_to_the_hard_limit() {
+        let (_, hard) = rlimit::Resource::NOFILE.get().unwrap();
+        // Lower it first so the test sees a raise even where it already starts at the hard limit.
+        rlimit::Resource::NOFILE.set(hard.min(512), hard).unwrap();
+        raise_open_files_limit();
+        assert_eq!(rlimit::Resource::NOFILE.get().unwrap(), (hard, hard));
     }
 
     #[tokio::test]

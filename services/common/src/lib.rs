@@ -5,7 +5,8 @@
 //! field validation, telemetry, health and metrics, graceful shutdown, and the command line every
 //! service binary accepts. Features add the heavy parts: `db` (sqlx pools and the dual-backend
 //! store skeleton), `kv` (Redis or in-process), `jwt` (tokens, identity, revocation), `openapi`
-//! (utoipa), and `service` (all of them and the service kit that runs a service binary).
+//! (utoipa), `peers` (calls to other services and user-couple's cached couples: reqwest, moka),
+//! and `service` (`db`, `kv`, `jwt`, `openapi` and the service kit that runs a service binary).
 
 pub mod cli;
 pub mod clock;
@@ -27,6 +28,8 @@ pub mod net;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 pub mod paging;
+#[cfg(feature = "peers")]
+pub mod peers;
 #[cfg(feature = "jwt")]
 pub mod revocation;
 pub mod server;

@@ -10,7 +10,13 @@ pub const INTERNAL_TOKEN_HEADER: &str = "x-internal-token";
 /// cluster's ingress in front of it) saw. Earlier hops are whatever the client claimed, so only
 /// the last one can be trusted, and only behind a proxy that appends to the header.
 pub fn last_forwarded_hop(headers: &HeaderMap) -> Option<&str> {
-    let last = headers.get_all("x-forwarded-for").iter().next_back()?.to_str().ok()?;
+    last_hop(headers, "x-forwarded-for")
+}
+
+/// The last comma-separated value of the last `name` header (`X-Forwarded-For`,
+/// `X-Forwarded-Host`, `X-Forwarded-Proto`): the one the nearest proxy set or appended.
+pub fn last_hop<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    let last = headers.get_all(name).iter().next_back()?.to_str().ok()?;
     let hop = last.rsplit(',').next()?.trim();
     (!hop.is_empty()).then_some(hop)
 }
@@ -31,5 +37,7 @@ mod tests {
         assert_eq!(last_forwarded_hop(&headers), Some("4.4.4.4"));
         headers.insert("x-forwarded-for", HeaderValue::from_static("5.5.5.5, "));
         assert_eq!(last_forwarded_hop(&headers), None, "an empty last hop is no address");
+        headers.append("x-forwarded-proto", HeaderValue::from_static("http, https"));
+        assert_eq!(last_hop(&headers, "x-forwarded-proto"), Some("https"));
     }
 }

@@ -104,7 +104,7 @@ async fn proxy(gateway: &GatewayState, route: &Route, request: Request) -> Resul
     // Browsers cannot set headers on a WebSocket, so the token may come in the query; it is taken
     // out of the URI so it never travels further (or into a log) there.
     let query_token = if upgrade {
-        websocket::check_origin(&parts.headers, &gateway.allowed_origins)?;
+        websocket::check_origin(&parts, &gateway.allowed_origins, gateway.trust_forwarded_for)?;
         websocket::take_query_token(&mut parts.uri)
     } else {
         None

@@ -293,7 +293,7 @@ pub const CHAT: ServiceSpec = ServiceSpec {
     storage: Storage { postgres: Need::WhenScaled, postgres_database: Some("chat"), redis: Need::WhenScaled, mongodb: Need::No },
     routes: &["/api/chat", "/ws"],
     public: &[],
-    calls: &[],
+    calls: &["user-couple"],
     holds_user_data: true,
     // The couple's rooms and messages.
     holds_couple_data: true,
@@ -453,7 +453,8 @@ mod tests {
         assert_eq!(GATEWAY.peer_url_var(&USER_COUPLE), "GATEWAY_USER_COUPLE_URL");
         assert_eq!(SCHEDULE_MEETING.peer_url_var(&USER_COUPLE), "SCHEDULE_MEETING_USER_COUPLE_URL");
         let callers: Vec<_> = USER_COUPLE.callers().map(|s| s.name).collect();
-        assert_eq!(callers, ["schedule-meeting", "gateway"]);
+        assert_eq!(callers, ["schedule-meeting", "chat", "gateway"], "couples (members, nicknames), the API");
+        assert_eq!(CHAT.peer_url_var(&USER_COUPLE), "CHAT_USER_COUPLE_URL");
         let callers: Vec<_> = QUESTION_ANSWER.callers().map(|s| s.name).collect();
         assert_eq!(callers, ["user-couple", "schedule-meeting", "gateway"], "erasures, trait vectors, the API");
         assert_eq!(USER_COUPLE.peer_url_var(&CHAT), "USER_COUPLE_CHAT_URL");
@@ -587,6 +588,11 @@ mod tests {
             serde_json::json!(["SCHEDULE_MEETING_USER_COUPLE_URL", "SCHEDULE_MEETING_QUESTION_ANSWER_URL"])
         );
         assert_eq!(schedule["public"][0], serde_json::json!({"method": "GET", "path": "/api/calendar/feeds/{secret}.ics"}));
+        let chat = &json[3];
+        assert_eq!(
+            (&chat["calls"], &chat["peerUrlVars"]),
+            (&serde_json::json!(["user-couple"]), &serde_json::json!(["CHAT_USER_COUPLE_URL"]))
+        );
         assert_eq!(json[0]["public"][0]["method"], "POST");
         assert_eq!(to_table().lines().last(), Some("gateway\t8080\tGATEWAY_"));
     }

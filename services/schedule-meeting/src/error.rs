@@ -4,12 +4,9 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use couple_common::{ApiError, FieldErrors, db::StoreError};
+use couple_common::{ApiError, FieldErrors, db::StoreError, peers::PeerError};
 
-use crate::{
-    peers::PeerError,
-    weather::{WeatherError, client::KmaError},
-};
+use crate::weather::{WeatherError, client::KmaError};
 
 /// Everything that can go wrong in a request.
 #[derive(Debug, thiserror::Error)]

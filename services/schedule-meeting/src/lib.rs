@@ -15,6 +15,7 @@ use couple_common::{
     config::{ListenConfig, PeerUrls, SharedConfig},
     extract::InternalToken,
     kit::ServiceMain,
+    peers::PeerSettings,
     server::{self, ReadinessChecks},
     shutdown::Shutdown,
 };
@@ -44,7 +45,7 @@ use crate::{
     error::{Error, Result},
     internal::Erasure,
     meetings::Meetings,
-    peers::{PeerSettings, Peers},
+    peers::Peers,
     places::{Catalogue, Places},
     recommend::{Recommender, engine::PlaceIndex, inputs::ServiceInputs},
     schedules::Schedules,

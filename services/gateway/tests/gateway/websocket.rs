@@ -90,6 +90,17 @@ async fn a_websocket_with_the_token_in_the_authorization_header_and_no_origin_is
 }
 
 #[tokio::test]
+async fn a_websocket_from_the_gateway_s_own_origin_is_proxied_without_being_listed() {
+    let gateway = gateway_with_chat().await;
+    let (user, _, token) = gateway.token();
+    let mut request = ws_request(&gateway, &format!("/ws/chat/room-1/?token={token}"));
+    request.headers_mut().insert("origin", format!("http://{}", gateway.addr).parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("the upgrade succeeds");
+    let seen: Value = serde_json::from_str(socket.next().await.unwrap().unwrap().to_text().unwrap()).unwrap();
+    assert_eq!(seen["userId"], user.to_string());
+}
+
+#[tokio::test]
 async fn a_websocket_without_a_token_or_from_another_origin_is_refused() {
     let gateway = gateway_with_chat().await;
     let (_, _, token) = gateway.token();
@@ -107,4 +118,8 @@ async fn a_websocket_without_a_token_or_from_another_origin_is_refused() {
     let mut request = ws_request(&gateway, &format!("/ws/chat/room-1/?token={token}"));
     request.headers_mut().insert("origin", "https://evil.example".parse().unwrap());
     assert_eq!(refused(request).await, StatusCode::FORBIDDEN);
+    let mut request = ws_request(&gateway, &format!("/ws/chat/room-1/?token={token}"));
+    let other_port = format!("http://{}:1", gateway.addr.ip());
+    request.headers_mut().insert("origin", other_port.parse().unwrap());
+    assert_eq!(refused(request).await, StatusCode::FORBIDDEN, "the gateway's host on another port is another origin");
 }

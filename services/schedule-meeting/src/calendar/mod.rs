@@ -14,7 +14,10 @@ pub mod ics;
 use std::sync::Arc;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use couple_common::clock::Clock;
+use couple_common::{
+    clock::Clock,
+    peers::{CoupleInfo, PeerError, UserCouple},
+};
 use jiff::tz::TimeZone;
 use rand::RngCore;
 use uuid::Uuid;
@@ -25,7 +28,6 @@ use crate::{
     domain,
     error::{Error, Result},
     member::CoupleMember,
-    peers::{CoupleInfo, PeerError, UserCouple},
     store::{FeedRecord, MeetingRecord, ScheduleRecord, Store},
 };
 use dto::{CalendarFeed, Missing, MonthCalendar};

@@ -5,12 +5,13 @@ use std::{collections::HashMap, sync::Arc};
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
+use couple_common::peers::{CoupleInfo, PeerError};
 use uuid::Uuid;
 
 use super::{CourseInputs, engine::TraitVector};
 use crate::{
     domain::{LatLon, Weather},
-    peers::{CoupleInfo, PeerError, Peers},
+    peers::Peers,
     store::{Store, StoreError},
     weather::{Forecasts, WeatherError},
 };

@@ -18,13 +18,15 @@ use std::{
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
-use couple_common::db::StoreError;
+use couple_common::{
+    db::StoreError,
+    peers::{CoupleInfo, PeerError},
+};
 use uuid::Uuid;
 
 use crate::{
     domain::{LatLon, Weather},
     error::{Error, Result},
-    peers::{CoupleInfo, PeerError},
 };
 
 use dto::{RecommendRequest, Recommendations};
@@ -144,13 +146,10 @@ mod tests {
     use std::sync::Mutex;
 
     use chrono::NaiveTime;
-    use couple_common::traits::TRAIT_COUNT;
+    use couple_common::{peers::Member, traits::TRAIT_COUNT};
 
     use super::*;
-    use crate::{
-        peers::Member,
-        places::{self, CataloguePlace},
-    };
+    use crate::places::{self, CataloguePlace};
 
     const COUPLE: Uuid = Uuid::from_u128(0xc);
     const ME: Uuid = Uuid::from_u128(0xa);
