@@ -129,7 +129,7 @@ pub async fn build(config: &Config, shared: &SharedConfig, shutdown: Shutdown) -
         // Not a readiness check: without Redis this replica still serves its own sockets.
         RedisFanout::attach(&hub, url, &config.redis.redis_prefix, shutdown.clone()).context("configuring the Redis fan-out")?;
     }
-    let people = Arc::new(People::default());
+    let people = Arc::new(People::new(&config.peers, shared.internal_token.clone(), People::SETTINGS)?);
     let clock = config.clock.clone();
     let committer = Committer::spawn(store.clone(), hub.clone(), config.commit_batch, shutdown.clone());
     let state = AppState {

@@ -289,9 +289,12 @@ async fn partners_chat_through_the_gateway_with_echoes_typing_and_read_receipts(
     let typing = expect(&mut sm, "chat.typing").await;
     assert_eq!((&typing["userId"], &typing["roomId"]), (&json!(joon.id), &json!(room)), "{typing}");
     assert!(typing["expiresInMs"].as_u64().is_some_and(|ms| ms > 0), "{typing}");
+    // Names come from user-couple (every test user signs up as Mina).
+    assert_eq!(typing["nickname"], "Mina", "{typing}");
     say(&mut sm, "mina 3", "m-3").await;
     let seventh = expect(&mut sj, "chat.message").await;
     assert_eq!((seventh["seq"].as_i64(), &seventh["clientId"]), (Some(7), &json!("m-3")), "{seventh}");
+    assert_eq!(seventh["nickname"], "Mina", "{seventh}");
     assert_eq!(expect(&mut sm, "chat.message").await, seventh);
     let all: Vec<Value> = seen_m.into_iter().chain([seventh]).collect();
     let from = |sender: &str, after: i64| {
