@@ -31,7 +31,7 @@ use crate::{
 mod servers;
 
 pub use crate::db::Backend;
-pub use servers::{PrivateMongo, PrivatePostgres, PrivateRedis};
+pub use servers::{PrivateMongo, PrivatePostgres, PrivateRedis, free_port};
 
 /// The signing secret test services share.
 pub const TEST_JWT_SECRET: &str = "test-secret-0123456789abcdef-0123456789";
