@@ -9,7 +9,7 @@ use std::{
     time::Duration,
 };
 
-use couple_common::test_util::{self, Backend, TEST_INTERNAL_TOKEN, TEST_JWT_SECRET, TestDatabase};
+use couple_common::test_util::{self, Backend, TEST_INTERNAL_TOKEN, TEST_JWT_SECRET, TestDatabase, TestUser, test_couple};
 use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
 use rstest::rstest;
@@ -18,10 +18,7 @@ use tokio::time::{Instant, sleep, timeout};
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
-use crate::{
-    socket::{Socket, WAIT, connect, converse_across_a_restart, default_room, next, ready, say},
-    support::{User, couple},
-};
+use crate::socket::{Socket, WAIT, connect, converse_across_a_restart, default_room, next, ready, say};
 
 /// `COUPLE_SHUTDOWN_GRACE_SECS` of the processes: how long connections may drain after SIGTERM.
 const GRACE: Duration = Duration::from_secs(10);
@@ -178,7 +175,7 @@ fn sent(who: &str, round: &str, count: usize) -> Vec<String> {
 }
 
 /// The room's stored messages, oldest first.
-async fn history(base: &str, room: Uuid, user: &User) -> Vec<Value> {
+async fn history(base: &str, room: Uuid, user: &TestUser) -> Vec<Value> {
     let path = format!("/api/chat/rooms/{room}/messages/?limit=200");
     let (status, body) = test_util::call(&reqwest::Client::new(), base, Method::GET, &path, Some(&user.token), None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -191,7 +188,7 @@ async fn two_processes_deliver_each_others_messages_in_order_and_a_client_of_a_k
     let Some(db) = TestDatabase::postgres().await else { return };
     let prefix = test_util::redis_prefix();
     let (mut one, two) = tokio::join!(Process::start(db.url(), Some((&redis, &prefix))), Process::start(db.url(), Some((&redis, &prefix))));
-    let (alice, bob, _) = couple();
+    let (alice, bob, _) = test_couple();
     let room = default_room(&one.base, &alice).await;
     let mut on_one = connect(&one.base, room, &alice, None).await;
     assert_eq!(ready(&mut on_one).await, Vec::<Value>::new());

@@ -9,7 +9,7 @@ use std::{
 };
 
 use chat::{Chat, Config};
-use couple_common::test_util::{self, Backend, TestDatabase, TestServer};
+use couple_common::test_util::{self, Backend, TestDatabase, TestServer, TestUser, test_couple};
 use futures_util::{SinkExt, StreamExt};
 use reqwest::{Method, StatusCode};
 use rstest::rstest;
@@ -25,7 +25,7 @@ use tokio_tungstenite::{
 };
 use uuid::Uuid;
 
-use crate::support::{User, couple, spawn_with};
+use crate::support::spawn_with;
 
 pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -42,7 +42,7 @@ async fn server(config: &Config) -> TestServer {
 }
 
 /// The couple's default room on the service at `base`, created by listing the rooms.
-pub(crate) async fn default_room(base: &str, user: &User) -> Uuid {
+pub(crate) async fn default_room(base: &str, user: &TestUser) -> Uuid {
     let (status, body) = test_util::call(&reqwest::Client::new(), base, Method::GET, "/api/chat/rooms/", Some(&user.token), None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body["data"][0]["id"].as_str().unwrap().parse().unwrap()
@@ -53,7 +53,7 @@ fn ws_url(base: &str, path: &str) -> String {
 }
 
 /// A socket to `room` as `user` with the token in the query (`after` optional).
-pub(crate) async fn connect(base: &str, room: Uuid, user: &User, after: Option<&str>) -> Socket {
+pub(crate) async fn connect(base: &str, room: Uuid, user: &TestUser, after: Option<&str>) -> Socket {
     let mut path = format!("/ws/chat/{room}/?token={}", user.token);
     if let Some(after) = after {
         path.push_str(&format!("&after={after}"));
@@ -121,7 +121,7 @@ pub(crate) async fn say(socket: &mut Socket, text: &str, client_id: &str) {
 #[tokio::test]
 async fn partners_exchange_messages_both_ways_in_order_with_an_echo(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
     let Some(server) = spawn_with(backend, |_| {}).await else { return };
-    let (a, b, _) = couple();
+    let (a, b, _) = test_couple();
     let room = default_room(&server.base, &a).await;
     let mut sa = connect(&server.base, room, &a, None).await;
     // One partner with the token in the header (as through the gateway), on the seed's path.
@@ -158,8 +158,8 @@ async fn partners_exchange_messages_both_ways_in_order_with_an_echo(#[values(Bac
 #[tokio::test]
 async fn refused_sockets_close_with_their_code(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
     let Some(server) = spawn_with(backend, |_| {}).await else { return };
-    let (a, b, _) = couple();
-    let (stranger, _, _) = couple();
+    let (a, b, _) = test_couple();
+    let (stranger, _, _) = test_couple();
     let room = default_room(&server.base, &a).await;
     let other_room = default_room(&server.base, &stranger).await;
     let mut sa = connect(&server.base, room, &a, None).await;
@@ -193,7 +193,7 @@ async fn refused_sockets_close_with_their_code(#[values(Backend::Sqlite, Backend
 #[tokio::test]
 async fn a_socket_resumed_with_after_gets_exactly_what_it_missed(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
     let Some(server) = spawn_with(backend, |c| c.resume_page = 3).await else { return };
-    let (a, b, _) = couple();
+    let (a, b, _) = test_couple();
     let room = default_room(&server.base, &a).await;
     let mut sa = connect(&server.base, room, &a, None).await;
     let mut sb = connect(&server.base, room, &b, None).await;
@@ -224,7 +224,7 @@ async fn a_socket_resumed_with_after_gets_exactly_what_it_missed(#[values(Backen
 #[tokio::test]
 async fn a_frame_over_the_limit_closes_with_1009() {
     let Some(server) = spawn_with(Backend::Sqlite, |c| c.max_frame_bytes = 1024).await else { return };
-    let (a, _, _) = couple();
+    let (a, _, _) = test_couple();
     let room = default_room(&server.base, &a).await;
     let mut sa = connect(&server.base, room, &a, None).await;
     ready(&mut sa).await;
@@ -238,7 +238,7 @@ async fn a_frame_over_the_limit_closes_with_1009() {
 #[tokio::test]
 async fn a_message_posted_over_rest_reaches_the_sockets(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
     let Some(server) = spawn_with(backend, |_| {}).await else { return };
-    let (a, b, _) = couple();
+    let (a, b, _) = test_couple();
     let room = default_room(&server.base, &a).await;
     let mut sa = connect(&server.base, room, &a, None).await;
     ready(&mut sa).await;
@@ -254,7 +254,7 @@ async fn a_message_posted_over_rest_reaches_the_sockets(#[values(Backend::Sqlite
 /// each acknowledged by its echo; when the server goes away it reconnects to the next one with
 /// `after` and sends again what was not acknowledged, with the same `clientId`.
 pub(crate) struct Chatter {
-    user: User,
+    user: TestUser,
     name: &'static str,
     /// Every message frame in the order received, with the connection it came on.
     received: Vec<(usize, Value)>,
@@ -328,7 +328,7 @@ impl Chatter {
 /// more checks.
 pub(crate) async fn converse_across_a_restart(first: &str, restart: impl AsyncFnOnce() -> String) -> Vec<Chatter> {
     const COUNT: usize = 40;
-    let (a, b, _) = couple();
+    let (a, b, _) = test_couple();
     let room = default_room(first, &a).await;
     let (servers_tx, servers) = watch::channel(first.to_owned());
     let progress = Arc::new(tokio::sync::Semaphore::new(0));
@@ -404,7 +404,7 @@ async fn with_the_database_down_a_message_is_refused_with_its_client_id_and_new_
     let mut config = Config::default();
     config.database.database_url = postgres.url();
     let server = server(&config).await;
-    let (a, _, _) = couple();
+    let (a, _, _) = test_couple();
     let room = default_room(&server.base, &a).await;
     let mut sa = connect(&server.base, room, &a, None).await;
     ready(&mut sa).await;
