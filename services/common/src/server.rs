@@ -209,8 +209,8 @@ pub async fn bind(host: &str, port: u16) -> std::io::Result<TcpListener> {
     TcpListener::bind((host, port)).await
 }
 
-/// Serves `app` on `listener` until `shutdown` fires, then lets in-flight requests finish for at
-/// most `grace`.
+/// Serves `app` on `listener` until `shutdown` fires, then lets in-flight requests finish, and
+/// work with a [`Hold`](crate::shutdown::Hold) end, for at most `grace`.
 pub async fn serve(listener: TcpListener, app: Router, shutdown: Shutdown, grace: Duration) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
     let drain_deadline = {
@@ -227,9 +227,16 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: Shutdown, grace
             tracing::debug!(%err, "could not set TCP_NODELAY");
         }
     });
+    let holds = shutdown.clone();
     let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown.wait());
+    // Upgraded connections (WebSockets) leave the server's count: their holds keep it draining.
+    let drained = async move {
+        server.into_future().await?;
+        holds.released().await;
+        Ok(())
+    };
     tokio::select! {
-        result = server.into_future() => result,
+        result = drained => result,
         () = drain_deadline => {
             tracing::warn!(%addr, "connections still open after the shutdown grace period; closing them");
             Ok(())

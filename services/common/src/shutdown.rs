@@ -1,19 +1,35 @@
-//! Graceful shutdown: one signal that every server and background task can wait on.
+//! Graceful shutdown: one signal that every server and background task can wait on, and holds
+//! that keep the server draining for work it does not track itself.
+
+use std::sync::Arc;
 
 use tokio::sync::watch;
 
 /// A cloneable handle that resolves once shutdown has begun.
 #[derive(Debug, Clone)]
-pub struct Shutdown(watch::Receiver<bool>);
+pub struct Shutdown {
+    stopping: watch::Receiver<bool>,
+    /// One receiver per [`Hold`]; the sender sees when none is left.
+    holds: Arc<watch::Sender<()>>,
+}
 
 /// Starts the shutdown that [`Shutdown`] handles wait for.
 #[derive(Debug)]
 pub struct ShutdownTrigger(watch::Sender<bool>);
 
+/// Keeps [`crate::server::serve`] from returning, within the grace period, while it lives: for
+/// work that outlives its HTTP connection, such as a WebSocket session sending its going-away
+/// close. Without one the process could exit first and the client would see a reset.
+#[derive(Debug)]
+pub struct Hold {
+    _held: watch::Receiver<()>,
+}
+
 /// A trigger and its handle; tests use it to stop a server they started.
 pub fn channel() -> (ShutdownTrigger, Shutdown) {
     let (tx, rx) = watch::channel(false);
-    (ShutdownTrigger(tx), Shutdown(rx))
+    let (holds, _) = watch::channel(());
+    (ShutdownTrigger(tx), Shutdown { stopping: rx, holds: Arc::new(holds) })
 }
 
 impl ShutdownTrigger {
@@ -44,12 +60,22 @@ impl Shutdown {
     /// Waits until shutdown begins (at once if it already has).
     pub async fn wait(mut self) {
         // An error means every trigger is gone, which also means shut down.
-        let _ = self.0.wait_for(|stopping| *stopping).await;
+        let _ = self.stopping.wait_for(|stopping| *stopping).await;
     }
 
     /// Whether shutdown has begun.
     pub fn is_shutting_down(&self) -> bool {
-        *self.0.borrow()
+        *self.stopping.borrow()
+    }
+
+    /// A [`Hold`] on the server's drain, released when dropped.
+    pub fn hold(&self) -> Hold {
+        Hold { _held: self.holds.subscribe() }
+    }
+
+    /// Waits until no [`Hold`] is left (at once if there is none).
+    pub async fn released(&self) {
+        self.holds.closed().await;
     }
 }
 
@@ -112,6 +138,19 @@ mod tests {
     };
 
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn released_waits_for_every_hold_of_every_clone() {
+        let (_trigger, shutdown) = channel();
+        let released = async |s: &Shutdown| tokio::time::timeout(std::time::Duration::from_secs(1), s.released()).await.is_ok();
+        assert!(released(&shutdown).await, "none was taken");
+        let (first, second) = (shutdown.hold(), shutdown.clone().hold());
+        assert!(!released(&shutdown).await);
+        drop(first);
+        assert!(!released(&shutdown).await, "one hold is left");
+        drop(second);
+        assert!(released(&shutdown).await);
+    }
 
     #[tokio::test(start_paused = true)]
     async fn failed_start_up_work_is_retried_in_the_background_until_it_succeeds() {

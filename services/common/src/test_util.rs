@@ -31,7 +31,7 @@ use crate::{
 mod servers;
 
 pub use crate::db::Backend;
-pub use servers::{PrivateMongo, PrivatePostgres, PrivateRedis};
+pub use servers::{PrivateMongo, PrivatePostgres, PrivateRedis, free_port};
 
 /// The signing secret test services share.
 pub const TEST_JWT_SECRET: &str = "test-secret-0123456789abcdef-0123456789";
@@ -54,6 +54,34 @@ pub fn shared_config() -> SharedConfig {
 pub fn access_token(user_id: Uuid, couple_id: Option<Uuid>, role: crate::Role) -> String {
     let keys = crate::JwtKeys::from_config(&shared_config());
     keys.issue(crate::jwt::TokenSubject { user_id, couple_id, role, version: 0 }).0
+}
+
+/// A caller in a service's black-box tests: their id, couple, and a token for them as user-couple
+/// issues it.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: Uuid,
+    pub couple_id: Option<Uuid>,
+    pub token: String,
+}
+
+impl TestUser {
+    /// A new user in `couple_id` (or in none).
+    pub fn new(couple_id: Option<Uuid>) -> Self {
+        Self::with_role(couple_id, crate::Role::User)
+    }
+
+    /// A new user in `couple_id` with `role`.
+    pub fn with_role(couple_id: Option<Uuid>, role: crate::Role) -> Self {
+        let id = Uuid::now_v7();
+        Self { id, couple_id, token: access_token(id, couple_id, role) }
+    }
+}
+
+/// Two users in one new couple, and the couple's id.
+pub fn test_couple() -> (TestUser, TestUser, Uuid) {
+    let couple = Uuid::now_v7();
+    (TestUser::new(Some(couple)), TestUser::new(Some(couple)), couple)
 }
 
 /// The value of `name`, which names a test server. When it is unset the test cannot run: with
@@ -204,6 +232,38 @@ impl TestServer {
         body: Option<serde_json::Value>,
     ) -> (reqwest::StatusCode, serde_json::Value) {
         call(&self.http, &self.base, method, path, token, body).await
+    }
+
+    /// A call as `user`, asserting the status; the body.
+    pub async fn expect(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        user: &TestUser,
+        body: Option<serde_json::Value>,
+        status: reqwest::StatusCode,
+    ) -> serde_json::Value {
+        let (got, body) = self.call(method.clone(), path, Some(&user.token), body).await;
+        assert_eq!(got, status, "{method} {path}: {body}");
+        body
+    }
+
+    /// `GET` as `user`, expecting 200; the `data`.
+    pub async fn get(&self, path: &str, user: &TestUser) -> serde_json::Value {
+        self.expect(reqwest::Method::GET, path, user, None, reqwest::StatusCode::OK).await["data"].clone()
+    }
+
+    /// The field names of a 422 `VALIDATION_FAILED` for `body`.
+    pub async fn invalid(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        user: &TestUser,
+        body: impl Into<Option<serde_json::Value>>,
+    ) -> Vec<String> {
+        let body = self.expect(method, path, user, body.into(), reqwest::StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!(body["error"]["code"], "VALIDATION_FAILED", "{body}");
+        body["error"]["fields"].as_object().expect("fields").keys().cloned().collect()
     }
 }
 

@@ -77,15 +77,20 @@ async fn connect(
     let size = state.config.max_frame_bytes;
     let upgrade = upgrade.max_message_size(size).max_frame_size(size);
     let query = query.map(|Query(q)| q).unwrap_or_default();
+    // The process stops only once the socket has closed (within the grace period): a going-away
+    // close sent just before it exits could otherwise reach the client as a reset.
+    let hold = state.shutdown.hold();
     match open(&state, &room_id, &query, &headers).await {
         Ok((session, subscription, last)) => upgrade.on_upgrade(move |socket: WebSocket| async move {
             let (sink, stream) = socket.split();
             let ended = session.run(subscription, last, sink, stream.map(|r| r.map_err(ReadError::from))).await;
             tracing::debug!(?ended, "socket ended");
+            drop(hold);
         }),
         Err((code, reason)) => upgrade.on_upgrade(move |socket: WebSocket| async move {
             let (mut sink, mut stream) = socket.split();
             session::close_with(&mut sink, &mut stream, code, &reason).await;
+            drop(hold);
         }),
     }
 }

@@ -1,13 +1,13 @@
 //! The HTTP API, black-box: the real service on a free port on SQLite and on PostgreSQL, with
 //! tokens the test issues.
 
-use couple_common::test_util::{Backend, TEST_INTERNAL_TOKEN};
+use couple_common::test_util::{Backend, TEST_INTERNAL_TOKEN, TestUser, test_couple};
 use reqwest::{Method, StatusCode};
 use rstest::rstest;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::support::{TestApp, User, couple, field, spawn, spawn_with, user};
+use crate::support::{TestApp, field, spawn, spawn_with};
 
 /// `DELETE /internal/...` with `token`.
 async fn internal_delete(app: &TestApp, path: &str, token: Option<&str>) -> StatusCode {
@@ -19,7 +19,7 @@ async fn internal_delete(app: &TestApp, path: &str, token: Option<&str>) -> Stat
 }
 
 /// `count` messages `user` posts to `room`, `m1`, `m2`, ...; their bodies.
-async fn posts(app: &TestApp, user: &User, room: &str, count: usize) -> Vec<Value> {
+async fn posts(app: &TestApp, user: &TestUser, room: &str, count: usize) -> Vec<Value> {
     let mut posted = Vec::new();
     for i in 1..=count {
         posted.push(app.post(user, room, &format!("m{i}")).await);
@@ -28,7 +28,7 @@ async fn posts(app: &TestApp, user: &User, room: &str, count: usize) -> Vec<Valu
 }
 
 /// One page of history: its messages' texts and `page.nextCursor`.
-async fn page(app: &TestApp, user: &User, room: &str, query: &str) -> (Vec<Value>, Option<String>) {
+async fn page(app: &TestApp, user: &TestUser, room: &str, query: &str) -> (Vec<Value>, Option<String>) {
     let body = app.expect(Method::GET, &format!("/api/chat/rooms/{room}/messages/?{query}"), user, None, StatusCode::OK).await;
     let next = body["page"]["nextCursor"].as_str().map(str::to_owned);
     (body["data"].as_array().unwrap().clone(), next)
@@ -42,7 +42,7 @@ fn texts(messages: &[Value]) -> Vec<String> {
 #[tokio::test]
 async fn every_route_needs_a_token_and_a_couple(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
     let Some(app) = spawn(backend).await else { return };
-    let single = user(None);
+    let single = TestUser::new(None);
     let some = Uuid::now_v7();
     let routes = [
         (Method::GET, "/api/chat/rooms/".to_owned(), None),
@@ -65,7 +65,7 @@ async fn every_route_needs_a_token_and_a_couple(#[values(Backend::Sqlite, Backen
 #[tokio::test]
 async fn the_default_room_comes_first_and_created_rooms_follow(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
     let Some(app) = spawn(backend).await else { return };
-    let (a, b, couple_id) = couple();
+    let (a, b, couple_id) = test_couple();
     let first = app.rooms(&a).await;
     assert_eq!(first.len(), 1, "{first:?}");
     let default = &first[0];
@@ -99,14 +99,14 @@ async fn the_default_room_comes_first_and_created_rooms_follow(#[values(Backend:
 #[tokio::test]
 async fn a_couple_may_have_only_so_many_rooms(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
     let Some(app) = spawn_with(backend, |config| config.max_rooms = 3).await else { return };
-    let (a, _, _) = couple();
+    let (a, _, _) = test_couple();
     for name in ["one", "two"] {
         app.expect(Method::POST, "/api/chat/rooms/", &a, Some(json!({"name": name})), StatusCode::CREATED).await;
     }
     let refused = app.expect(Method::POST, "/api/chat/rooms/", &a, Some(json!({"name": "three"})), StatusCode::CONFLICT).await;
     assert_eq!(refused["error"]["code"], "ROOM_LIMIT", "{refused}");
     assert_eq!(app.rooms(&a).await.len(), 3, "the default room counts");
-    let (other, _, _) = couple();
+    let (other, _, _) = test_couple();
     app.expect(Method::POST, "/api/chat/rooms/", &other, Some(json!({"name": "one"})), StatusCode::CREATED).await;
 }
 
@@ -114,8 +114,8 @@ async fn a_couple_may_have_only_so_many_rooms(#[values(Backend::Sqlite, Backend:
 #[tokio::test]
 async fn another_couples_rooms_are_not_found(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
     let Some(app) = spawn(backend).await else { return };
-    let (a, _, _) = couple();
-    let (outsider, _, _) = couple();
+    let (a, _, _) = test_couple();
+    let (outsider, _, _) = test_couple();
     let room = app.default_room(&a).await;
     let message = app.post(&a, &room, "ours").await;
     let message_id = message["id"].as_str().unwrap();
@@ -142,7 +142,7 @@ async fn another_couples_rooms_are_not_found(#[values(Backend::Sqlite, Backend::
 #[tokio::test]
 async fn history_pages_walk_the_room_once_either_way(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
     let Some(app) = spawn(backend).await else { return };
-    let (a, b, _) = couple();
+    let (a, b, _) = test_couple();
     let room = app.default_room(&a).await;
     let posted = posts(&app, &a, &room, 7).await;
     assert_eq!(field(&posted, "seq"), (1..=7).map(|s| json!(s)).collect::<Vec<_>>());
@@ -205,7 +205,7 @@ async fn history_pages_walk_the_room_once_either_way(#[values(Backend::Sqlite, B
 #[tokio::test]
 async fn a_resent_client_id_returns_the_stored_message(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
     let Some(app) = spawn(backend).await else { return };
-    let (a, b, _) = couple();
+    let (a, b, _) = test_couple();
     let room = app.default_room(&a).await;
     let body = json!({"roomId": room, "message": "저녁 뭐 먹을까?", "clientId": "c-1"});
     let first = app.expect(Method::POST, "/api/chat/messages/", &a, Some(body.clone()), StatusCode::CREATED).await["data"].clone();
@@ -227,7 +227,7 @@ async fn a_resent_client_id_returns_the_stored_message(#[values(Backend::Sqlite,
 #[tokio::test]
 async fn bodies_are_checked_field_by_field(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
     let Some(app) = spawn_with(backend, |config| config.max_message_chars = 10).await else { return };
-    let (a, _, _) = couple();
+    let (a, _, _) = test_couple();
     let room = app.default_room(&a).await;
     let post = "/api/chat/messages/";
     assert_eq!(app.invalid(Method::POST, post, &a, json!({})).await, ["message", "roomId"]);
@@ -263,7 +263,7 @@ async fn bodies_are_checked_field_by_field(#[values(Backend::Sqlite, Backend::Po
 #[tokio::test]
 async fn read_markers_move_forward_and_drive_the_unread_counts(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
     let Some(app) = spawn(backend).await else { return };
-    let (a, b, _) = couple();
+    let (a, b, _) = test_couple();
     let room = app.default_room(&a).await;
     let posted = posts(&app, &a, &room, 3).await;
     let view = |rooms: Vec<Value>| rooms.into_iter().find(|r| r["id"] == json!(room)).unwrap();
@@ -295,7 +295,7 @@ async fn read_markers_move_forward_and_drive_the_unread_counts(#[values(Backend:
 #[tokio::test]
 async fn erasure_takes_the_internal_token_and_is_idempotent(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
     let Some(app) = spawn(backend).await else { return };
-    let (a, b, couple_id) = couple();
+    let (a, b, couple_id) = test_couple();
     let room = app.default_room(&a).await;
     let posted = posts(&app, &a, &room, 2).await;
     let read = format!("/api/chat/rooms/{room}/read/");
@@ -318,7 +318,7 @@ async fn erasure_takes_the_internal_token_and_is_idempotent(#[values(Backend::Sq
     let (history, _) = page(&app, &a, &room, "").await;
     assert_eq!(history, posted, "what they wrote belongs to the couple and stays");
 
-    let (other, _, _) = couple();
+    let (other, _, _) = test_couple();
     let others_room = app.default_room(&other).await;
     app.post(&other, &others_room, "untouched").await;
     for _ in 0..2 {

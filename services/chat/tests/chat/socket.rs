@@ -9,23 +9,27 @@ use std::{
 };
 
 use chat::{Chat, Config};
-use couple_common::test_util::{self, Backend, TestDatabase, TestServer};
+use couple_common::test_util::{self, Backend, TestDatabase, TestServer, TestUser, test_couple};
 use futures_util::{SinkExt, StreamExt};
 use reqwest::{Method, StatusCode};
 use rstest::rstest;
 use serde_json::{Value, json};
-use tokio::{net::TcpStream, sync::watch, time::timeout};
+use tokio::{
+    net::TcpStream,
+    sync::watch,
+    time::{Instant, timeout},
+};
 use tokio_tungstenite::{
     MaybeTlsStream, WebSocketStream,
     tungstenite::{Message, client::IntoClientRequest},
 };
 use uuid::Uuid;
 
-use crate::support::{User, couple, spawn_with};
+use crate::support::spawn_with;
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-const WAIT: Duration = Duration::from_secs(10);
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
 
 fn config(db: &TestDatabase) -> Config {
     let mut config = Config::default();
@@ -37,9 +41,9 @@ async fn server(config: &Config) -> TestServer {
     TestServer::spawn::<Chat>(config, &test_util::shared_config()).await
 }
 
-/// The couple's default room, created by listing the rooms.
-async fn default_room(app: &TestServer, user: &User) -> Uuid {
-    let (status, body) = app.call(Method::GET, "/api/chat/rooms/", Some(&user.token), None).await;
+/// The couple's default room on the service at `base`, created by listing the rooms.
+pub(crate) async fn default_room(base: &str, user: &TestUser) -> Uuid {
+    let (status, body) = test_util::call(&reqwest::Client::new(), base, Method::GET, "/api/chat/rooms/", Some(&user.token), None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body["data"][0]["id"].as_str().unwrap().parse().unwrap()
 }
@@ -49,7 +53,7 @@ fn ws_url(base: &str, path: &str) -> String {
 }
 
 /// A socket to `room` as `user` with the token in the query (`after` optional).
-async fn connect(base: &str, room: Uuid, user: &User, after: Option<&str>) -> Socket {
+pub(crate) async fn connect(base: &str, room: Uuid, user: &TestUser, after: Option<&str>) -> Socket {
     let mut path = format!("/ws/chat/{room}/?token={}", user.token);
     if let Some(after) = after {
         path.push_str(&format!("&after={after}"));
@@ -62,7 +66,7 @@ async fn open(request: impl IntoClientRequest + Unpin) -> Socket {
 }
 
 /// The next text frame as JSON, pings and presence skipped; `None` when the socket closed.
-async fn next(socket: &mut Socket) -> Result<Value, Option<u16>> {
+pub(crate) async fn next(socket: &mut Socket) -> Result<Value, Option<u16>> {
     loop {
         match timeout(WAIT, socket.next()).await.expect("a frame in time") {
             Some(Ok(Message::Text(text))) => {
@@ -79,14 +83,14 @@ async fn next(socket: &mut Socket) -> Result<Value, Option<u16>> {
     }
 }
 
-async fn expect(socket: &mut Socket, kind: &str) -> Value {
+pub(crate) async fn expect(socket: &mut Socket, kind: &str) -> Value {
     let frame = next(socket).await.unwrap_or_else(|code| panic!("expected {kind}, the socket closed with {code:?}"));
     assert_eq!(frame["type"], kind, "{frame}");
     frame
 }
 
 /// The messages up to `chat.ready`.
-async fn ready(socket: &mut Socket) -> Vec<Value> {
+pub(crate) async fn ready(socket: &mut Socket) -> Vec<Value> {
     let mut messages = Vec::new();
     loop {
         let frame = next(socket).await.unwrap_or_else(|code| panic!("closed with {code:?} before chat.ready"));
@@ -108,7 +112,7 @@ async fn close_code(socket: &mut Socket) -> Option<u16> {
     }
 }
 
-async fn say(socket: &mut Socket, text: &str, client_id: &str) {
+pub(crate) async fn say(socket: &mut Socket, text: &str, client_id: &str) {
     let frame = json!({"type": "chat.message", "message": text, "clientId": client_id});
     socket.send(Message::text(frame.to_string())).await.unwrap();
 }
@@ -117,8 +121,8 @@ async fn say(socket: &mut Socket, text: &str, client_id: &str) {
 #[tokio::test]
 async fn partners_exchange_messages_both_ways_in_order_with_an_echo(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
     let Some(server) = spawn_with(backend, |_| {}).await else { return };
-    let (a, b, _) = couple();
-    let room = default_room(&server, &a).await;
+    let (a, b, _) = test_couple();
+    let room = default_room(&server.base, &a).await;
     let mut sa = connect(&server.base, room, &a, None).await;
     // One partner with the token in the header (as through the gateway), on the seed's path.
     let mut request = ws_url(&server.base, &format!("/ws/chat/{room}/chat")).into_client_request().unwrap();
@@ -154,10 +158,10 @@ async fn partners_exchange_messages_both_ways_in_order_with_an_echo(#[values(Bac
 #[tokio::test]
 async fn refused_sockets_close_with_their_code(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
     let Some(server) = spawn_with(backend, |_| {}).await else { return };
-    let (a, b, _) = couple();
-    let (stranger, _, _) = couple();
-    let room = default_room(&server, &a).await;
-    let other_room = default_room(&server, &stranger).await;
+    let (a, b, _) = test_couple();
+    let (stranger, _, _) = test_couple();
+    let room = default_room(&server.base, &a).await;
+    let other_room = default_room(&server.base, &stranger).await;
     let mut sa = connect(&server.base, room, &a, None).await;
     ready(&mut sa).await;
     say(&mut sa, "first", "c-1").await;
@@ -189,8 +193,8 @@ async fn refused_sockets_close_with_their_code(#[values(Backend::Sqlite, Backend
 #[tokio::test]
 async fn a_socket_resumed_with_after_gets_exactly_what_it_missed(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
     let Some(server) = spawn_with(backend, |c| c.resume_page = 3).await else { return };
-    let (a, b, _) = couple();
-    let room = default_room(&server, &a).await;
+    let (a, b, _) = test_couple();
+    let room = default_room(&server.base, &a).await;
     let mut sa = connect(&server.base, room, &a, None).await;
     let mut sb = connect(&server.base, room, &b, None).await;
     ready(&mut sa).await;
@@ -220,8 +224,8 @@ async fn a_socket_resumed_with_after_gets_exactly_what_it_missed(#[values(Backen
 #[tokio::test]
 async fn a_frame_over_the_limit_closes_with_1009() {
     let Some(server) = spawn_with(Backend::Sqlite, |c| c.max_frame_bytes = 1024).await else { return };
-    let (a, _, _) = couple();
-    let room = default_room(&server, &a).await;
+    let (a, _, _) = test_couple();
+    let room = default_room(&server.base, &a).await;
     let mut sa = connect(&server.base, room, &a, None).await;
     ready(&mut sa).await;
     say(&mut sa, &"가".repeat(200), "fits").await;
@@ -234,8 +238,8 @@ async fn a_frame_over_the_limit_closes_with_1009() {
 #[tokio::test]
 async fn a_message_posted_over_rest_reaches_the_sockets(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
     let Some(server) = spawn_with(backend, |_| {}).await else { return };
-    let (a, b, _) = couple();
-    let room = default_room(&server, &a).await;
+    let (a, b, _) = test_couple();
+    let room = default_room(&server.base, &a).await;
     let mut sa = connect(&server.base, room, &a, None).await;
     ready(&mut sa).await;
     let body = json!({"roomId": room, "message": "over REST", "clientId": "r-1"});
@@ -249,13 +253,13 @@ async fn a_message_posted_over_rest_reaches_the_sockets(#[values(Backend::Sqlite
 /// One partner's side of a conversation across a restart: sends `count` messages one by one,
 /// each acknowledged by its echo; when the server goes away it reconnects to the next one with
 /// `after` and sends again what was not acknowledged, with the same `clientId`.
-struct Chatter {
-    user: User,
+pub(crate) struct Chatter {
+    user: TestUser,
     name: &'static str,
     /// Every message frame in the order received, with the connection it came on.
     received: Vec<(usize, Value)>,
-    /// The close codes the server sent.
-    closes: Vec<Option<u16>>,
+    /// The close codes the server sent, and when each came.
+    pub closes: Vec<(Option<u16>, Instant)>,
     acknowledged: BTreeSet<String>,
 }
 
@@ -297,7 +301,11 @@ impl Chatter {
                         }
                         Ok(frame) => panic!("{}: unexpected {frame}", self.name),
                         Err(code) => {
-                            self.closes.push(code);
+                            self.closes.push((code, Instant::now()));
+                            // Sends tungstenite's answer to the close and lets the connection
+                            // go, as a client does: the stopping server waits for that.
+                            let _ = socket.flush().await;
+                            drop(socket);
                             // The next server.
                             timeout(WAIT, servers.changed()).await.expect("a new server").unwrap();
                             continue 'connections;
@@ -313,18 +321,16 @@ impl Chatter {
     }
 }
 
-#[rstest]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restart_mid_conversation_closes_with_1001_and_resuming_loses_and_duplicates_nothing(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
-) {
+/// Two partners converse, 40 messages each, through the service at `first`; when half are
+/// acknowledged, `restart` stops it and returns the base URL of its successor on the same
+/// database. Checks that the stop said going away, that no acknowledged message was lost or
+/// stored twice, and that each partner saw every message once, in order; the partners, for
+/// more checks.
+pub(crate) async fn converse_across_a_restart(first: &str, restart: impl AsyncFnOnce() -> String) -> Vec<Chatter> {
     const COUNT: usize = 40;
-    let Some(db) = TestDatabase::create(backend).await else { return };
-    let config = config(&db);
-    let first = server(&config).await;
-    let (a, b, _) = couple();
-    let room = default_room(&first, &a).await;
-    let (servers_tx, servers) = watch::channel(first.base.clone());
+    let (a, b, _) = test_couple();
+    let room = default_room(first, &a).await;
+    let (servers_tx, servers) = watch::channel(first.to_owned());
     let progress = Arc::new(tokio::sync::Semaphore::new(0));
     let start = Arc::new(tokio::sync::Barrier::new(2));
     let chatters = [(a, "a"), (b, "b")].map(|(user, name)| {
@@ -332,19 +338,17 @@ async fn a_restart_mid_conversation_closes_with_1001_and_resuming_loses_and_dupl
         tokio::spawn(chatter.run(room, servers.clone(), COUNT, start.clone(), progress.clone()))
     });
 
-    // Mid-conversation: the first server stops, a second one starts on the same database.
+    // Mid-conversation: the server stops, its successor starts on the same database.
     timeout(WAIT, progress.acquire_many(COUNT as u32 / 2)).await.unwrap().unwrap().forget();
-    drop(first);
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let second = server(&config).await;
-    servers_tx.send(second.base.clone()).unwrap();
+    let second = restart().await;
+    servers_tx.send(second.clone()).unwrap();
 
     let mut results = Vec::new();
     for chatter in chatters {
         results.push(timeout(Duration::from_secs(60), chatter).await.expect("the conversation ends").unwrap());
     }
-    let (status, history) =
-        second.call(Method::GET, &format!("/api/chat/rooms/{room}/messages/?limit=200"), Some(&results[0].user.token), None).await;
+    let path = format!("/api/chat/rooms/{room}/messages/?limit=200");
+    let (status, history) = test_util::call(&reqwest::Client::new(), &second, Method::GET, &path, Some(&results[0].user.token), None).await;
     assert_eq!(status, StatusCode::OK, "{history}");
     let stored: Vec<&Value> = history["data"].as_array().unwrap().iter().collect();
     let stored_ids: Vec<&str> = stored.iter().map(|m| m["clientId"].as_str().unwrap()).collect();
@@ -352,7 +356,8 @@ async fn a_restart_mid_conversation_closes_with_1001_and_resuming_loses_and_dupl
     assert_eq!(stored.iter().map(|m| m["seq"].as_i64().unwrap()).collect::<Vec<_>>(), (1..=2 * COUNT as i64).collect::<Vec<_>>());
     assert_eq!(stored_ids.iter().collect::<BTreeSet<_>>().len(), 2 * COUNT, "no clientId twice");
     for chatter in &results {
-        assert_eq!(chatter.closes, [Some(1001)], "{}: the first server said going away", chatter.name);
+        let codes: Vec<Option<u16>> = chatter.closes.iter().map(|(code, _)| *code).collect();
+        assert_eq!(codes, [Some(1001)], "{}: the first server said going away", chatter.name);
         assert_eq!(chatter.acknowledged.len(), COUNT, "{}", chatter.name);
         assert!(
             chatter.acknowledged.iter().all(|id| stored_ids.contains(&id.as_str())),
@@ -373,6 +378,24 @@ async fn a_restart_mid_conversation_closes_with_1001_and_resuming_loses_and_dupl
         let last_seen = *seqs.last().unwrap();
         assert_eq!(seqs, (1..=last_seen).collect::<Vec<_>>(), "{}: every message once, in order", chatter.name);
     }
+    results
+}
+
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_mid_conversation_closes_with_1001_and_resuming_loses_and_duplicates_nothing(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let Some(db) = TestDatabase::create(backend).await else { return };
+    let config = config(&db);
+    let first = server(&config).await;
+    let mut second = None;
+    converse_across_a_restart(&first.base.clone(), async || {
+        drop(first);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        second.insert(server(&config).await).base.clone()
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -381,8 +404,8 @@ async fn with_the_database_down_a_message_is_refused_with_its_client_id_and_new_
     let mut config = Config::default();
     config.database.database_url = postgres.url();
     let server = server(&config).await;
-    let (a, _, _) = couple();
-    let room = default_room(&server, &a).await;
+    let (a, _, _) = test_couple();
+    let room = default_room(&server.base, &a).await;
     let mut sa = connect(&server.base, room, &a, None).await;
     ready(&mut sa).await;
     say(&mut sa, "before", "o-1").await;

@@ -5,32 +5,11 @@ use std::sync::Arc;
 
 use chat::{Chat, Config, store::Store};
 use couple_common::{
-    Role,
     db::PoolSettings,
-    test_util::{self, Backend, TestDatabase, TestServer},
+    test_util::{self, Backend, TestDatabase, TestServer, TestUser},
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use uuid::Uuid;
-
-/// A caller: their id and token.
-#[derive(Debug, Clone)]
-pub struct User {
-    pub id: Uuid,
-    pub token: String,
-}
-
-/// Issues a token as user-couple would.
-pub fn user(couple: Option<Uuid>) -> User {
-    let id = Uuid::now_v7();
-    User { id, token: test_util::access_token(id, couple, Role::User) }
-}
-
-/// Two users in one couple, and the couple's id.
-pub fn couple() -> (User, User, Uuid) {
-    let couple = Uuid::now_v7();
-    (user(Some(couple)), user(Some(couple)), couple)
-}
 
 /// The service on a free port with a store on the same database, for checks behind the API.
 pub struct TestApp {
@@ -64,39 +43,20 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Op
 }
 
 impl TestApp {
-    /// A call as `user`, asserting the status; the body.
-    pub async fn expect(&self, method: Method, path: &str, user: &User, body: Option<Value>, status: StatusCode) -> Value {
-        let (got, body) = self.call(method.clone(), path, Some(&user.token), body).await;
-        assert_eq!(got, status, "{method} {path}: {body}");
-        body
-    }
-
-    /// `GET` as `user`, expecting 200; the `data`.
-    pub async fn get(&self, path: &str, user: &User) -> Value {
-        self.expect(Method::GET, path, user, None, StatusCode::OK).await["data"].clone()
-    }
-
-    /// The field names of a 422.
-    pub async fn invalid(&self, method: Method, path: &str, user: &User, body: Value) -> Vec<String> {
-        let body = self.expect(method, path, user, Some(body), StatusCode::UNPROCESSABLE_ENTITY).await;
-        assert_eq!(body["error"]["code"], "VALIDATION_FAILED", "{body}");
-        body["error"]["fields"].as_object().expect("fields").keys().cloned().collect()
-    }
-
     /// `user`'s rooms.
-    pub async fn rooms(&self, user: &User) -> Vec<Value> {
+    pub async fn rooms(&self, user: &TestUser) -> Vec<Value> {
         self.get("/api/chat/rooms/", user).await.as_array().expect("a list").clone()
     }
 
     /// The id of the couple's default room (created by this first list).
-    pub async fn default_room(&self, user: &User) -> String {
+    pub async fn default_room(&self, user: &TestUser) -> String {
         let rooms = self.rooms(user).await;
         assert_eq!(rooms[0]["isDefault"], true, "{rooms:?}");
         rooms[0]["id"].as_str().unwrap().to_owned()
     }
 
     /// A message `user` posts to `room`; its body.
-    pub async fn post(&self, user: &User, room: &str, text: &str) -> Value {
+    pub async fn post(&self, user: &TestUser, room: &str, text: &str) -> Value {
         let body = json!({"roomId": room, "message": text});
         self.expect(Method::POST, "/api/chat/messages/", user, Some(body), StatusCode::CREATED).await["data"].clone()
     }

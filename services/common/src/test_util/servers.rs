@@ -25,8 +25,9 @@ use super::require_env;
 const SERVER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A free loopback port below the Linux ephemeral range (32768+), so no outgoing connection
-/// takes it while the server is stopped and it can be bound again on restart.
-fn free_port() -> u16 {
+/// takes it while a server is stopped and it can be bound again on restart; also for a process a
+/// test starts, which must be told its port.
+pub fn free_port() -> u16 {
     let mut rng = rand::thread_rng();
     for _ in 0..1000 {
         let port = rng.gen_range(20_000..32_000);

@@ -238,15 +238,6 @@ async fn unread(p: &Platform, token: &str) -> (i64, Value) {
     (room["unread"].as_i64().unwrap(), room["lastReadId"].clone())
 }
 
-/// Polls `done` every 100 ms until it holds, for at most 15 s.
-async fn wait_until(what: &str, done: impl AsyncFn() -> bool) {
-    let started = Instant::now();
-    while !done().await {
-        assert!(started.elapsed() < Duration::from_secs(15), "{what}: not within 15 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[rstest]
 #[tokio::test]
 async fn partners_chat_through_the_gateway_with_echoes_typing_and_read_receipts(
@@ -524,7 +515,7 @@ async fn a_couples_rooms_are_erased_once_its_last_member_deletes_the_account(
     assert!(status.is_success(), "{status}: {body}");
     if chat == ChatDuringDeletion::Running {
         // What is Mina's alone (her read marker) goes at once; the couple's rooms stay for Joon.
-        wait_until("Mina's erasure confirmed", async || pending(ErasureKind::User).await == 0).await;
+        support::wait_until("Mina's erasure confirmed", async || pending(ErasureKind::User).await == 0).await;
         assert_eq!(readers().await, std::slice::from_ref(&joon.id));
         assert!(store.room(room_id).await.unwrap().is_some(), "the room stays while Joon has an account");
     }
@@ -543,7 +534,8 @@ async fn a_couples_rooms_are_erased_once_its_last_member_deletes_the_account(
     } else {
         assert_eq!(next(&mut sj).await, Err(Some(4003)), "the open socket of an erased room closes");
     }
-    wait_until("the couple erased in chat", async || pending(ErasureKind::User).await + pending(ErasureKind::Couple).await == 0).await;
+    support::wait_until("the couple erased in chat", async || pending(ErasureKind::User).await + pending(ErasureKind::Couple).await == 0)
+        .await;
     for id in [&room, &extra] {
         let id: Uuid = id.parse().unwrap();
         assert_eq!(store.room(id).await.unwrap(), None, "room {id} erased");

@@ -4,10 +4,7 @@
 //! endpoints, as it does in a cluster. The same backend matrix as `e2e.rs`: SQLite without Redis,
 //! PostgreSQL with Redis.
 
-use std::{
-    collections::BTreeSet,
-    time::{Duration, Instant},
-};
+use std::{collections::BTreeSet, time::Duration};
 
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, Utc};
 use couple_common::{
@@ -563,7 +560,7 @@ async fn a_couples_schedules_and_meetings_are_erased_once_neither_partner_has_an
     let (status, body) = p.call(Method::DELETE, "/api/users/me", Some(&c.mina), None).await;
     assert!(status.is_success(), "{status}: {body}");
     if schedule_meeting == WhileDeleting::Up {
-        wait_until("Mina's erasure delivered", async || pending().await == (0, 0)).await;
+        support::wait_until("Mina's erasure delivered", async || pending().await == (0, 0)).await;
         // Joon still has an account: the couple's plans stay, only the feed Mina made stops.
         assert_eq!(held().await, (true, true));
         assert_eq!(fetch_feed(&p.gateway, &feed_url).await.0, StatusCode::NOT_FOUND, "the feed of a deleted account");
@@ -582,15 +579,7 @@ async fn a_couples_schedules_and_meetings_are_erased_once_neither_partner_has_an
         assert_eq!(held().await, (true, true));
         p.schedule.restart().await;
     }
-    wait_until("the couple erased in schedule-meeting", async || held().await == (false, false) && pending().await == (0, 0)).await;
+    support::wait_until("the couple erased in schedule-meeting", async || held().await == (false, false) && pending().await == (0, 0))
+        .await;
     assert_eq!(fetch_feed(&p.gateway, &feed_url).await.0, StatusCode::NOT_FOUND);
-}
-
-/// Polls `done` until it holds, failing after 15 s.
-async fn wait_until(what: &str, done: impl AsyncFn() -> bool) {
-    let started = Instant::now();
-    while !done().await {
-        assert!(started.elapsed() < Duration::from_secs(15), "{what}: not within 15 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }

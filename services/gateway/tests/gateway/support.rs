@@ -263,3 +263,12 @@ pub fn assert_error(body: &Value, code: &str) {
     assert_eq!(body["data"], Value::Null, "{body}");
     assert_eq!(body["error"]["code"], code, "{body}");
 }
+
+/// Polls `done` every 100 ms until it holds, failing after 15 s.
+pub async fn wait_until(what: &str, done: impl AsyncFn() -> bool) {
+    let started = std::time::Instant::now();
+    while !done().await {
+        assert!(started.elapsed() < Duration::from_secs(15), "{what}: not within 15 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

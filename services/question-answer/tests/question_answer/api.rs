@@ -6,14 +6,14 @@ use std::collections::HashSet;
 use chrono::TimeZone;
 use couple_common::{
     Role,
-    test_util::{Backend, TEST_INTERNAL_TOKEN},
+    test_util::{Backend, TEST_INTERNAL_TOKEN, TestUser, test_couple},
 };
 use reqwest::{Method, StatusCode};
 use rstest::rstest;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::support::{couple, spawn, user};
+use crate::support::spawn;
 
 fn close(value: &Value, expected: f64) -> bool {
     value.as_f64().is_some_and(|v| (v - expected).abs() < 1e-9)
@@ -35,7 +35,7 @@ async fn partners_share_todays_question_all_day_and_a_single_user_gets_their_own
     #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
 ) {
     let Some(app) = spawn(backend, |_| {}).await else { return };
-    let (a, b) = couple();
+    let (a, b, _) = test_couple();
     // Both ask at the same instant.
     let (first_a, first_b) = tokio::join!(app.get("/api/questions/today", &a), app.get("/api/questions/today", &b));
     assert_eq!(first_a["id"], first_b["id"]);
@@ -46,7 +46,7 @@ async fn partners_share_todays_question_all_day_and_a_single_user_gets_their_own
     assert_eq!(app.get("/api/questions/today", &a).await["id"], first_a["id"], "stable all day");
     // A user without a couple has their own assignment, and a question they answered already is
     // not picked while unanswered ones remain.
-    let single = user(None, Role::User);
+    let single = TestUser::new(None);
     app.answer(&single, first_a["id"].as_str().unwrap(), "1").await;
     let theirs = app.get("/api/questions/today", &single).await;
     assert_ne!(theirs["id"], first_a["id"]);
@@ -59,7 +59,7 @@ async fn partners_share_todays_question_all_day_and_a_single_user_gets_their_own
 #[tokio::test]
 async fn todays_question_turns_over_at_midnight_in_seoul(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
     let Some(app) = spawn(backend, |_| {}).await else { return };
-    let (a, b) = couple();
+    let (a, b, _) = test_couple();
     // 23:59 on 1 December in Seoul is 14:59 UTC.
     app.clock.set(chrono::Utc.with_ymd_and_hms(2026, 12, 1, 14, 59, 0).unwrap());
     let yesterday = app.get("/api/questions/today", &a).await;
@@ -76,15 +76,15 @@ async fn todays_question_turns_over_at_midnight_in_seoul(#[values(Backend::Sqlit
     let dated = app.question(json!({"date": "2026-12-03"})).await;
     app.clock.set(chrono::Utc.with_ymd_and_hms(2026, 12, 2, 15, 30, 0).unwrap());
     assert_eq!(app.get("/api/questions/today", &a).await["id"], dated.as_str());
-    assert_eq!(app.get("/api/questions/today", &user(None, Role::User)).await["id"], dated.as_str());
+    assert_eq!(app.get("/api/questions/today", &TestUser::new(None)).await["id"], dated.as_str());
 }
 
 #[rstest]
 #[tokio::test]
 async fn the_partners_answer_is_revealed_only_after_mine(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
     let Some(app) = spawn(backend, |_| {}).await else { return };
-    let (a, b) = couple();
-    let (outsider, _) = couple();
+    let (a, b, _) = test_couple();
+    let (outsider, _, _) = test_couple();
     for (first, second) in [(&a, &b), (&b, &a)] {
         let q = app.question(json!({})).await;
         let path = format!("/api/questions/{q}/answers");
@@ -119,7 +119,7 @@ async fn answers_move_tag_scores_and_the_vector_by_exactly_the_deltas_clamped(
     let tag = app.tag("weekend").await;
     let body = json!({"tags": [{"tagId": tag, "weight": 0.4}], "vectorDeltas": {"1": {"vec7": 0.4}, "2": {"vec8": -0.3}}});
     let questions: Vec<String> = futures_lite(&app, &body, 4).await;
-    let me = user(None, Role::User);
+    let me = TestUser::new(None);
     for q in &questions[..3] {
         app.answer(&me, q, "1").await;
     }
@@ -161,7 +161,7 @@ async fn futures_lite(app: &crate::support::TestApp, body: &Value, n: usize) -> 
 #[tokio::test]
 async fn only_admins_author_questions_and_tags(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
     let Some(app) = spawn(backend, |_| {}).await else { return };
-    let member = user(None, Role::User);
+    let member = TestUser::new(None);
     let question = json!({"question": "Tea or coffee?", "option1": "Tea", "option2": "Coffee"});
     let body = app.expect(Method::POST, "/api/questions", &member, Some(question.clone()), StatusCode::FORBIDDEN).await;
     assert_eq!(body["error"]["code"], "ADMIN_ONLY");
@@ -228,7 +228,7 @@ async fn a_bad_question_gets_one_422_naming_every_field(#[values(Backend::Sqlite
 #[tokio::test]
 async fn lists_page_with_an_opaque_cursor(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
     let Some(app) = spawn(backend, |_| {}).await else { return };
-    let me = user(None, Role::User);
+    let me = TestUser::new(None);
     let mut seen = HashSet::new();
     let mut path = "/api/questions?limit=50".to_owned();
     let mut pages = 0;
@@ -270,7 +270,7 @@ async fn lists_page_with_an_opaque_cursor(#[values(Backend::Sqlite, Backend::Pos
 #[tokio::test]
 async fn users_manage_their_own_vector(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
     let Some(app) = spawn(backend, |_| {}).await else { return };
-    let me = user(None, Role::User);
+    let me = TestUser::new(None);
     let traits = app.get("/api/user-vectors/traits", &me).await;
     assert_eq!(traits.as_array().unwrap().len(), 50);
     assert_eq!(traits[6]["key"], "vec7");
@@ -325,11 +325,11 @@ async fn internal(app: &crate::support::TestApp, method: Method, path: &str, tok
 #[tokio::test]
 async fn internal_reads_and_erasure_need_the_internal_token(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
     let Some(app) = spawn(backend, |_| {}).await else { return };
-    let (me, partner) = couple();
+    let (me, partner, _) = test_couple();
     let q = app.question(json!({"vectorDeltas": {"1": {"vec4": 0.3}, "2": {"vec4": -0.3}}})).await;
     app.answer(&me, &q, "1").await;
     app.answer(&partner, &q, "2").await;
-    app.get("/api/questions/today", &user(None, Role::User)).await;
+    app.get("/api/questions/today", &TestUser::new(None)).await;
     let vector_path = format!("/internal/user-vectors/{}", me.id);
     for token in [None, Some("wrong-token")] {
         let (status, body) = internal(&app, Method::GET, &vector_path, token).await;
@@ -370,7 +370,7 @@ async fn internal_reads_and_erasure_need_the_internal_token(#[values(Backend::Sq
 #[tokio::test]
 async fn erasing_a_couple_takes_its_question_rotation(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
     let Some(app) = spawn(backend, |_| {}).await else { return };
-    let (me, partner) = couple();
+    let (me, partner, _) = test_couple();
     let couple_id = me.couple_id.unwrap();
     let first = app.get("/api/questions/today", &me).await["id"].clone();
     app.clock.set(crate::support::noon() + chrono::Duration::days(1));
@@ -437,8 +437,8 @@ async fn the_openapi_document_lists_every_route_and_its_references_resolve() {
 #[tokio::test]
 async fn a_question_dated_after_today_is_hidden_from_users_until_its_day(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
     let Some(app) = spawn(backend, |_| {}).await else { return };
-    let (a, _) = couple();
-    let admin = user(None, Role::Admin);
+    let (a, _, _) = test_couple();
+    let admin = TestUser::with_role(None, Role::Admin);
     // The clock is at noon on 1 December in Seoul; the question is for 3 December.
     let dated = app.question(json!({"date": "2026-12-03"})).await;
     let path = format!("/api/questions/{dated}");

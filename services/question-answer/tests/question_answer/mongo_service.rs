@@ -11,17 +11,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use couple_common::test_util::TEST_INTERNAL_TOKEN;
-use couple_common::{
-    Role,
-    test_util::{Backend, PrivateMongo},
-};
+use couple_common::test_util::{Backend, PrivateMongo, TEST_INTERNAL_TOKEN, TestUser};
 use question_answer::store::{MongoVectors, VectorStore};
 use reqwest::{Method, StatusCode};
 use rstest::rstest;
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, TestMongo, User, spawn, user};
+use crate::support::{TestApp, TestMongo, spawn};
 
 const USERS: usize = 4;
 const QUESTIONS: usize = 10;
@@ -72,7 +68,7 @@ async fn answers_queue_through_a_mongodb_outage_and_apply_once_each_in_order(
         let [one, two] = question_deltas(q);
         questions.push(app.question(json!({"vectorDeltas": {"1": delta_body(one), "2": delta_body(two)}})).await);
     }
-    let users: Vec<User> = (0..USERS).map(|_| user(None, Role::User)).collect();
+    let users: Vec<TestUser> = (0..USERS).map(|_| TestUser::new(None)).collect();
     let (_, ready) = app.call(Method::GET, "/readyz", None, None).await;
     assert!(ready.to_string().contains("mongodb"), "readiness reports MongoDB: {ready}");
 
@@ -177,7 +173,7 @@ async fn drained(app: &TestApp) {
 async fn the_vector_endpoints_and_internal_reads_use_mongodb() {
     let Some(mongo) = TestMongo::wire() else { return };
     let (app, vectors) = on_mongo(&mongo).await;
-    let me = user(None, Role::User);
+    let me = TestUser::new(None);
     app.expect(Method::GET, "/api/user-vectors/my-vector", &me, None, StatusCode::NOT_FOUND).await;
     app.expect(Method::POST, "/api/user-vectors", &me, None, StatusCode::CREATED).await;
     let conflict = app.expect(Method::POST, "/api/user-vectors", &me, None, StatusCode::CONFLICT).await;
@@ -198,7 +194,7 @@ async fn the_vector_endpoints_and_internal_reads_use_mongodb() {
     drained(&app).await;
     let (status, body) = internal(&app, Method::GET, &format!("/internal/user-vectors/{}", me.id)).await;
     assert_eq!((status, body["data"]["vectors"]["vec2"].as_f64()), (StatusCode::OK, Some(1.0)), "0.5 + 0.75, clamped: {body}");
-    let other = user(None, Role::User);
+    let other = TestUser::new(None);
     app.expect(Method::PUT, "/api/user-vectors/my-vector/vec1?value=0.5", &other, None, StatusCode::OK).await;
     let batch = format!("/internal/user-vectors?userIds={},{},{}", me.id, other.id, uuid::Uuid::now_v7());
     let (status, body) = internal(&app, Method::GET, &batch).await;
@@ -215,7 +211,7 @@ async fn erasure_removes_the_mongodb_vector_and_the_queued_updates_even_across_a
     let Some(server) = PrivateMongo::start().await else { return };
     let mongo = TestMongo::on(&server.url());
     let (app, vectors) = on_mongo(&mongo).await;
-    let (me, other) = (user(None, Role::User), user(None, Role::User));
+    let (me, other) = (TestUser::new(None), TestUser::new(None));
     let q = app.question(json!({"vectorDeltas": {"1": {"vec5": 0.5}}})).await;
     app.answer(&me, &q, "1").await;
     app.answer(&other, &q, "1").await;

@@ -11,7 +11,11 @@ use std::{
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use couple_common::{Role, clock::Clock, shutdown, test_util::Backend};
+use couple_common::{
+    clock::Clock,
+    shutdown,
+    test_util::{Backend, TestUser},
+};
 use question_answer::{
     VectorUpdates,
     domain::{Choice, VectorDeltas},
@@ -25,14 +29,14 @@ use uuid::Uuid;
 
 use crate::{
     store::{answer, deltas, open, question},
-    support::{spawn, user},
+    support::spawn,
 };
 
 #[rstest]
 #[tokio::test]
 async fn answers_reach_the_vector_through_the_outbox_in_order(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
     let Some(app) = spawn(backend, |c| c.vector_updates = VectorUpdates::Outbox).await else { return };
-    let me = user(None, Role::User);
+    let me = TestUser::new(None);
     // In order: 0.8, 1 (clamped), 0.5. Out of order the result would differ.
     let mut ids = Vec::new();
     for delta in [0.8, 0.8, -0.5] {

@@ -105,10 +105,7 @@ async fn a_seed_tag_named_like_an_admins_tag_adopts_it(#[values(Backend::Sqlite,
 
 #[tokio::test]
 async fn the_service_starts_while_postgres_is_down_and_loads_the_seed_once_it_is_back() {
-    use couple_common::{
-        Role,
-        test_util::{self, PrivatePostgres, TestServer},
-    };
+    use couple_common::test_util::{self, PrivatePostgres, TestServer, TestUser};
     use question_answer::{Config, QuestionAnswer};
     use reqwest::{Method, StatusCode};
 
@@ -120,7 +117,7 @@ async fn the_service_starts_while_postgres_is_down_and_loads_the_seed_once_it_is
     config.database.database_url = postgres.url();
     config.auto_migrate = false;
     let server = TestServer::spawn::<QuestionAnswer>(&config, &test_util::shared_config()).await;
-    let token = crate::support::user(None, Role::User).token;
+    let token = TestUser::new(None).token;
     let (status, body) = server.call(Method::GET, "/api/questions/today", Some(&token), None).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
 

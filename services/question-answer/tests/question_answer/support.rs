@@ -8,7 +8,7 @@ use couple_common::{
     Role,
     clock::Clock,
     db::PoolSettings,
-    test_util::{self, Backend, TestDatabase, TestServer},
+    test_util::{self, Backend, TestDatabase, TestServer, TestUser},
 };
 use question_answer::{Config, QuestionAnswer, store::Store};
 use reqwest::{Method, StatusCode};
@@ -20,33 +20,13 @@ pub fn noon() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 12, 1, 3, 0, 0).unwrap()
 }
 
-/// A caller: their id, couple and token.
-#[derive(Debug, Clone)]
-pub struct User {
-    pub id: Uuid,
-    pub couple_id: Option<Uuid>,
-    pub token: String,
-}
-
-/// Issues a token as user-couple would.
-pub fn user(couple: Option<Uuid>, role: Role) -> User {
-    let id = Uuid::now_v7();
-    User { id, couple_id: couple, token: test_util::access_token(id, couple, role) }
-}
-
-/// Two users in one couple.
-pub fn couple() -> (User, User) {
-    let couple = Some(Uuid::now_v7());
-    (user(couple, Role::User), user(couple, Role::User))
-}
-
 /// The service on a free port over a throwaway database, with a manual clock and a store on the
 /// same database for checks behind the API.
 pub struct TestApp {
     pub server: TestServer,
     pub clock: Clock,
     pub store: Arc<dyn Store>,
-    pub admin: User,
+    pub admin: TestUser,
     _db: TestDatabase,
 }
 
@@ -68,22 +48,10 @@ pub async fn spawn(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<
     tweak(&mut config);
     let server = TestServer::spawn::<QuestionAnswer>(&config, &test_util::shared_config()).await;
     let store = question_answer::store::connect(db.url(), PoolSettings::default()).await.unwrap();
-    Some(TestApp { server, clock: config.clock, store, admin: user(None, Role::Admin), _db: db })
+    Some(TestApp { server, clock: config.clock, store, admin: TestUser::with_role(None, Role::Admin), _db: db })
 }
 
 impl TestApp {
-    /// A call as `user`, asserting the status; the body.
-    pub async fn expect(&self, method: Method, path: &str, user: &User, body: Option<Value>, status: StatusCode) -> Value {
-        let (got, body) = self.call(method.clone(), path, Some(&user.token), body).await;
-        assert_eq!(got, status, "{method} {path}: {body}");
-        body
-    }
-
-    /// `GET` as `user`, expecting 200; the `data`.
-    pub async fn get(&self, path: &str, user: &User) -> Value {
-        self.expect(Method::GET, path, user, None, StatusCode::OK).await["data"].clone()
-    }
-
     /// A tag made by the admin; its id.
     pub async fn tag(&self, name: &str) -> String {
         let body = self.expect(Method::POST, "/api/tags", &self.admin, Some(json!({"name": name})), StatusCode::CREATED).await;
@@ -100,7 +68,7 @@ impl TestApp {
     }
 
     /// `user` answers `question` with `option`, expecting 201; the answer.
-    pub async fn answer(&self, user: &User, question: &str, option: &str) -> Value {
+    pub async fn answer(&self, user: &TestUser, question: &str, option: &str) -> Value {
         let body = json!({"questionId": question, "selectedOption": option});
         self.expect(Method::POST, "/api/user-answers", user, Some(body), StatusCode::CREATED).await["data"].clone()
     }

@@ -3,7 +3,7 @@
 //! catalogue itself, so they hold whatever it lists.
 
 use chrono::Duration;
-use couple_common::test_util::{Backend, TEST_INTERNAL_TOKEN};
+use couple_common::test_util::{Backend, TEST_INTERNAL_TOKEN, TestUser, test_couple};
 use reqwest::{Method, StatusCode};
 use rstest::rstest;
 use schedule_meeting::{
@@ -14,7 +14,7 @@ use schedule_meeting::{
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::support::{TestApp, couple, field, noon, spawn, user};
+use crate::support::{TestApp, field, noon, spawn};
 
 fn ids(items: &[Value]) -> Vec<String> {
     field(items, "id").into_iter().map(|id| id.as_str().unwrap().to_owned()).collect()
@@ -49,7 +49,7 @@ async fn internal_delete(app: &TestApp, path: &str, token: Option<&str>) -> Stat
 #[tokio::test]
 async fn every_route_needs_a_token_and_a_couple(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
     let Some(app) = spawn(backend).await else { return };
-    let single = user(None);
+    let single = TestUser::new(None);
     let some = Uuid::now_v7();
     let routes = [
         (Method::GET, "/api/schedules".to_owned(), None),
@@ -77,8 +77,8 @@ async fn every_route_needs_a_token_and_a_couple(#[values(Backend::Sqlite, Backen
 #[tokio::test]
 async fn partners_share_schedules_and_another_couple_gets_404s(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
     let Some(app) = spawn(backend).await else { return };
-    let (a, b, _) = couple();
-    let (outsider, _, _) = couple();
+    let (a, b, _) = test_couple();
+    let (outsider, _, _) = test_couple();
     let created = app.schedule(&a, " Dinner with her parents ", "2026-12-24T19:00:00+09:00").await;
     let id = created["id"].as_str().unwrap();
     let created_at = noon().to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
@@ -113,7 +113,7 @@ async fn partners_share_schedules_and_another_couple_gets_404s(#[values(Backend:
 #[tokio::test]
 async fn schedule_bodies_are_checked_field_by_field(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
     let Some(app) = spawn(backend).await else { return };
-    let (a, _, _) = couple();
+    let (a, _, _) = test_couple();
     assert_eq!(app.invalid(Method::POST, "/api/schedules", &a, Some(json!({}))).await, ["dateTime", "name"]);
     let bad = json!({"name": " ", "message": "x".repeat(2001), "dateTime": "2026-12-24 19:00"});
     assert_eq!(app.invalid(Method::POST, "/api/schedules", &a, Some(bad)).await, ["dateTime", "message", "name"]);
@@ -142,7 +142,7 @@ async fn schedules_list_in_time_order_by_day_in_seoul_and_page_with_cursors(
     #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
 ) {
     let Some(app) = spawn(backend).await else { return };
-    let (a, b, _) = couple();
+    let (a, b, _) = test_couple();
     // Written out of order; two at the same instant.
     for (name, at) in [
         ("dec5-a", "2026-12-05T00:00:00Z"),
@@ -190,8 +190,8 @@ async fn schedules_list_in_time_order_by_day_in_seoul_and_page_with_cursors(
 #[tokio::test]
 async fn a_meeting_is_a_course_of_catalogue_places(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
     let Some(app) = spawn(backend).await else { return };
-    let (a, b, _) = couple();
-    let (outsider, _, _) = couple();
+    let (a, b, _) = test_couple();
+    let (outsider, _, _) = test_couple();
     let shipped = catalogue();
     let (p0, p1) = (&shipped[0], &shipped[1 % shipped.len()]);
     let body = json!({"name": "Namsan at dusk", "date": "2026-12-24", "startTime": "17:00", "endTime": "21:30",
@@ -261,8 +261,8 @@ async fn a_meeting_is_a_course_of_catalogue_places(#[values(Backend::Sqlite, Bac
 #[tokio::test]
 async fn meetings_list_by_date_then_start_time_with_ranges_and_pages(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
     let Some(app) = spawn(backend).await else { return };
-    let (a, b, _) = couple();
-    let (outsider, _, _) = couple();
+    let (a, b, _) = test_couple();
+    let (outsider, _, _) = test_couple();
     for (date, start) in
         [("2026-12-24", "17:00"), ("2026-12-03", "18:00"), ("2026-12-03", "09:30"), ("2026-12-31", "10:00"), ("2026-12-03", "09:00")]
     {
@@ -287,7 +287,7 @@ async fn places_are_found_by_name_in_either_script_and_any_case_by_category_and_
     #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
 ) {
     let Some(app) = spawn(backend).await else { return };
-    let (a, _, _) = couple();
+    let (a, _, _) = test_couple();
     let tower = place_id("n-seoul-tower").to_string();
     let (app, a) = (&app, &a);
     let search = |query: &str| {
@@ -367,8 +367,8 @@ async fn erasure_needs_the_internal_token_is_idempotent_and_takes_only_what_it_s
     #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
 ) {
     let Some(app) = spawn(backend).await else { return };
-    let (a, b, couple_id) = couple();
-    let (outsider, _, outsider_couple) = couple();
+    let (a, b, couple_id) = test_couple();
+    let (outsider, _, outsider_couple) = test_couple();
     let schedule = app.schedule(&a, "ours", "2026-12-24T19:00:00Z").await;
     let meeting = app.meeting(&a, json!({})).await;
     let theirs = app.schedule(&outsider, "theirs", "2026-12-24T19:00:00Z").await;
@@ -478,7 +478,7 @@ async fn migrate_leaves_the_database_ready_to_serve_with_the_catalogue(#[values(
         &couple_common::test_util::shared_config(),
     )
     .await;
-    let (a, _, _) = couple();
+    let (a, _, _) = test_couple();
     let (status, body) = server.call(Method::GET, "/api/places?limit=200", Some(&a.token), None).await;
     assert_eq!((status, body["data"].as_array().map(Vec::len)), (StatusCode::OK, Some(ids.len().min(200))));
     let (status, body) = server.call(Method::GET, "/readyz", None, None).await;

@@ -4,7 +4,7 @@
 
 use std::io::BufReader;
 
-use couple_common::test_util::Backend;
+use couple_common::test_util::{Backend, TestUser, test_couple};
 use ical::parser::ical::component::IcalCalendar;
 use reqwest::{Method, StatusCode, header};
 use rstest::rstest;
@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::{
     peers::{Peers, down_urls},
-    support::{TestApp, User, couple, spawn_with, user},
+    support::{TestApp, spawn_with},
 };
 
 const BASE_URL: &str = "https://couple.example.com";
@@ -31,8 +31,8 @@ async fn spawn(backend: Backend) -> Option<(TestApp, Peers)> {
 
 /// A couple user-couple knows: together since 2026-09-05 (D+100 is 2026-12-13), 민수 born on
 /// Christmas Eve 1996, 지영 on 1997-02-28.
-fn known_couple(peers: &Peers) -> (User, User, Uuid) {
-    let (a, b, id) = couple();
+fn known_couple(peers: &Peers) -> (TestUser, TestUser, Uuid) {
+    let (a, b, id) = test_couple();
     peers.couple(id, "우리, 둘", "2026-09-05", &[(a.id, "민수", "1996-12-24"), (b.id, "지영", "1997-02-28")]);
     (a, b, id)
 }
@@ -40,7 +40,7 @@ fn known_couple(peers: &Peers) -> (User, User, Uuid) {
 /// December's schedules and a Christmas Eve date, made by `a`: one schedule at 00:30 on 1 December
 /// Seoul time (30 November in UTC), one late on 30 November (November, in Seoul), one on New
 /// Year's Eve.
-async fn december(app: &TestApp, a: &User) -> (Value, Value, Value) {
+async fn december(app: &TestApp, a: &TestUser) -> (Value, Value, Value) {
     let first = app.schedule(a, "첫 눈 보기", "2026-12-01T00:30:00+09:00").await;
     app.schedule(a, "11월 마지막", "2026-11-30T23:30:00+09:00").await;
     let last = app.schedule(a, "새해; 카운트다운, 함께", "2026-12-31T23:59:00+09:00").await;
@@ -93,7 +93,7 @@ async fn the_month_merges_schedules_meetings_birthdays_and_the_next_anniversary_
     let september = app.get("/api/schedules/calendar?year=2027&month=9", &a).await;
     assert_eq!(september["days"][0], day("2027-09-05", json!([{"type": "anniversary", "id": "anniversary-y1", "title": "1주년"}])));
     // Another couple sees their own anniversary (D+700 from 2025-01-01) and nothing of this couple's.
-    let (c, d, other) = couple();
+    let (c, d, other) = test_couple();
     peers.couple(other, "", "2025-01-01", &[(c.id, "철수", "1990-06-01"), (d.id, "영희", "1991-07-01")]);
     let theirs = app.get("/api/schedules/calendar?year=2026&month=12", &c).await;
     assert_eq!(theirs["days"], json!([day("2026-12-01", json!([{"type": "anniversary", "id": "anniversary-d700", "title": "D+700"}]))]));
@@ -135,11 +135,11 @@ async fn the_month_needs_a_couple_and_a_valid_year_and_month(#[values(Backend::S
     assert_eq!(app.invalid(Method::GET, "/api/schedules/calendar?year=2026&month=13", &a, None).await, ["month"]);
     assert_eq!(app.invalid(Method::GET, "/api/schedules/calendar?year=1969&month=0", &a, None).await, ["month", "year"]);
     assert_eq!(app.invalid(Method::GET, "/api/schedules/calendar?year=2101&month=1", &a, None).await, ["year"]);
-    let single = user(None);
+    let single = TestUser::new(None);
     let body = app.expect(Method::GET, "/api/schedules/calendar?year=2026&month=12", &single, None, StatusCode::FORBIDDEN).await;
     assert_eq!(body["error"]["code"], "NO_COUPLE");
     // A couple in the token that user-couple does not know, or not with this user, is no couple.
-    let (stranger, _, _) = couple();
+    let (stranger, _, _) = test_couple();
     let body = app.expect(Method::GET, "/api/schedules/calendar?year=2026&month=12", &stranger, None, StatusCode::FORBIDDEN).await;
     assert_eq!(body["error"]["code"], "NO_COUPLE");
     let (status, _) = app.call(Method::GET, "/api/schedules/calendar?year=2026&month=12", None, None).await;
@@ -207,7 +207,7 @@ async fn partners_create_list_and_revoke_feeds_and_a_feed_is_the_couples_calenda
     assert!(prop(&christmas.properties, "LOCATION").is_some_and(|l| !l.is_empty()));
 
     // Another couple can neither see nor revoke it.
-    let (c, _, other) = couple();
+    let (c, _, other) = test_couple();
     peers.couple(other, "그들", "2025-01-01", &[(c.id, "철수", "1990-06-01")]);
     assert_eq!(app.get("/api/calendar/feeds", &c).await, json!([]));
     let feed_path = format!("/api/calendar/feeds/{}", feed["id"].as_str().unwrap());
@@ -276,7 +276,7 @@ async fn a_couple_has_at_most_five_active_feeds_and_feeds_need_a_couple(#[values
     app.expect(Method::DELETE, &format!("/api/calendar/feeds/{}", ids[0].as_str().unwrap()), &a, None, StatusCode::NO_CONTENT).await;
     app.expect(Method::POST, "/api/calendar/feeds", &b, None, StatusCode::CREATED).await;
     // No couple: 403 on every feed route; no token: 401; a revoke path that is no id: 404.
-    let single = user(None);
+    let single = TestUser::new(None);
     for (method, path) in [(Method::GET, "/api/calendar/feeds"), (Method::POST, "/api/calendar/feeds")] {
         let body = app.expect(method.clone(), path, &single, None, StatusCode::FORBIDDEN).await;
         assert_eq!(body["error"]["code"], "NO_COUPLE", "{method} {path}");

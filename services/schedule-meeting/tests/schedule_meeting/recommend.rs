@@ -2,7 +2,7 @@
 //! stand-in of question-answer, the couple from a stand-in of user-couple (`peers`), the
 //! couple's recent meetings from the store, and no weather key (weather null).
 
-use couple_common::test_util::{Backend, TestServer};
+use couple_common::test_util::{Backend, TestServer, TestUser, test_couple};
 use couple_registry::QUESTION_ANSWER;
 use reqwest::{Method, StatusCode};
 use rstest::rstest;
@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::{
     peers::{Peers, down_urls, nobody},
-    support::{TestApp, User, couple, spawn_with, user},
+    support::{TestApp, spawn_with},
 };
 
 async fn spawn(backend: Backend) -> Option<(TestApp, Peers)> {
@@ -20,8 +20,8 @@ async fn spawn(backend: Backend) -> Option<(TestApp, Peers)> {
 }
 
 /// A couple who both lean outdoors (`vec1`, indoor..outdoor) and lively (`vec2`, quiet..lively).
-fn outdoor_couple(peers: &Peers) -> (User, User) {
-    let (a, b, id) = couple();
+fn outdoor_couple(peers: &Peers) -> (TestUser, TestUser) {
+    let (a, b, id) = test_couple();
     peers.couple(id, "우리", "2026-01-01", &[(a.id, "민수", "1996-12-24"), (b.id, "지영", "1997-02-28")]);
     peers.vector(a.id, &[("vec1", 0.9), ("vec2", 0.8)]);
     peers.vector(b.id, &[("vec1", 0.8), ("vec2", 0.7)]);
@@ -32,7 +32,7 @@ fn request() -> Value {
     json!({"date": "2026-12-05", "startTime": "14:00", "endTime": "20:00", "near": "37.5665,126.9780", "radiusKm": 5})
 }
 
-async fn recommend(server: &TestServer, caller: &User, body: Value) -> Value {
+async fn recommend(server: &TestServer, caller: &TestUser, body: Value) -> Value {
     let (status, body) = server.call(Method::POST, "/api/meetings/recommend", Some(&caller.token), Some(body)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     // data is the list of courses, each with the day's weather and the notes: regrouped here as
@@ -103,7 +103,7 @@ async fn with_question_answer_down_the_courses_rank_as_for_neutral_tastes(#[valu
     assert!(found["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().contains("neutral")), "{found}");
     assert!(!reasons(&found).iter().any(|r| r.contains("lean")), "no trait reasons without vectors");
     // Without vectors at all (a couple that never answered), the courses are the same.
-    let (c, d, id) = couple();
+    let (c, d, id) = test_couple();
     peers.couple(id, "그들", "2026-01-01", &[(c.id, "철수", "1990-06-01"), (d.id, "영희", "1991-07-01")]);
     assert_eq!(recommend(&app, &c, request()).await["courses"], found["courses"]);
     // user-couple down too: only the caller's own vector could count, and it cannot be read.
@@ -122,10 +122,10 @@ async fn recommendations_validate_every_field_and_need_a_couple(#[values(Backend
     assert_eq!(app.invalid(Method::POST, path, &a, Some(bad)).await, ["date", "endTime", "keywords", "radiusKm"]);
     let bad = json!({"date": "2026-12-05", "startTime": "14:00", "endTime": "20:00", "near": "91,0", "radiusKm": 0});
     assert_eq!(app.invalid(Method::POST, path, &a, Some(bad)).await, ["near", "radiusKm"]);
-    let body = app.expect(Method::POST, path, &user(None), Some(request()), StatusCode::FORBIDDEN).await;
+    let body = app.expect(Method::POST, path, &TestUser::new(None), Some(request()), StatusCode::FORBIDDEN).await;
     assert_eq!(body["error"]["code"], "NO_COUPLE");
     // A couple user-couple does not know is no couple either.
-    let (stranger, _, _) = couple();
+    let (stranger, _, _) = test_couple();
     let body = app.expect(Method::POST, path, &stranger, Some(request()), StatusCode::FORBIDDEN).await;
     assert_eq!(body["error"]["code"], "NO_COUPLE");
     let (status, _) = app.call(Method::POST, path, None, Some(request())).await;

@@ -5,38 +5,17 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
 use couple_common::{
-    Role,
     clock::Clock,
     db::PoolSettings,
-    test_util::{self, Backend, TestDatabase, TestServer},
+    test_util::{self, Backend, TestDatabase, TestServer, TestUser},
 };
 use reqwest::{Method, StatusCode};
 use schedule_meeting::{Config, ScheduleMeeting, store::Store};
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 /// Noon in Seoul on 1 December 2026: where every test's clock starts.
 pub fn noon() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 12, 1, 3, 0, 0).unwrap()
-}
-
-/// A caller: their id and token.
-#[derive(Debug, Clone)]
-pub struct User {
-    pub id: Uuid,
-    pub token: String,
-}
-
-/// Issues a token as user-couple would.
-pub fn user(couple: Option<Uuid>) -> User {
-    let id = Uuid::now_v7();
-    User { id, token: test_util::access_token(id, couple, Role::User) }
-}
-
-/// Two users in one couple, and the couple's id.
-pub fn couple() -> (User, User, Uuid) {
-    let couple = Uuid::now_v7();
-    (user(Some(couple)), user(Some(couple)), couple)
 }
 
 /// The service on a free port over a throwaway database, with a manual clock and a store on the
@@ -83,33 +62,14 @@ impl TestApp {
         TestServer::spawn::<ScheduleMeeting>(&config, &test_util::shared_config()).await
     }
 
-    /// A call as `user`, asserting the status; the body.
-    pub async fn expect(&self, method: Method, path: &str, user: &User, body: Option<Value>, status: StatusCode) -> Value {
-        let (got, body) = self.call(method.clone(), path, Some(&user.token), body).await;
-        assert_eq!(got, status, "{method} {path}: {body}");
-        body
-    }
-
-    /// `GET` as `user`, expecting 200; the `data`.
-    pub async fn get(&self, path: &str, user: &User) -> Value {
-        self.expect(Method::GET, path, user, None, StatusCode::OK).await["data"].clone()
-    }
-
-    /// The field names of a 422.
-    pub async fn invalid(&self, method: Method, path: &str, user: &User, body: Option<Value>) -> Vec<String> {
-        let body = self.expect(method, path, user, body, StatusCode::UNPROCESSABLE_ENTITY).await;
-        assert_eq!(body["error"]["code"], "VALIDATION_FAILED", "{body}");
-        body["error"]["fields"].as_object().expect("fields").keys().cloned().collect()
-    }
-
     /// A schedule `user` creates at `date_time`; its body.
-    pub async fn schedule(&self, user: &User, name: &str, date_time: &str) -> Value {
+    pub async fn schedule(&self, user: &TestUser, name: &str, date_time: &str) -> Value {
         let body = json!({"name": name, "dateTime": date_time});
         self.expect(Method::POST, "/api/schedules", user, Some(body), StatusCode::CREATED).await["data"].clone()
     }
 
     /// A meeting `user` creates from `body` (name, times and the first shipped place filled in); its body.
-    pub async fn meeting(&self, user: &User, mut body: Value) -> Value {
+    pub async fn meeting(&self, user: &TestUser, mut body: Value) -> Value {
         let first = schedule_meeting::places::shipped().unwrap()[0].id().to_string();
         for (field, value) in [
             ("name", json!("Date")),
@@ -124,7 +84,7 @@ impl TestApp {
     }
 
     /// Every item of a list, following `page.nextCursor` with pages of `limit`; the pages' sizes too.
-    pub async fn all_pages(&self, path: &str, user: &User, limit: usize) -> (Vec<Value>, Vec<usize>) {
+    pub async fn all_pages(&self, path: &str, user: &TestUser, limit: usize) -> (Vec<Value>, Vec<usize>) {
         let separator = if path.contains('?') { '&' } else { '?' };
         let (mut items, mut sizes, mut cursor) = (Vec::new(), Vec::new(), None::<String>);
         loop {
