@@ -132,6 +132,24 @@ macro_rules! impl_store {
                 Ok(query.fetch_all(&mut **tx).await?.into_iter().collect())
             }
 
+            /// Sets each room's `last_seq`, in one statement per chunk of rooms: a batch spans as
+            /// many rooms as it has messages under load, and a round trip per room made the
+            /// commit's cost grow with the batch on PostgreSQL.
+            async fn raise_last_seq(tx: &mut sqlx::Transaction<'static, $db>, rooms: &[(Uuid, i64)]) -> StoreResult<()> {
+                for chunk in rooms.chunks(LOOKUP_CHUNK) {
+                    let sql = format!(
+                        "UPDATE chat_rooms SET last_seq = v.column2 FROM (VALUES {}) AS v WHERE chat_rooms.id = v.column1",
+                        tuples(chunk.len(), 2)
+                    );
+                    let mut query = sqlx::query(&sql);
+                    for (room, seq) in chunk {
+                        query = query.bind(*room).bind(*seq);
+                    }
+                    query.execute(&mut **tx).await?;
+                }
+                Ok(())
+            }
+
             /// The stored messages with any of the batch's idempotency keys.
             async fn stored_keys(tx: &mut sqlx::Transaction<'static, $db>, batch: &[NewMessage]) -> StoreResult<Vec<MessageRecord>> {
                 let keyed: Vec<&NewMessage> = batch.iter().filter(|m| m.client_id.is_some()).collect();
@@ -265,9 +283,7 @@ macro_rules! impl_store {
                 let stored = Self::stored_keys(&mut tx, batch).await?;
                 let plan = plan(batch, last_seq, stored)?;
                 Self::insert_messages(&mut tx, &plan.inserts).await?;
-                for (room, seq) in &plan.last_seq {
-                    sqlx::query("UPDATE chat_rooms SET last_seq = $2 WHERE id = $1").bind(*room).bind(*seq).execute(&mut *tx).await?;
-                }
+                Self::raise_last_seq(&mut tx, &plan.last_seq).await?;
                 tx.commit().await?;
                 Ok(plan.results)
             }
