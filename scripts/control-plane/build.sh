@@ -6,6 +6,10 @@
 #   scripts/control-plane/build.sh --force    rebuild even if cached
 #   scripts/control-plane/build.sh --check    exit 0 if the binaries are cached, 1 if not
 #   scripts/control-plane/build.sh --bin-dir  print the directory holding the binaries
+#   scripts/control-plane/build.sh --node [--force|--check]
+#                                             the same for the node's binaries: kubelet,
+#                                             kube-proxy, kube-scheduler, kubectl and the
+#                                             pause binary (scripts/node/node.sh)
 #
 # Steps (see ../shared/notes/local-control-plane.md, where each one was checked):
 #   1. apt: golang-go rsync etcd-server golang-github-modern-go-reflect2-dev
@@ -22,6 +26,11 @@
 #      with a clean _output/ if the first run fails.
 #   5. Install both binaries into $COUPLE_K8S_CACHE/bin, delete the unpacked
 #      tree and the Go caches (about 2 GB).
+# With --node, step 4 makes cmd/kubelet cmd/kube-proxy cmd/kube-scheduler
+# cmd/kubectl instead (about 8 minutes) and `gcc -static` builds the pause binary
+# from build/pause/linux/pause.c of the same tree; the node's runtime packages
+# (containerd, runc, CNI plugins, iptables, ipset, dnsmasq-base) are installed
+# too. Both targets share bin/, the downloaded source and the lock.
 #
 # Environment:
 #   COUPLE_K8S_CACHE       cache dir (default ~/.cache/couple-platform/k8s-1.20.2);
@@ -45,12 +54,30 @@ src_dir=${cache}/src
 build_dir=${cache}/build
 log_file=${cache}/build.log
 orig="" # the downloaded .orig tarball, set by fetch_source
-binaries=(kube-apiserver kube-controller-manager)
 reflect2_src=/usr/share/gocode/src/github.com/modern-go/reflect2
+
+# What a target builds: Go binaries (make WHAT=cmd/<name>) and, for the node,
+# the pause binary (gcc). `select_target` sets these; the control plane's by default.
+target=control-plane
+binaries=(kube-apiserver kube-controller-manager)
+pause_binary=0
 
 # Packages: the build needs the first five, cluster.sh needs etcd-server, openssl, curl.
 packages=(golang-go rsync golang-github-modern-go-reflect2-dev dpkg-dev make etcd-server openssl curl)
 runtime_packages=(etcd-server openssl curl)
+
+# select_target node: the node's binaries and packages instead (see the header).
+select_target() {
+    target=$1
+    log_file=${cache}/build-${target}.log
+    binaries=(kubelet kube-proxy kube-scheduler kubectl)
+    pause_binary=1
+    # gcc and libc6-dev (libc.a) for the static pause binary; the rest runs the node.
+    runtime_packages=(containerd runc containernetworking-plugins iptables ipset dnsmasq-base
+        conntrack openssl curl python3)
+    packages=(golang-go rsync golang-github-modern-go-reflect2-dev dpkg-dev make gcc libc6-dev
+        "${runtime_packages[@]}")
+}
 
 export DEBIAN_FRONTEND=noninteractive
 
@@ -63,13 +90,22 @@ apt_opts=(
 )
 
 
-# True if both binaries are in bin/ and answer --version.
+# True if the target's binaries are in bin/ and answer --version (kubectl has no
+# --version flag, the pause binary answers -v).
 cached() {
     local b
     for b in "${binaries[@]}"; do
         [[ -x ${bin_dir}/${b} ]] || return 1
-        "${bin_dir}/${b}" --version >/dev/null 2>&1 || return 1
+        if [[ ${b} == kubectl ]]; then
+            "${bin_dir}/${b}" version --client >/dev/null 2>&1 || return 1
+        else
+            "${bin_dir}/${b}" --version >/dev/null 2>&1 || return 1
+        fi
     done
+    if ((pause_binary)); then
+        "${bin_dir}/pause" -v >/dev/null 2>&1 || return 1
+    fi
+    return 0
 }
 
 elapsed() { printf '%dm%02ds' $((SECONDS / 60)) $((SECONDS % 60)); }
@@ -268,7 +304,7 @@ run_make() {
         unset GO111MODULE GOROOT
         # The version (v1.20.2, commit, tree state "archive") comes from the
         # git-archive placeholders in hack/lib/version.sh: no .git needed.
-        make WHAT="cmd/kube-apiserver cmd/kube-controller-manager"
+        make WHAT="${binaries[*]/#/cmd/}"
     ) </dev/null >>"${log_file}" 2>&1
 }
 
@@ -276,7 +312,7 @@ build() {
     local tree
     SECONDS=0
     : >"${log_file}"
-    log "building kube-apiserver and kube-controller-manager ${k8s_version} (about 4 minutes on 2 cores)"
+    log "building ${binaries[*]} ${k8s_version} (about $((${#binaries[@]} * 2)) minutes on 2 cores)"
     log "log: ${log_file}"
 
     install_packages "${packages[@]}"
@@ -321,9 +357,15 @@ build() {
         install -m 0755 "${tree}/_output/bin/${b}" "${bin_dir}/${b}.tmp"
         mv "${bin_dir}/${b}.tmp" "${bin_dir}/${b}"
     done
+    if ((pause_binary)); then
+        # As build/pause/Makefile does (TAG 3.4 in 1.20.2), with the system gcc.
+        gcc -Os -Wall -Werror -static -DVERSION=v3.4-couple -o "${bin_dir}/pause.tmp" \
+            "${tree}/build/pause/linux/pause.c" >>"${log_file}" 2>&1 || fail_with_log "gcc pause.c failed"
+        mv "${bin_dir}/pause.tmp" "${bin_dir}/pause"
+    fi
     cached || fail_with_log "the built binaries do not run"
     local version
-    version=$("${bin_dir}/kube-apiserver" --version)
+    version=$("${bin_dir}/${binaries[0]}" --version)
     [[ ${version} == "Kubernetes v${k8s_version}" ]] \
         || log "warning: expected 'Kubernetes v${k8s_version}', the binaries say '${version}'"
 
@@ -334,7 +376,7 @@ build() {
         chmod -R u+w "${build_dir}" 2>/dev/null || true
         rm -rf "${build_dir}"
     fi
-    log "built in $(elapsed): $("${bin_dir}/kube-apiserver" --version) in ${bin_dir}"
+    log "built in $(elapsed): ${binaries[*]} (${version}) in ${bin_dir}"
 }
 
 fail_with_log() {
@@ -351,19 +393,23 @@ fail_with_log() {
 
 main() {
     local force=0
+    if [[ ${1:-} == --node ]]; then
+        select_target node
+        shift
+    fi
     case ${1:-} in
         "") ;;
         --force) force=1 ;;
         --check) cached; return ;;
         --bin-dir) printf '%s\n' "${bin_dir}"; return ;;
         -h | --help) sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"; return ;;
-        *) printf 'usage: %s [--force|--check|--bin-dir]\n' "$0" >&2; return 2 ;;
+        *) printf 'usage: %s [--node] [--force|--check|--bin-dir]\n' "$0" >&2; return 2 ;;
     esac
 
     mkdir -p "${cache}"
     if ((!force)) && cached; then
         install_packages "${runtime_packages[@]}"
-        log "already built, nothing to do: $("${bin_dir}/kube-apiserver" --version) in ${bin_dir}"
+        log "already built, nothing to do: ${binaries[*]} ($("${bin_dir}/${binaries[0]}" --version)) in ${bin_dir}"
         return 0
     fi
 
