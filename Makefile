@@ -11,7 +11,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 K8S_ENV := .tmp/control-plane/env
 
-.PHONY: help run build test test-only smoke fuzz lint fmt fmt-check clippy services-up services-down bench bench-chat bench-operator k8s-build k8s-up k8s-down k8s-operator kind-up kind-image kind-status kind-down crds clean-data
+.PHONY: help run build test test-only smoke fuzz lint fmt fmt-check clippy services-up services-down bench bench-chat bench-operator k8s-build k8s-up k8s-down k8s-operator k8s-node-up k8s-node-down k8s-node-status k8s-node-check kind-up kind-image kind-status kind-down crds clean-data
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -82,6 +82,19 @@ k8s-operator: ## Run the operator (CRD included) against the local control plane
 
 k8s-down: ## Stop it and delete its state
 	@scripts/control-plane/cluster.sh stop
+
+k8s-node-up: ## A real node beside the control plane (root, one per machine; see scripts/node/README.md); then `source .tmp/control-plane/env`
+	@scripts/node/node.sh up
+
+k8s-node-down: ## Stop the node (leaving the machine as it was) and the control plane
+	@scripts/node/node.sh down
+	@scripts/control-plane/cluster.sh stop
+
+k8s-node-status: ## What of the node and the control plane runs
+	@scripts/control-plane/cluster.sh status; scripts/node/node.sh status
+
+k8s-node-check: ## Prove the node (pods, Service DNS, volumes), then down and the machine compared with before
+	@scripts/node/check.sh
 
 kind-up: ## The platform on a local kind cluster: cluster, image, chart, examples/kind.yaml, wait for Ready, print the URL
 	@scripts/kind.sh up

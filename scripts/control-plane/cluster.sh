@@ -4,6 +4,9 @@
 #
 #   scripts/control-plane/cluster.sh start    fresh control plane on free 127.0.0.1
 #                                             ports; prints the path of the env file
+#   scripts/control-plane/cluster.sh start --node
+#                                             the same, ready for a real node
+#                                             (scripts/node/node.sh; needs root): see below
 #   scripts/control-plane/cluster.sh stop     stop all three, delete all state
 #   scripts/control-plane/cluster.sh status   print what runs (exit 0 only if all
 #                                             three run and the API server is ready)
@@ -30,6 +33,16 @@
 # Processes are stopped by the pids in their own pid files (checked against
 # /proc so that a stale or recycled pid is never signalled), never by name.
 #
+# Node mode (`start --node`, what scripts/node/node.sh starts): the API server
+# listens on ${COUPLE_CP_NODE_IP:-10.211.0.1}, a /32 added to `lo` (removed
+# again by `stop`) so that pods reach it; authorization Node,RBAC with the
+# NodeRestriction admission plugin and privileged containers allowed; tokens
+# and kubeconfigs for the node (system:node:couple-node), kube-proxy and
+# kube-scheduler next to the admin's (node.kubeconfig, kube-proxy.kubeconfig,
+# kube-scheduler.kubeconfig; the admin token stays on the first line of
+# tokens.csv); the controller manager runs the node lifecycle controller. etcd
+# and the controller manager stay on 127.0.0.1.
+#
 # Environment:
 #   COUPLE_CP_DIR       state directory (default <repo>/.tmp/control-plane):
 #                       env, kubeconfig, tokens, keys, etcd data, *.log, *.pid, *.port
@@ -54,16 +67,14 @@ marker=.couple-control-plane
 env_file=${state}/env
 kubeconfig=${state}/kubeconfig
 components=(kube-controller-manager kube-apiserver etcd) # stop order
+# Node mode: the address, and the node's name its kubelet registers under.
+node_ip=${COUPLE_CP_NODE_IP:-10.211.0.1}
+node_name=couple-node
 
 # ----------------------------------------------------------------- helpers
 
 # Print the pid of a running component, or fail.
-running_pid() {
-    local name=$1 pid
-    pid=$(cat "${state}/${name}.pid" 2>/dev/null || true)
-    pid_is "${pid}" "${name}" || return 1
-    printf '%s\n' "${pid}"
-}
+running_pid() { daemon_pid "${state}" "$1"; }
 
 stop_component() {
     local name=$1 pid
@@ -76,6 +87,25 @@ stop_all() {
     for c in "${components[@]}"; do
         stop_component "${c}"
     done
+    # Node mode: the address `start --node` added to lo (only if it added it).
+    if [[ -f ${state}/node-ip-added ]]; then
+        c=$(cat "${state}/node-ip-added")
+        if ip -o addr show dev lo | grep -qF " ${c}/32 "; then
+            as_root ip addr del "${c}/32" dev lo
+            log "removed ${c}/32 from lo"
+        fi
+        rm -f "${state}/node-ip-added"
+    fi
+}
+
+# The address the API server listens on: 127.0.0.1, or the node address in node mode.
+api_host() {
+    cat "${state}/node-ip" 2>/dev/null || printf '127.0.0.1\n'
+}
+
+# The admin token: the first line of tokens.csv (node mode adds the node's tokens after it).
+admin_token() {
+    head -n1 "${state}/tokens.csv" | cut -d, -f1
 }
 
 # wait_for NAME LOG CHECK...: poll CHECK (a command) every 0.25s until it
@@ -94,30 +124,13 @@ wait_for() {
     fail_with_log "${name} not ready after ${timeout_s}s" "${logfile}"
 }
 
-# launch NAME LOG CMD...: start CMD in the background (own session, stdin
-# /dev/null, output to LOG) and record its pid in NAME.pid.
-launch() {
-    local name=$1 logfile=$2
-    shift 2
-    # setsid: a Ctrl-C aimed at the caller (make, a test runner) does not hit
-    # the servers; `stop` (or the caller's cleanup) ends them. The background
-    # child is not a process-group leader, so setsid execs without forking
-    # and $! is the server's own pid (checked by pid_is below).
-    setsid "$@" </dev/null >"${logfile}" 2>&1 &
-    local pid=$! i
-    printf '%s\n' "${pid}" >"${state}/${name}.pid"
-    # Until the child has exec'd, /proc shows bash or setsid.
-    for ((i = 0; i < 50; i++)); do
-        pid_is "${pid}" "${name}" && return 0
-        sleep 0.1
-    done
-    fail_with_log "${name} did not start (pid ${pid})" "${logfile}"
-}
+# launch NAME LOG CMD...: start CMD in the background (daemon_start), its pid in NAME.pid.
+launch() { daemon_start "${state}" "$@"; }
 
 curl_api() {
     local path=$1
     curl -sSfk --max-time 5 -H "Authorization: Bearer ${token}" \
-        "https://127.0.0.1:${api_port}${path}"
+        "https://${api_host}:${api_port}${path}"
 }
 
 # The default ServiceAccount of `default` has its token Secret, i.e. the
@@ -139,15 +152,26 @@ feature_gates=TTLAfterFinished=true
 # which waits for the token controller before admitting Pods); none of them
 # needs a node.
 start_apiserver() {
-    local bin_dir=$1 etcd_url=$2
+    local bin_dir=$1 etcd_url=$2 mode=(--authorization-mode=RBAC)
+    if [[ -f ${state}/node-ip ]]; then
+        # Node mode (see the header). --kubelet-preferred-address-types: exec and
+        # logs go to the node's InternalIP, not its name through the machine's DNS.
+        mode=(
+            --advertise-address="${api_host}"
+            --authorization-mode=Node,RBAC
+            --enable-admission-plugins=NodeRestriction
+            --allow-privileged=true
+            --kubelet-preferred-address-types=InternalIP,Hostname
+        )
+    fi
     mkdir -p "${state}/certs"
     launch kube-apiserver "${state}/kube-apiserver.log" "${bin_dir}/kube-apiserver" \
         --etcd-servers="${etcd_url}" \
-        --bind-address=127.0.0.1 \
+        --bind-address="${api_host}" \
         --secure-port="${api_port}" \
         --cert-dir="${state}/certs" \
         --token-auth-file="${state}/tokens.csv" \
-        --authorization-mode=RBAC \
+        "${mode[@]}" \
         --service-account-issuer=https://kubernetes.default.svc \
         --service-account-key-file="${state}/sa.pub" \
         --service-account-signing-key-file="${state}/sa.key" \
@@ -172,6 +196,12 @@ ensure_binaries() {
 }
 
 cmd_start() {
+    local node=0
+    case ${1:-} in
+        "") ;;
+        --node) node=1 ;;
+        *) die "usage: $0 start [--node]" ;;
+    esac
     ensure_binaries
     local bin_dir
     bin_dir=$("${here}/build.sh" --bin-dir)
@@ -201,6 +231,12 @@ cmd_start() {
     token=$(openssl rand -hex 32)
     printf '%s,admin,admin,system:masters\n' "${token}" >"${state}/tokens.csv"
     chmod 0600 "${state}/sa.key" "${state}/tokens.csv"
+    local controllers='*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle'
+    if ((node)); then
+        node_mode_setup
+        controllers='*,-nodeipam,-cloud-node-lifecycle'
+    fi
+    api_host=$(api_host)
 
     # --- etcd
     local etcd_url=http://127.0.0.1:${etcd_port} peer_url=http://127.0.0.1:${peer_port}
@@ -219,9 +255,15 @@ cmd_start() {
 
     # --- kube-apiserver
     start_apiserver "${bin_dir}" "${etcd_url}"
-    log "kube-apiserver ready (pid $(running_pid kube-apiserver), https://127.0.0.1:${api_port}, $((SECONDS - t0))s)"
+    log "kube-apiserver ready (pid $(running_pid kube-apiserver), https://${api_host}:${api_port}, $((SECONDS - t0))s)"
 
     write_kubeconfig "${kubeconfig}" "${token}"
+    if ((node)); then
+        local who
+        for who in node kube-proxy kube-scheduler; do
+            write_kubeconfig "${state}/${who}.kubeconfig" "$(cat "${state}/${who}.token")" "${who}"
+        done
+    fi
     # The controller manager reads its own copy, so edits to the user's
     # kubeconfig (kubectl config set-context ...) cannot affect it.
     write_kubeconfig "${state}/controller-manager.kubeconfig" "${token}"
@@ -241,7 +283,7 @@ cmd_start() {
     launch kube-controller-manager "${state}/kube-controller-manager.log" \
         "${bin_dir}/kube-controller-manager" \
         --kubeconfig="${state}/controller-manager.kubeconfig" \
-        --controllers='*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle' \
+        --controllers="${controllers}" \
         --leader-elect=false \
         --port=0 \
         --bind-address=127.0.0.1 \
@@ -270,8 +312,32 @@ EOF
     printf '%s\n' "${env_file}"
 }
 
+# node_mode_setup: the node address on lo (recorded in node-ip-added when this
+# script added it, for stop_all) and the node's, kube-proxy's and kube-scheduler's
+# tokens after the admin's line.
+node_mode_setup() {
+    [[ ${node_ip} =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "COUPLE_CP_NODE_IP=${node_ip} is not an IPv4 address"
+    if ! ip -o addr show | grep -qF " ${node_ip}/"; then
+        as_root ip addr add "${node_ip}/32" dev lo
+        printf '%s\n' "${node_ip}" >"${state}/node-ip-added"
+        log "added ${node_ip}/32 to lo"
+    fi
+    printf '%s\n' "${node_ip}" >"${state}/node-ip"
+    local who user group
+    for who in node kube-proxy kube-scheduler; do
+        case ${who} in
+            node) user=system:node:${node_name} group=system:nodes ;;
+            kube-proxy) user=system:kube-proxy group=system:node-proxier ;;
+            kube-scheduler) user=system:kube-scheduler group=system:kube-scheduler ;;
+        esac
+        (umask 077 && openssl rand -hex 32 >"${state}/${who}.token")
+        printf '%s,%s,%s,%s\n' "$(cat "${state}/${who}.token")" "${user}" "${user}" "${group}" >>"${state}/tokens.csv"
+    done
+}
+
+# write_kubeconfig FILE TOKEN [USER]
 write_kubeconfig() {
-    local file=$1 tok=$2
+    local file=$1 tok=$2 user=${3:-admin}
     (
         umask 077
         cat >"${file}.tmp" <<EOF
@@ -280,17 +346,17 @@ kind: Config
 clusters:
 - name: couple-local
   cluster:
-    server: https://127.0.0.1:${api_port}
+    server: https://${api_host}:${api_port}
     insecure-skip-tls-verify: true
 users:
-- name: admin
+- name: ${user}
   user:
     token: ${tok}
 contexts:
 - name: couple-local
   context:
     cluster: couple-local
-    user: admin
+    user: ${user}
     namespace: default
 current-context: couple-local
 EOF
@@ -312,22 +378,25 @@ cmd_restart_apiserver() {
     bin_dir=$("${here}/build.sh" --bin-dir)
     api_port=$(cat "${state}/kube-apiserver.port")
     etcd_port=$(cat "${state}/etcd.port")
-    token=$(cut -d, -f1 "${state}/tokens.csv")
+    token=$(admin_token)
+    api_host=$(api_host)
     stop_component kube-apiserver
     # Keep the first run's log next to the new one.
     if [[ -f ${state}/kube-apiserver.log ]]; then
         mv -f "${state}/kube-apiserver.log" "${state}/kube-apiserver.previous.log"
     fi
     start_apiserver "${bin_dir}" "http://127.0.0.1:${etcd_port}"
-    log "kube-apiserver restarted (pid $(running_pid kube-apiserver), https://127.0.0.1:${api_port}, ready after $((SECONDS - t0))s)"
+    log "kube-apiserver restarted (pid $(running_pid kube-apiserver), https://${api_host}:${api_port}, ready after $((SECONDS - t0))s)"
 }
 
 cmd_status() {
-    local ok=0 c pid port
+    local ok=0 c pid port host
     for c in etcd kube-apiserver kube-controller-manager; do
         port=$(cat "${state}/${c}.port" 2>/dev/null || echo '?')
         if pid=$(running_pid "${c}"); then
-            printf '%s: running (pid %s, 127.0.0.1:%s)\n' "${c}" "${pid}" "${port}"
+            host=127.0.0.1
+            [[ ${c} != kube-apiserver ]] || host=$(api_host)
+            printf '%s: running (pid %s, %s:%s)\n' "${c}" "${pid}" "${host}" "${port}"
         else
             printf '%s: not running\n' "${c}"
             ok=1
@@ -335,13 +404,17 @@ cmd_status() {
     done
     if ((ok == 0)); then
         api_port=$(cat "${state}/kube-apiserver.port")
-        token=$(cut -d, -f1 "${state}/tokens.csv" 2>/dev/null || true)
+        token=$(admin_token 2>/dev/null || true)
+        api_host=$(api_host)
         if curl_api /readyz >/dev/null 2>&1; then
             printf 'kube-apiserver: /readyz ok\n'
         else
             printf 'kube-apiserver: /readyz failing\n'
             ok=1
         fi
+    fi
+    if [[ -f ${state}/node-ip ]]; then
+        printf 'mode: node (%s)\n' "$(cat "${state}/node-ip")"
     fi
     if [[ -f ${env_file} ]]; then
         printf 'env: %s\n' "${env_file}"
@@ -356,15 +429,16 @@ cmd_env() {
 
 token=""
 api_port=""
+api_host=127.0.0.1
 case ${1:-} in
-    start) cmd_start ;;
+    start) cmd_start "${@:2}" ;;
     stop) cmd_stop ;;
     status) cmd_status ;;
     env) cmd_env ;;
     restart-apiserver) cmd_restart_apiserver ;;
     -h | --help) sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0" ;;
     *)
-        printf 'usage: %s start|stop|status|env|restart-apiserver\n' "$0" >&2
+        printf 'usage: %s start [--node]|stop|status|env|restart-apiserver\n' "$0" >&2
         exit 2
         ;;
 esac

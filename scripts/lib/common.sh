@@ -8,6 +8,7 @@
 #   pick_ports N                  N distinct free 127.0.0.1 ports
 #   wait_ready NAME URL [T] [PID] poll URL until it answers 2xx
 #   pid_is, stop_pid              processes by pid, never by name
+#   daemon_start, daemon_pid      a server in the background, its pid in DIR/NAME.pid
 #   state_fresh, state_teardown, state_stop
 #                                 a state directory of servers (test-services.sh, cluster.sh)
 #   registry_*                    the service registry (couple-registry)
@@ -89,6 +90,34 @@ stop_pid() {
         die "could not stop ${name} (pid ${pid})"
     fi
     log "${name} stopped (pid ${pid})"
+}
+
+# daemon_pid DIR NAME: print the pid in DIR/NAME.pid if that process runs and is NAME (pid_is),
+# else fail.
+daemon_pid() {
+    local pid
+    pid=$(cat "$1/$2.pid" 2>/dev/null || true)
+    pid_is "${pid}" "$2" || return 1
+    printf '%s\n' "${pid}"
+}
+
+# daemon_start DIR NAME LOG CMD...: start CMD in the background (own session, stdin /dev/null,
+# output to LOG), record its pid in DIR/NAME.pid and wait until it has exec'd (its command line
+# contains NAME). setsid: a Ctrl-C aimed at the caller (make, a test runner) does not hit the
+# server; the script's stop ends it. The background child is not a process-group leader, so
+# setsid execs without forking and $! is the server's own pid.
+daemon_start() {
+    local dir=$1 name=$2 logfile=$3 pid i
+    shift 3
+    setsid "$@" </dev/null >"${logfile}" 2>&1 &
+    pid=$!
+    printf '%s\n' "${pid}" >"${dir}/${name}.pid"
+    # Until the child has exec'd, /proc shows bash or setsid.
+    for ((i = 0; i < 50; i++)); do
+        pid_is "${pid}" "${name}" && return 0
+        sleep 0.1
+    done
+    fail_with_log "${name} did not start (pid ${pid})" "${logfile}"
 }
 
 # ------------------------------------------------------ state directories of servers
