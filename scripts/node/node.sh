@@ -90,7 +90,7 @@ running() { daemon_pid "$1" "$2" >/dev/null; }
 
 bin_dir() { "${build}" --bin-dir; }
 
-kubectl_admin() { "$(bin_dir)/kubectl" --kubeconfig "${cp_dir}/kubeconfig" "$@"; }
+kubectl_admin() { "$(bin_dir)/kubectl" --kubeconfig "${cp_dir}/kubeconfig" --request-timeout=10s "$@"; }
 
 ctr_node() { ctr --address "$1/containerd/containerd.sock" "${@:2}"; }
 
@@ -163,24 +163,43 @@ remove_cgroups() {
     done < <(kubepods_cgroups)
 }
 
+pods_on_node() {
+    kubectl_admin get pods -A --field-selector "spec.nodeName=${node_name}" \
+        -o 'jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name}{"\n"}{end}'
+}
+
 # Delete the pods bound to the node (the scheduler is stopped first, so nothing new lands on
-# it) and wait until the kubelet has stopped them: their volumes unmounted, CNI DEL done.
+# it) and wait until the kubelet has stopped them: their volumes unmounted, CNI DEL done. The
+# 1.20 kubelet never finishes deleting a pod none of whose containers started (an image it
+# may not pull): after 15 s what is left is deleted with --force, and the kubelet's
+# housekeeping stops those sandboxes as orphans; then wait until containerd runs nothing.
 drain_pods() {
-    local i
+    local dir=$1 i pods
     kubectl_admin cordon "${node_name}" >/dev/null 2>&1 || return 0
-    for ((i = 0; i < 120; i++)); do
-        local pods
-        pods=$(kubectl_admin get pods -A --field-selector "spec.nodeName=${node_name}" \
-            -o 'jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name}{"\n"}{end}' 2>/dev/null) || return 0
-        [[ -n ${pods} ]] || return 0
-        if ((i % 20 == 0)); then
+    for ((i = 0; i < 60; i++)); do
+        pods=$(pods_on_node 2>/dev/null) || return 0
+        [[ -n ${pods} ]] || break
+        if ((i == 0)); then
             log "deleting $(wc -l <<<"${pods}") pod(s) on the node"
             kubectl_admin delete pods -A --field-selector "spec.nodeName=${node_name}" \
                 --grace-period=5 --wait=false >/dev/null 2>&1 || true
+        elif ((i == 30)); then
+            log "deleting the $(wc -l <<<"${pods}") pod(s) still there with --force"
+            force_delete_pods
         fi
         sleep 0.5
     done
-    log "pods still on the node after 60s; stopping it anyway"
+    for ((i = 0; i < 60; i++)); do
+        [[ -z "$(ctr_node "${dir}" -n k8s.io tasks ls -q 2>/dev/null)" ]] && return 0
+        sleep 0.5
+    done
+    log "containers still running after the pods were deleted; killing them"
+}
+
+# Remove the pods bound to the node from the API at once (no kubelet confirms).
+force_delete_pods() {
+    kubectl_admin delete pods -A --field-selector "spec.nodeName=${node_name}" \
+        --grace-period=0 --force --wait=false >/dev/null 2>&1 || true
 }
 
 # Kill the containers containerd still runs (a kubelet that died leaves them), so their shims
@@ -206,9 +225,13 @@ stop_containers() {
 teardown() {
     local dir=$1 c pid
     if [[ -d ${dir} ]]; then
-        if running "${dir}" kubelet && [[ -f ${cp_dir}/kubeconfig ]]; then
-            pid=$(daemon_pid "${dir}" kube-scheduler) && stop_pid kube-scheduler "${pid}" kube-scheduler 15
-            drain_pods
+        pid=$(daemon_pid "${dir}" kube-scheduler) && stop_pid kube-scheduler "${pid}" kube-scheduler 15
+        if running "${dir}" kubelet; then
+            drain_pods "${dir}"
+        else
+            # An interrupted run: no kubelet stops these pods, and a new node of the same name
+            # would take them for its own; their containers are killed below.
+            force_delete_pods
         fi
         for c in "${daemons[@]}"; do
             [[ ${c} == containerd ]] && stop_containers "${dir}"
