@@ -11,7 +11,9 @@
 #      pod;
 #   3. from the client pod (kubectl exec), the Service's name resolves through the node's DNS
 #      and the web server answers through the Service's ClusterIP (kube-proxy);
-#   4. a PersistentVolumeClaim binds to a hostPath volume: a pod writes to it, a second pod on
+#   4. a headless Service's name resolves to the pod's address, and kubernetes.default to the
+#      API server's ClusterIP, which answers a TCP connection from the pod;
+#   5. a PersistentVolumeClaim binds to a hostPath volume: a pod writes to it, a second pod on
 #      the same claim reads the data back.
 # Then (without --keep) `node.sh down`, the control plane stopped if this script started it,
 # and machine-state.sh compares the machine with its state before `up`.
@@ -117,6 +119,15 @@ spec:
   ports: [{port: 80, targetPort: 8080}]
 ---
 apiVersion: v1
+kind: Service
+metadata:
+  name: web-pods
+spec:
+  clusterIP: None
+  selector: {app: web}
+  ports: [{port: 8080}]
+---
+apiVersion: v1
 kind: Pod
 metadata:
   name: client
@@ -176,6 +187,31 @@ service_dns() {
     [[ $(tail -n1 <<<"${out}") == hello-from-web ]]
 }
 
+# resolve NAME: the first address nslookup (in the client pod) gives for NAME.
+resolve() {
+    local out
+    out=$(kc -n "${ns}" exec client -- nslookup -type=a "$1") || { printf '%s\n' "${out}" >&2; return 1; }
+    sed -n '/^Name:/,$s/^Address: *//p' <<<"${out}" | head -n1
+}
+
+# A headless Service's name gives the pod's address (StatefulSets rely on it), and the API
+# server is reachable from a pod through kubernetes.default (the operator pod needs it).
+headless_and_api() {
+    local ip want
+    want=$(kc -n "${ns}" get pod web -o 'jsonpath={.status.podIP}') || return 1
+    ip=$(resolve "web-pods.${ns}.svc.cluster.local") || return 1
+    printf 'web-pods.%s -> %s (pod %s)\n' "${ns}" "${ip}" "${want}"
+    [[ ${ip} == "${want}" ]] || return 1
+    ip=$(resolve kubernetes.default.svc.cluster.local) || return 1
+    printf 'kubernetes.default -> %s\n' "${ip}"
+    [[ ${ip} == "$(kc -n default get service kubernetes -o 'jsonpath={.spec.clusterIP}')" ]] || return 1
+    # Plain HTTP to the HTTPS port: Go's TLS server answers 400 "... to an HTTPS server".
+    local out
+    out=$(kc -n "${ns}" exec client -- sh -c "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 ${ip} 443") || true
+    printf 'https://%s (plain HTTP) -> %s\n' "${ip}" "$(tail -n1 <<<"${out}")"
+    [[ ${out} == *"HTTPS server"* ]] || { log "the API server did not answer at ${ip}:443 from the pod"; return 1; }
+}
+
 volume_binds() {
     local i phase
     for ((i = 0; i < 120; i++)); do
@@ -233,6 +269,7 @@ stage "busybox image" busybox_image
 stage "workloads" apply_workloads
 stage "pods running" pods_run
 stage "Service DNS and ClusterIP" service_dns
+stage "headless Service and API server from a pod" headless_and_api
 stage "hostPath volume" volume_binds
 if ((!keep)); then
     stage "node down" node_down
