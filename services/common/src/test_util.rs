@@ -28,6 +28,7 @@ use crate::{
     shutdown::{self, ShutdownTrigger},
 };
 
+pub mod chat_socket;
 mod servers;
 
 pub use crate::db::Backend;

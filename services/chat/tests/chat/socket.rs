@@ -10,26 +10,20 @@ use std::{
 
 use chat::{Chat, Config};
 use couple_common::test_util::{self, Backend, TestDatabase, TestServer, TestUser, test_couple};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use reqwest::{Method, StatusCode};
 use rstest::rstest;
 use serde_json::{Value, json};
 use tokio::{
-    net::TcpStream,
     sync::watch,
     time::{Instant, timeout},
 };
-use tokio_tungstenite::{
-    MaybeTlsStream, WebSocketStream,
-    tungstenite::{Message, client::IntoClientRequest},
-};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use uuid::Uuid;
 
+pub(crate) use couple_common::test_util::chat_socket::{Socket, WAIT, close_code, expect, next, open, ready, say};
+
 use crate::support::spawn_with;
-
-pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-pub(crate) const WAIT: Duration = Duration::from_secs(10);
 
 fn config(db: &TestDatabase) -> Config {
     let mut config = Config::default();
@@ -59,62 +53,6 @@ pub(crate) async fn connect(base: &str, room: Uuid, user: &TestUser, after: Opti
         path.push_str(&format!("&after={after}"));
     }
     open(ws_url(base, &path)).await
-}
-
-async fn open(request: impl IntoClientRequest + Unpin) -> Socket {
-    timeout(WAIT, tokio_tungstenite::connect_async(request)).await.expect("the handshake in time").expect("the handshake succeeds").0
-}
-
-/// The next text frame as JSON, pings and presence skipped; `None` when the socket closed.
-pub(crate) async fn next(socket: &mut Socket) -> Result<Value, Option<u16>> {
-    loop {
-        match timeout(WAIT, socket.next()).await.expect("a frame in time") {
-            Some(Ok(Message::Text(text))) => {
-                let frame: Value = serde_json::from_str(text.as_str()).unwrap();
-                if !frame["type"].as_str().unwrap().starts_with("chat.user.") {
-                    return Ok(frame);
-                }
-            }
-            Some(Ok(Message::Close(frame))) => return Err(frame.map(|f| u16::from(f.code))),
-            Some(Ok(_)) => {}
-            Some(Err(err)) => panic!("the socket failed: {err}"),
-            None => return Err(None),
-        }
-    }
-}
-
-pub(crate) async fn expect(socket: &mut Socket, kind: &str) -> Value {
-    let frame = next(socket).await.unwrap_or_else(|code| panic!("expected {kind}, the socket closed with {code:?}"));
-    assert_eq!(frame["type"], kind, "{frame}");
-    frame
-}
-
-/// The messages up to `chat.ready`.
-pub(crate) async fn ready(socket: &mut Socket) -> Vec<Value> {
-    let mut messages = Vec::new();
-    loop {
-        let frame = next(socket).await.unwrap_or_else(|code| panic!("closed with {code:?} before chat.ready"));
-        match frame["type"].as_str().unwrap() {
-            "chat.ready" => return messages,
-            "chat.message" => messages.push(frame),
-            _ => panic!("unexpected {frame}"),
-        }
-    }
-}
-
-/// The close code the server sends next (a refused socket still completes the handshake).
-async fn close_code(socket: &mut Socket) -> Option<u16> {
-    loop {
-        match next(socket).await {
-            Ok(frame) => assert_ne!(frame["type"], "chat.ready", "the socket was accepted: {frame}"),
-            Err(code) => return code,
-        }
-    }
-}
-
-pub(crate) async fn say(socket: &mut Socket, text: &str, client_id: &str) {
-    let frame = json!({"type": "chat.message", "message": text, "clientId": client_id});
-    socket.send(Message::text(frame.to_string())).await.unwrap();
 }
 
 #[rstest]

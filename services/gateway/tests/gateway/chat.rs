@@ -8,18 +8,17 @@ use std::time::{Duration, Instant};
 use chat::Chat;
 use couple_common::{
     db::PoolSettings,
-    test_util::{self, Backend, TestDatabase},
+    test_util::{
+        self, Backend, TestDatabase,
+        chat_socket::{Socket, WAIT, close_code, expect, next, open, ready, say, send, seqs},
+    },
 };
 use couple_registry::{CHAT, USER_COUPLE};
-use futures_util::{SinkExt, StreamExt};
 use reqwest::{Method, StatusCode};
 use rstest::rstest;
 use serde_json::{Value, json};
-use tokio::{net::TcpStream, time::timeout};
-use tokio_tungstenite::{
-    MaybeTlsStream, WebSocketStream,
-    tungstenite::{self, Message, client::IntoClientRequest, handshake::client::Request},
-};
+use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest, handshake::client::Request};
 use user_couple::store::ErasureKind;
 use uuid::Uuid;
 
@@ -27,11 +26,6 @@ use crate::{
     e2e::{self, Restartable},
     support,
 };
-
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-/// How long any one frame or handshake may take.
-const WAIT: Duration = Duration::from_secs(10);
 
 /// The browser origin the gateway allows.
 const APP_ORIGIN: &str = "https://app.example";
@@ -141,11 +135,6 @@ impl Platform {
     }
 }
 
-/// Completes the handshake through the gateway (a socket chat refuses still completes it).
-async fn open(request: Request) -> Socket {
-    timeout(WAIT, tokio_tungstenite::connect_async(request)).await.expect("the handshake in time").expect("the upgrade succeeds").0
-}
-
 /// The status with which the gateway refused the upgrade (no socket at all), and its error code.
 async fn refused_upgrade(request: Request) -> (StatusCode, String) {
     match timeout(WAIT, tokio_tungstenite::connect_async(request)).await.expect("an answer in time") {
@@ -158,32 +147,6 @@ async fn refused_upgrade(request: Request) -> (StatusCode, String) {
     }
 }
 
-/// The next text frame as JSON, presence (`chat.user.*`) and pings skipped; the close code when
-/// the socket closed instead.
-async fn next(socket: &mut Socket) -> Result<Value, Option<u16>> {
-    loop {
-        match timeout(WAIT, socket.next()).await.expect("a frame in time") {
-            Some(Ok(Message::Text(text))) => {
-                let frame: Value = serde_json::from_str(text.as_str()).unwrap();
-                if !frame["type"].as_str().unwrap_or_default().starts_with("chat.user.") {
-                    return Ok(frame);
-                }
-            }
-            Some(Ok(Message::Close(frame))) => return Err(frame.map(|f| u16::from(f.code))),
-            Some(Ok(_)) => {}
-            Some(Err(err)) => panic!("the socket failed: {err}"),
-            None => return Err(None),
-        }
-    }
-}
-
-/// The next frame, which must be of `kind`.
-async fn expect(socket: &mut Socket, kind: &str) -> Value {
-    let frame = next(socket).await.unwrap_or_else(|code| panic!("expected {kind}, the socket closed with {code:?}"));
-    assert_eq!(frame["type"], kind, "{frame}");
-    frame
-}
-
 /// The next `n` frames, which must all be messages.
 async fn messages(socket: &mut Socket, n: usize) -> Vec<Value> {
     let mut frames = Vec::new();
@@ -191,41 +154,6 @@ async fn messages(socket: &mut Socket, n: usize) -> Vec<Value> {
         frames.push(expect(socket, "chat.message").await);
     }
     frames
-}
-
-/// The messages the socket catches up with, up to `chat.ready` (it is live from then on).
-async fn ready(socket: &mut Socket) -> Vec<Value> {
-    let mut messages = Vec::new();
-    loop {
-        let frame = next(socket).await.unwrap_or_else(|code| panic!("closed with {code:?} before chat.ready"));
-        match frame["type"].as_str().unwrap() {
-            "chat.ready" => return messages,
-            "chat.message" => messages.push(frame),
-            _ => panic!("unexpected {frame}"),
-        }
-    }
-}
-
-/// The code chat closes a refused socket with (after completing the handshake).
-async fn close_code(socket: &mut Socket) -> Option<u16> {
-    loop {
-        match next(socket).await {
-            Ok(frame) => assert_ne!(frame["type"], "chat.ready", "the socket was accepted: {frame}"),
-            Err(code) => return code,
-        }
-    }
-}
-
-async fn send(socket: &mut Socket, frame: Value) {
-    socket.send(Message::text(frame.to_string())).await.unwrap();
-}
-
-async fn say(socket: &mut Socket, text: &str, client_id: &str) {
-    send(socket, json!({"type": "chat.message", "message": text, "clientId": client_id})).await;
-}
-
-fn seqs(frames: &[Value]) -> Vec<i64> {
-    frames.iter().map(|f| f["seq"].as_i64().unwrap()).collect()
 }
 
 fn ids(frames: &[Value]) -> Vec<String> {
