@@ -170,11 +170,10 @@ impl Messages {
     #[tracing::instrument(skip_all, fields(room_id = %room.id))]
     pub async fn mark_read(&self, identity: &Identity, room: &RoomRecord, last_read_id: Uuid) -> Result<ReadMarker> {
         let seq = self.seq_of(room, last_read_id).await?;
-        let before = self.clock.now();
-        let marker = self.store.mark_read(room.id, identity.user_id, seq, last_read_id, before).await?;
-        if marker.last_read_id == last_read_id && marker.updated_at == before {
-            self.hub.publish(Event::Read(marker.clone()));
+        let marked = self.store.mark_read(room.id, identity.user_id, seq, last_read_id, self.clock.now()).await?;
+        if marked.moved {
+            self.hub.publish(Event::Read(marked.marker.clone()));
         }
-        Ok(marker)
+        Ok(marked.marker)
     }
 }

@@ -830,6 +830,10 @@ mod tests {
         assert_eq!((&read["userId"], &read["lastReadId"], &read["seq"]), (&json!(h.a.user_id), &json!(posted.id), &json!(posted.seq)));
         let markers = h.store.read_markers(h.room.id).await.unwrap();
         assert_eq!(markers.iter().map(|m| (m.user_id, m.last_read_id)).collect::<Vec<_>>(), [(h.a.user_id, posted.id)]);
+        assert_eq!(a.expect("chat.read").await["lastReadId"], json!(posted.id), "the reader's own socket is told too");
+        // The same message again moves nothing, so the room is not told again.
+        a.send(json!({"type": "chat.read", "lastReadId": posted.id})).await;
+        b.quiet().await;
     }
 
     #[tokio::test]

@@ -139,6 +139,15 @@ pub struct ReadMarker {
     pub updated_at: DateTime<Utc>,
 }
 
+/// What [`Store::mark_read`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Marked {
+    /// The marker afterwards.
+    pub marker: ReadMarker,
+    /// Whether this call moved it (so the room is told).
+    pub moved: bool,
+}
+
 /// Everything the service keeps.
 #[async_trait]
 pub trait Store: Database {
@@ -171,8 +180,9 @@ pub trait Store: Database {
     async fn message(&self, room_id: Uuid, id: Uuid) -> StoreResult<Option<MessageRecord>>;
 
     /// Moves `user_id`'s read marker in the room to `seq` (the message `id`) if that is later
-    /// than where it is; returns the marker as it is afterwards. Never moves backwards.
-    async fn mark_read(&self, room_id: Uuid, user_id: Uuid, seq: i64, id: Uuid, now: DateTime<Utc>) -> StoreResult<ReadMarker>;
+    /// than where it is; returns the marker as it is afterwards and whether this call moved it.
+    /// Never moves backwards.
+    async fn mark_read(&self, room_id: Uuid, user_id: Uuid, seq: i64, id: Uuid, now: DateTime<Utc>) -> StoreResult<Marked>;
 
     /// The read markers of a room (one per member who has read anything).
     async fn read_markers(&self, room_id: Uuid) -> StoreResult<Vec<ReadMarker>>;

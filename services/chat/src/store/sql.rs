@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{Appended, MessageRecord, NewMessage, ReadMarker, RoomRecord, RoomView, Store, StoreError, StoreResult, Window};
+use super::{Appended, Marked, MessageRecord, NewMessage, ReadMarker, RoomRecord, RoomView, Store, StoreError, StoreResult, Window};
 
 couple_common::sql_store! {
     /// Chat on PostgreSQL: several replicas share it.
@@ -316,10 +316,10 @@ macro_rules! impl_store {
             }
 
             #[tracing::instrument(name = "store.mark_read", skip_all)]
-            async fn mark_read(&self, room_id: Uuid, user_id: Uuid, seq: i64, id: Uuid, now: DateTime<Utc>) -> StoreResult<ReadMarker> {
+            async fn mark_read(&self, room_id: Uuid, user_id: Uuid, seq: i64, id: Uuid, now: DateTime<Utc>) -> StoreResult<Marked> {
                 let mut tx = self.pool.begin().await?;
                 // Only a later seq moves the marker (and its id and time with it).
-                sqlx::query(&format!(
+                let written = sqlx::query(&format!(
                     "INSERT INTO chat_reads ({READ_COLUMNS}) VALUES ($1, $2, $3, $4, $5) \
                      ON CONFLICT (room_id, user_id) DO UPDATE SET last_read_seq = excluded.last_read_seq, \
                      last_read_id = excluded.last_read_id, updated_at = excluded.updated_at \
@@ -335,7 +335,7 @@ macro_rules! impl_store {
                 let sql = format!("SELECT {READ_COLUMNS} FROM chat_reads WHERE room_id = $1 AND user_id = $2");
                 let marker = sqlx::query_as(&sql).bind(room_id).bind(user_id).fetch_one(&mut *tx).await?;
                 tx.commit().await?;
-                Ok(marker)
+                Ok(Marked { marker, moved: written.rows_affected() > 0 })
             }
 
             #[tracing::instrument(name = "store.read_markers", skip_all)]

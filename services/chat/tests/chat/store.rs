@@ -3,7 +3,7 @@
 
 use std::{collections::HashSet, sync::Arc};
 
-use chat::store::{self, Appended, MessageRecord, NewMessage, RoomRecord, Store, StoreError, Window};
+use chat::store::{self, Appended, Marked, MessageRecord, NewMessage, RoomRecord, Store, StoreError, Window};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use couple_common::{
     db::PoolSettings,
@@ -326,18 +326,23 @@ async fn read_markers_never_move_backwards(#[values(Backend::Sqlite, Backend::Po
     let sent = store.append(&(0..8).map(|n| msg(a.id, partner, None, &n.to_string())).collect::<Vec<_>>()).await.unwrap();
     let id = |seq: usize| sent[seq - 1].record().id;
 
-    let marker = store.mark_read(a.id, me, 5, id(5), at(10)).await.unwrap();
+    let first = store.mark_read(a.id, me, 5, id(5), at(10)).await.unwrap();
+    assert!(first.moved, "a first marker is a move");
+    let marker = first.marker;
     assert_eq!(
         (marker.room_id, marker.user_id, marker.last_read_seq, marker.last_read_id, marker.updated_at),
         (a.id, me, 5, id(5), at(10))
     );
     let stayed = store.mark_read(a.id, me, 3, id(3), at(20)).await.unwrap();
-    assert_eq!(stayed, marker, "an earlier message leaves the marker (and its time) as it was");
-    assert_eq!(store.mark_read(a.id, me, 5, id(5), at(30)).await.unwrap(), marker, "the same one too");
-    let moved = store.mark_read(a.id, me, 7, id(7), at(40)).await.unwrap();
+    assert_eq!(stayed, Marked { marker: marker.clone(), moved: false }, "an earlier message leaves the marker (and its time) as it was");
+    let same = store.mark_read(a.id, me, 5, id(5), at(30)).await.unwrap();
+    assert_eq!(same, Marked { marker, moved: false }, "the same one too");
+    let later = store.mark_read(a.id, me, 7, id(7), at(40)).await.unwrap();
+    assert!(later.moved);
+    let moved = later.marker;
     assert_eq!((moved.last_read_seq, moved.last_read_id, moved.updated_at), (7, id(7), at(40)));
 
-    let theirs = store.mark_read(a.id, partner, 8, id(8), at(50)).await.unwrap();
+    let theirs = store.mark_read(a.id, partner, 8, id(8), at(50)).await.unwrap().marker;
     let mut expected = vec![moved, theirs];
     expected.sort_by_key(|m| m.user_id);
     let mut markers = store.read_markers(a.id).await.unwrap();
